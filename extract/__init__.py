@@ -1,0 +1,42 @@
+"""Pure extraction: raw HTML + URL + noise rules -> clean document and metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from extract.document import (
+    EXTRACTOR_NAME,
+    EXTRACTOR_VERSION,
+    TRAFILATURA_SETTINGS,
+    CleanDocument,
+    ExtractionError,
+    extract_document,
+)
+from extract.rules import NoiseRules
+
+__all__ = ["CleanDocument", "ExtractionError", "Extractor", "NoiseRules", "extract_document"]
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """A source's extraction as one callable: (body, url, content type) -> clean document dict."""
+
+    rules: NoiseRules
+    default_language: str | None = None
+    profile_rules_version: int | None = None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": EXTRACTOR_NAME,
+            "version": EXTRACTOR_VERSION,
+            "settings": TRAFILATURA_SETTINGS,
+            "rules": self.rules.as_dict(),
+            "rules_version": self.rules.version,
+            "profile_rules_version": self.profile_rules_version,
+        }
+
+    def __call__(self, body: bytes, url: str, content_type: str | None) -> dict[str, Any]:
+        doc = extract_document(body, url, self.rules, content_type=content_type, default_language=self.default_language)
+        return {**doc.as_dict(), "extractor": self.info}

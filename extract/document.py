@@ -1,0 +1,209 @@
+"""Raw HTML + URL + noise rules -> clean document. Pure: no network, no files."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version as _pkg_version
+from typing import Any
+
+import lxml.html
+import trafilatura
+from cssselect import GenericTranslator, SelectorError
+from w3lib.encoding import html_to_unicode
+
+from extract.rules import NoiseRules
+
+EXTRACTOR_NAME = "trafilatura"
+EXTRACTOR_VERSION = _pkg_version("trafilatura")
+# Settings passed to trafilatura, recorded verbatim in every clean document.
+TRAFILATURA_SETTINGS: dict[str, Any] = {
+    "include_comments": False,
+    "include_tables": True,
+    "include_images": False,
+    "include_links": False,
+    "favor_precision": False,
+    "favor_recall": False,
+    "deduplicate": False,
+    "with_metadata": True,
+}
+MIN_TEXT_CHARS = 200  # below this a capture is flagged as a suspiciously short extraction
+
+
+class ExtractionError(ValueError):
+    """The page yields no article text (empty, not HTML, or only boilerplate)."""
+
+
+@dataclass(frozen=True)
+class CleanDocument:
+    url: str
+    canonical_url: str | None
+    title: str | None
+    text: str
+    authors: list[str]
+    published: str | None
+    modified: str | None
+    language: str | None
+    tags: list[str]
+    sitename: str | None
+    description: str | None
+    extractor: dict[str, Any]
+    flags: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decode_html(body: bytes, content_type: str | None = None) -> str:
+    """Decode with the charset from the HTTP header, a BOM or the page's meta tag."""
+    _, text = html_to_unicode(content_type, body)
+    return text
+
+
+def _xpaths(selectors: tuple[str, ...]) -> list[str]:
+    translator = GenericTranslator()
+    out = []
+    for sel in selectors:
+        try:
+            out.append(translator.css_to_xpath(sel))
+        except SelectorError as exc:  # profile validation catches this first
+            raise ValueError(f"invalid CSS selector {sel!r}: {exc}") from exc
+    return out
+
+
+def _normalize_line(line: str) -> str:
+    line = unicodedata.normalize("NFC", line)
+    return re.sub(r"\s+", " ", line).strip()
+
+
+def _meta(tree: lxml.html.HtmlElement, *names: str) -> list[str]:
+    vals: list[str] = []
+    for name in names:
+        for el in tree.xpath(f'//meta[@property="{name}" or @name="{name}"]'):
+            content = (el.get("content") or "").strip()
+            if content and content not in vals:
+                vals.append(content)
+    return vals
+
+
+def _json_ld(tree: lxml.html.HtmlElement) -> dict[str, Any]:
+    """The first schema.org *Article object in the page's JSON-LD, if any."""
+    for script in tree.xpath('//script[@type="application/ld+json"]'):
+        try:
+            data = json.loads(script.text or "")
+        except json.JSONDecodeError:
+            continue
+        items = data if isinstance(data, list) else data.get("@graph", [data])
+        for item in items:
+            if isinstance(item, dict) and str(item.get("@type", "")).endswith("Article"):
+                return item
+    return {}
+
+
+def _iso(value: str | None) -> str | None:
+    """Normalise a date string to ISO 8601 UTC where it carries a time, else keep the date."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.isoformat()
+    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _ld_authors(ld: dict[str, Any]) -> list[str]:
+    raw = ld.get("author")
+    people = raw if isinstance(raw, list) else [raw] if raw else []
+    names = []
+    for p in people:
+        name = p.get("name") if isinstance(p, dict) and p.get("@type") != "Organization" else None
+        if isinstance(p, str):
+            name = p
+        if name:
+            names.append(str(name).strip())
+    return names
+
+
+def extract_document(
+    body: bytes | str,
+    url: str,
+    rules: NoiseRules,
+    *,
+    content_type: str | None = None,
+    default_language: str | None = None,
+) -> CleanDocument:
+    """Turn one captured page into a clean document.
+
+    Raises ExtractionError when nothing that looks like an article remains.
+    """
+    html = decode_html(body, content_type) if isinstance(body, bytes) else body
+    if not html.strip():
+        raise ExtractionError("empty body")
+    try:
+        tree = lxml.html.document_fromstring(html)
+    except (lxml.etree.ParserError, ValueError) as exc:
+        raise ExtractionError(f"unparseable HTML: {exc}") from exc
+
+    ld = _json_ld(tree)
+    result = trafilatura.bare_extraction(
+        lxml.html.tostring(tree, encoding="unicode"),
+        url=url,
+        prune_xpath=_xpaths(rules.selectors) or None,
+        **TRAFILATURA_SETTINGS,
+    )
+    if result is None or not (result.text or "").strip():
+        raise ExtractionError("no article text found")
+
+    lines = []
+    for raw_line in result.text.splitlines():
+        line = _normalize_line(raw_line)
+        if line and not rules.drops_line(line):
+            lines.append(line)
+    text = "\n".join(lines)
+    if not text:
+        raise ExtractionError("only boilerplate lines left after noise rules")
+
+    canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)
+    authors = _ld_authors(ld) or _meta(tree, "author", "article:author")
+    if not authors and result.author:
+        authors = [a.strip() for a in result.author.split(";") if a.strip()]
+    published = _iso(ld.get("datePublished")) or _iso(next(iter(_meta(tree, "article:published_time")), None))
+    modified = _iso(ld.get("dateModified")) or _iso(next(iter(_meta(tree, "article:modified_time")), None))
+    language = (
+        ld.get("inLanguage")
+        or (tree.get("lang") or "").split("-")[0]
+        or result.language
+        or default_language
+    )
+    tags = _meta(tree, "article:tag") or [t for t in (result.tags or []) if t]
+    title = (result.title or ld.get("headline") or "").strip() or None
+
+    flags = []
+    if len(text) < MIN_TEXT_CHARS:
+        flags.append("short_text")
+    return CleanDocument(
+        url=url,
+        canonical_url=str(canonical) if canonical else None,
+        title=title,
+        text=text,
+        authors=authors,
+        published=published or (result.date or None),
+        modified=modified,
+        language=language or None,
+        tags=tags,
+        sitename=result.sitename,
+        description=result.description,
+        extractor={
+            "name": EXTRACTOR_NAME,
+            "version": EXTRACTOR_VERSION,
+            "settings": TRAFILATURA_SETTINGS,
+            "rules": rules.as_dict(),
+            "rules_version": rules.version,
+        },
+        flags=flags,
+    )

@@ -1,0 +1,193 @@
+"""Run one crawl (profile x window) in a subprocess, then put its WARC and log in the store.
+
+Scrapy's reactor cannot restart inside one process, so every crawl is its own
+`python -m spiders.crawl` process; the parent waits, reads the crawl log and uploads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from spiders.profile import Profile, get_profile, load_profile
+from spiders.replay import REPLAY_ENV
+from spiders.settings import DEFAULT_USER_AGENT, crawl_settings
+from storage import layout
+from storage.errors import PermanentError, TransientError
+from storage.manifest import archived_urls
+from storage.store import Store
+
+PIPELINE_VERSION = "0.1.0"
+
+
+class CrawlFailed(TransientError):
+    """The crawl process died or was killed; nothing of it was committed."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Who runs this crawl and for which interval; recorded in every WARC metadata record."""
+
+    source_id: str
+    start: datetime
+    end: datetime
+    logical_date: date
+    dag_id: str | None = None
+    airflow_run_id: str | None = None
+    try_number: int | None = None
+    max_articles: int | None = None
+
+    @property
+    def run(self) -> str:
+        return layout.run_key(self.start, self.end)
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "source_id": self.source_id,
+            "run": self.run,
+            "interval_start": self.start.isoformat(),
+            "interval_end": self.end.isoformat(),
+            "logical_date": self.logical_date.isoformat(),
+            "dag_id": self.dag_id,
+            "airflow_run_id": self.airflow_run_id,
+            "try_number": self.try_number,
+            "pipeline_version": PIPELINE_VERSION,
+        }
+
+
+@dataclass
+class CrawlResult:
+    source_id: str
+    run: str
+    logical_date: str
+    parts: list[str] = field(default_factory=list)
+    crawl_log: str | None = None
+    outcomes: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+    log_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _attempt_name(rows: list[dict[str, Any]]) -> str:
+    """Content-derived part name: the same set of archived URLs gives the same key."""
+    archived = sorted(r["url"] for r in rows if r["outcome"] == "archived")
+    return hashlib.sha256("\n".join(archived).encode()).hexdigest()[:16]
+
+
+def run_crawl(
+    store: Store,
+    ctx: RunContext,
+    *,
+    profile_path: Path | None = None,
+    user_agent: str = DEFAULT_USER_AGENT,
+    replay: dict[str, str] | None = None,
+    workdir: Path | None = None,
+    timeout: float = 3600,
+) -> CrawlResult:
+    """Crawl the window in a subprocess and upload the WARC part and crawl log.
+
+    A crawl that archives nothing new uploads nothing, so re-running a committed
+    interval leaves the archive as it was.
+    """
+    profile = load_profile(profile_path) if profile_path else get_profile(ctx.source_id)
+    known = archived_urls(store, ctx.source_id)
+    with tempfile.TemporaryDirectory(prefix=f"crawl-{ctx.source_id}-", dir=workdir) as tmp:
+        tmpdir = Path(tmp)
+        (tmpdir / "known.txt").write_text("\n".join(sorted(known)), encoding="utf-8")
+        cmd = [
+            sys.executable, "-m", "spiders.crawl",
+            "--profile", str(profile_path or Path(__file__).parent / "profiles" / f"{ctx.source_id}.yaml"),
+            "--context", json.dumps({**ctx.as_metadata(), "max_articles": ctx.max_articles}),
+            "--workdir", str(tmpdir),
+            "--user-agent", user_agent,
+        ]
+        env = dict(os.environ)
+        if replay:
+            env[REPLAY_ENV] = json.dumps(replay)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                              cwd=Path(__file__).resolve().parent.parent)
+        log_path, warc_path = tmpdir / "crawl-log.jsonl", tmpdir / "part.warc.gz"
+        if proc.returncode != 0 or not log_path.exists():
+            tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+            raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} exited with {proc.returncode}:\n{tail}")
+        rows = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        result = CrawlResult(ctx.source_id, ctx.run, ctx.logical_date.isoformat(), log_rows=rows)
+        result.outcomes = dict(Counter(f"{r.get('kind') or 'other'}:{r['outcome']}" for r in rows))
+        result.reasons = dict(Counter(r["reason"] for r in rows if r.get("reason")))
+        if any(r["outcome"] == "archived" for r in rows):
+            name = _attempt_name(rows)
+            part_key = layout.raw_key(ctx.source_id, ctx.logical_date, ctx.run, name)
+            log_key = layout.crawl_log_key(ctx.source_id, ctx.logical_date, ctx.run, name)
+            for r in rows:
+                if "warc_file" in r:
+                    r["warc_file"] = part_key
+            store.put_file(part_key, warc_path, "application/warc")
+            store.put_bytes(log_key, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(),
+                            "application/x-ndjson")
+            result.parts, result.crawl_log = [part_key], log_key
+        return result
+
+
+def _main() -> int:
+    """Subprocess entry point: runs Scrapy once and exits."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--profile", required=True, type=Path)
+    ap.add_argument("--context", required=True, help="JSON run context")
+    ap.add_argument("--workdir", required=True, type=Path)
+    ap.add_argument("--user-agent", default=DEFAULT_USER_AGENT)
+    args = ap.parse_args()
+
+    from scrapy.crawler import CrawlerProcess
+
+    from spiders.news import NewsSpider
+
+    try:
+        profile: Profile = load_profile(args.profile)
+    except PermanentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ctx = json.loads(args.context)
+    known = set((args.workdir / "known.txt").read_text(encoding="utf-8").split())
+    settings = crawl_settings(
+        profile,
+        user_agent=args.user_agent,
+        warc_path=str(args.workdir / "part.warc.gz"),
+        replay=bool(os.environ.get(REPLAY_ENV)),
+    )
+    settings["RUN_METADATA"] = json.dumps({k: v for k, v in ctx.items() if k != "max_articles"})
+    settings["WARCINFO"] = json.dumps({
+        "software": f"newsarchive/{ctx['pipeline_version']} scrapy",
+        "format": "WARC File Format 1.1",
+        "isPartOf": f"{ctx['source_id']}/{ctx['run']}",
+        "http-header-user-agent": args.user_agent,
+        "robots": "obey",
+    })
+    (args.workdir / "crawl-log.jsonl").touch()
+    process = CrawlerProcess(settings)
+    process.crawl(
+        NewsSpider,
+        profile=profile,
+        start=datetime.fromisoformat(ctx["interval_start"]),
+        end=datetime.fromisoformat(ctx["interval_end"]),
+        crawl_log=args.workdir / "crawl-log.jsonl",
+        known_urls=known,
+        max_articles=ctx.get("max_articles"),
+    )
+    process.start()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -1,0 +1,183 @@
+"""The generic news spider: one profile, one time window, every outcome logged."""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from spiders.discovery import Candidate, DiscoveryError, parse_feed, parse_sitemap
+from spiders.profile import Profile
+
+MAX_SITEMAP_DEPTH = 5
+
+
+class CrawlLog:
+    """JSON lines, one per URL outcome: archived, skipped or failed, with a reason."""
+
+    def __init__(self, path: Path):
+        self._fh = path.open("a", encoding="utf-8")
+
+    def write(self, url: str, outcome: str, reason: str | None = None, **extra: Any) -> None:
+        row = {"url": url, "outcome": outcome, "reason": reason, **extra}
+        self._fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class NewsSpider(Spider):
+    name = "news"
+
+    def __init__(
+        self,
+        profile: Profile,
+        start: datetime,
+        end: datetime,
+        crawl_log: Path,
+        known_urls: set[str],
+        max_articles: int | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.profile = profile
+        self.window = (start, end)
+        self.log_file = CrawlLog(crawl_log)
+        self.known = known_urls
+        self.max_articles = max_articles
+        self.seen: set[str] = set()
+        self.scheduled = 0
+        self.seen_sitemaps: set[str] = set()
+
+    async def start(self) -> AsyncIterator[Request]:
+        for kind, url in self.profile.start_points:
+            self.seen_sitemaps.add(url)
+            callback = self.parse_feed if kind == "feed" else self.parse_sitemap
+            yield Request(url, callback=callback, errback=self.failed, meta={"kind": kind, "depth": 0}, dont_filter=True)
+
+    # ---- discovery ----
+    def _discovery_failed(self, response: Response, exc: Exception) -> None:
+        self.log_file.write(response.url, "failed", str(exc), kind=response.meta.get("kind"))
+
+    def _body(self, response: Response) -> bytes:
+        body = response.body
+        if body[:2] == b"\x1f\x8b":  # a .xml.gz sitemap served as a file, not content-encoded
+            body = gzip.decompress(body)
+        return body
+
+    def parse_feed(self, response: Response) -> Iterator[Request]:
+        try:
+            candidates = parse_feed(self._body(response), response.url)
+        except DiscoveryError as exc:
+            self._discovery_failed(response, exc)
+            return
+        self.log_file.write(response.url, "fetched", None, kind="feed", entries=len(candidates), **self._warc(response))
+        yield from self.consider(candidates)
+
+    def parse_sitemap(self, response: Response) -> Iterator[Request]:
+        try:
+            page = parse_sitemap(self._body(response), response.url)
+        except (DiscoveryError, OSError) as exc:
+            self._discovery_failed(response, DiscoveryError(str(exc)))
+            return
+        self.log_file.write(
+            response.url, "fetched", None, kind="sitemap", children=len(page.children),
+            entries=len(page.candidates), **self._warc(response),
+        )
+        depth = response.meta.get("depth", 0) + 1
+        for child in page.children:
+            if child in self.seen_sitemaps:
+                self.log_file.write(child, "skipped", "sitemap already visited (loop)", kind="sitemap")
+            elif depth > MAX_SITEMAP_DEPTH:
+                self.log_file.write(child, "skipped", f"sitemap nesting deeper than {MAX_SITEMAP_DEPTH}", kind="sitemap")
+            elif not self.profile.allows(child):
+                self.log_file.write(child, "skipped", "outside the source's domains", kind="sitemap")
+            else:
+                self.seen_sitemaps.add(child)
+                yield Request(child, callback=self.parse_sitemap, errback=self.failed,
+                              meta={"kind": "sitemap", "depth": depth})
+        yield from self.consider(page.candidates)
+
+    def consider(self, candidates: list[Candidate]) -> Iterator[Request]:
+        start, end = self.window
+        for c in candidates:
+            if c.url in self.seen:
+                continue
+            self.seen.add(c.url)
+            extra = {"kind": "article", "via": c.via, "published": c.published}
+            split = urlsplit(c.url)
+            if split.scheme not in ("http", "https"):
+                self.log_file.write(c.url, "skipped", f"scheme {split.scheme!r} not fetched", **extra)
+            elif not self.profile.allows(c.url):
+                host = split.hostname or ""
+                why = "IP address, not one of the source's domains" if _is_ip_literal(host) else "outside the source's domains"
+                self.log_file.write(c.url, "skipped", why, **extra)
+            elif c.published is None:
+                self.log_file.write(c.url, "skipped", "no publication date to place it in the window", **extra)
+            elif not start <= c.published < end:
+                self.log_file.write(c.url, "skipped", "published outside the window", **extra)
+            elif c.url in self.known:
+                self.log_file.write(c.url, "skipped", "already archived", **extra)
+            elif self.max_articles is not None and self.scheduled >= self.max_articles:
+                self.log_file.write(c.url, "skipped", f"article cap of {self.max_articles} reached", **extra)
+            else:
+                self.scheduled += 1
+                yield Request(
+                    c.url,
+                    callback=self.parse_article,
+                    errback=self.failed,
+                    meta={
+                        "kind": "article",
+                        "via": c.via,
+                        "via_kind": c.via_kind,
+                        "discovered_date": c.published.isoformat(),
+                    },
+                )
+
+    # ---- articles ----
+    def _warc(self, response: Response) -> dict[str, Any]:
+        return dict(response.meta.get("warc_record") or {})
+
+    def parse_article(self, response: Response) -> None:
+        requested = (response.meta.get("redirect_urls") or [response.url])[0]
+        self.log_file.write(requested, "archived", None, kind="article", final_url=response.url,
+                            status=response.status, **self._warc(response))
+
+    def failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        kind = request.meta.get("kind")
+        requested = (request.meta.get("redirect_urls") or [request.url])[0]
+        if failure.check(HttpError):
+            response = failure.value.response
+            self.log_file.write(requested, "failed", f"HTTP {response.status}", kind=kind, status=response.status,
+                                **self._warc(response))
+        elif failure.check(IgnoreRequest):
+            reason = str(failure.value) or "ignored"
+            if "robots.txt" in reason.lower() or "Forbidden by robots.txt" in reason:
+                reason = "disallowed by robots.txt"
+            self.log_file.write(requested, "skipped", reason, kind=kind)
+        else:
+            self.log_file.write(requested, "failed", f"{failure.type.__name__}: {failure.getErrorMessage()}", kind=kind)
+
+    def closed(self, reason: str) -> None:
+        self.log_file.close()

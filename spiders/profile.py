@@ -1,0 +1,145 @@
+"""Source profiles: a source is data, validated here, one YAML file per source."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from cssselect import GenericTranslator, SelectorError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+
+from extract.rules import NoiseRules
+from storage.errors import PermanentError
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+
+
+class ProfileError(PermanentError):
+    """A profile file is missing, unreadable or invalid; the message names the file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Politeness(_Strict):
+    download_delay: Annotated[float, Field(ge=0, le=120)] = 2.0
+    concurrency: Annotated[int, Field(ge=1, le=16)] = 2
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    timeout: Annotated[float, Field(gt=0, le=600)] = 60
+    autothrottle: bool = True
+
+
+class Noise(_Strict):
+    drop_selectors: list[str] = []
+    drop_line_patterns: list[str] = []
+
+    @field_validator("drop_selectors")
+    @classmethod
+    def _css(cls, v: list[str]) -> list[str]:
+        for sel in v:
+            try:
+                GenericTranslator().css_to_xpath(sel)
+            except SelectorError as exc:
+                raise ValueError(f"invalid CSS selector {sel!r}: {exc}") from exc
+        return v
+
+    @field_validator("drop_line_patterns")
+    @classmethod
+    def _regex(cls, v: list[str]) -> list[str]:
+        for pat in v:
+            try:
+                re.compile(pat)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pat!r}: {exc}") from exc
+        return v
+
+
+class Alerts(_Strict):
+    max_failed_ratio: Annotated[float, Field(ge=0, le=1)] = 0.5
+    min_volume_ratio: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+
+class Profile(_Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+    name: str
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+    domains: Annotated[list[str], Field(min_length=1)]
+    feeds: list[HttpUrl] = []
+    sitemaps: list[HttpUrl] = []
+    schedule: str = "@daily"
+    politeness: Politeness = Politeness()
+    noise: Noise = Noise()
+    expected_daily_volume: Annotated[int, Field(ge=0)] = 0
+    alerts: Alerts = Alerts()
+    rules_version: Annotated[int, Field(ge=1)] = 1
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, v: list[str]) -> list[str]:
+        for d in v:
+            if not re.match(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", d) or ".." in d:
+                raise ValueError(f"{d!r} is not a host name")
+        return v
+
+    @model_validator(mode="after")
+    def _start_points(self) -> Profile:
+        if not self.feeds and not self.sitemaps:
+            raise ValueError("a profile needs at least one feed or sitemap")
+        for url in [*self.feeds, *self.sitemaps]:
+            if not self.allows(str(url)):
+                raise ValueError(f"start point {url} is outside the profile's domains {self.domains}")
+        return self
+
+    def allows(self, url: str) -> bool:
+        """True if the URL's host is one of the domains or a subdomain of one."""
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+        return any(host == d or host.endswith("." + d) for d in self.domains)
+
+    @property
+    def noise_rules(self) -> NoiseRules:
+        return NoiseRules(tuple(self.noise.drop_selectors), tuple(self.noise.drop_line_patterns))
+
+    @property
+    def start_points(self) -> list[tuple[str, str]]:
+        return [("feed", str(u)) for u in self.feeds] + [("sitemap", str(u)) for u in self.sitemaps]
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def load_profile(path: Path) -> Profile:
+    """Load and validate one profile file; errors name the file and the field."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read profile: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: a profile must be a mapping of fields, got {type(data).__name__}")
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"field '{_where(e['loc'])}': {e['msg']}" for e in exc.errors())
+        raise ProfileError(f"{path}: {problems}") from None
+    if profile.id != path.stem:
+        raise ProfileError(f"{path}: field 'id': {profile.id!r} must match the file name {path.stem!r}")
+    return profile
+
+
+def load_registry(directory: Path = PROFILES_DIR) -> dict[str, Profile]:
+    """All profiles in a directory, keyed by id."""
+    return {p.id: p for p in map(load_profile, sorted(directory.glob("*.yaml")))}
+
+
+def get_profile(source_id: str, directory: Path = PROFILES_DIR) -> Profile:
+    path = directory / f"{source_id}.yaml"
+    if not path.exists():
+        raise ProfileError(f"no profile named {source_id!r} in {directory}")
+    return load_profile(path)

@@ -1,0 +1,43 @@
+"""Scrapy settings for a crawl, built from a profile. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spiders.profile import Profile
+
+DEFAULT_USER_AGENT = "newsarchive/0.1 (+https://github.com/newsarchive/newsarchive; research archive)"
+
+
+def crawl_settings(profile: Profile, *, user_agent: str, warc_path: str, replay: bool) -> dict[str, Any]:
+    p = profile.politeness
+    settings: dict[str, Any] = {
+        "BOT_NAME": "newsarchive",
+        "USER_AGENT": user_agent,
+        "ROBOTSTXT_OBEY": True,
+        "DOWNLOAD_DELAY": p.download_delay,
+        "RANDOMIZE_DOWNLOAD_DELAY": True,
+        "CONCURRENT_REQUESTS": p.concurrency * 2,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": p.concurrency,
+        "AUTOTHROTTLE_ENABLED": p.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": max(p.download_delay, 0.1),
+        "RETRY_ENABLED": True,
+        "RETRY_TIMES": p.retries,
+        "DOWNLOAD_TIMEOUT": p.timeout,
+        "DOWNLOAD_MAXSIZE": 50 * 1024 * 1024,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": "INFO",
+        "WARC_PATH": warc_path,
+        "DOWNLOADER_MIDDLEWARES": {"spiders.recorder.WarcRecorderMiddleware": 990},
+        "DEFAULT_REQUEST_HEADERS": {
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "Accept-Language": f"{profile.language},en;q=0.5",
+        },
+    }
+    if replay:
+        # Replay contacts only a local server, never the real site: no need to wait.
+        settings.update({"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "RANDOMIZE_DOWNLOAD_DELAY": False})
+        handler = "spiders.replay.ReplayDownloadHandler"
+        settings["DOWNLOAD_HANDLERS"] = {"http": handler, "https": handler}
+    return settings

@@ -1,0 +1,133 @@
+"""Run manifests: one Parquet file per run, written once, the archive's commit point.
+
+A capture is part of the archive only if a committed manifest lists it. The schema
+is fixed here so DuckDB, pandas, Spark or Athena read every manifest alike.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from storage import layout
+from storage.errors import ObjectNotFound
+from storage.store import Store
+
+_s, _i, _ls = pa.string(), pa.int64(), pa.list_(pa.string())
+
+SCHEMA = pa.schema(
+    [
+        ("capture_id", _s),
+        ("source_id", _s),
+        ("status", _s),  # ok | extraction_failed
+        ("error", _s),
+        ("requested_url", _s),
+        ("final_url", _s),
+        ("canonical_url", _s),
+        ("discovered_via", _s),
+        ("discovery_kind", _s),
+        ("discovered_date", _s),
+        ("fetched_at", _s),
+        ("http_status", _i),
+        ("response_headers", _s),  # JSON object of selected headers
+        ("remote_ip", _s),
+        ("replayed_to", _s),
+        ("user_agent", _s),
+        ("proxy", _s),
+        ("warc_key", _s),
+        ("warc_record_id", _s),
+        ("warc_offset", _i),
+        ("warc_length", _i),
+        ("payload_sha256", _s),
+        ("text_sha256", _s),
+        ("clean_key", _s),
+        ("extractor_name", _s),
+        ("extractor_version", _s),
+        ("extractor_settings", _s),  # JSON
+        ("rules_version", _s),
+        ("profile_rules_version", _i),
+        ("pipeline_version", _s),
+        ("run", _s),
+        ("interval_start", _s),
+        ("interval_end", _s),
+        ("logical_date", _s),
+        ("dag_id", _s),
+        ("airflow_run_id", _s),
+        ("try_number", _i),
+        ("title", _s),
+        ("authors", _ls),
+        ("published", _s),
+        ("modified", _s),
+        ("language", _s),
+        ("tags", _ls),
+        ("flags", _ls),
+        ("text", _s),
+    ]
+)
+COLUMNS = SCHEMA.names
+
+
+def to_parquet(rows: Iterable[dict[str, Any]]) -> bytes:
+    rows = sorted(rows, key=lambda r: r["capture_id"])
+    table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=SCHEMA)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def from_parquet(data: bytes) -> list[dict[str, Any]]:
+    return list(pq.read_table(io.BytesIO(data)).to_pylist())
+
+
+def read_manifest(store: Store, key: str) -> list[dict[str, Any]]:
+    return from_parquet(store.get_bytes(key))
+
+
+def manifest_keys(store: Store, source_id: str | None = None) -> list[str]:
+    return [k for k in store.list(layout.manifests_prefix(source_id)) if k.endswith(".parquet")]
+
+
+def load_manifests(store: Store, source_id: str | None = None, columns: list[str] | None = None) -> pa.Table:
+    """Every committed row of a source (or of the whole archive) as one Arrow table."""
+    tables = []
+    for key in manifest_keys(store, source_id):
+        table = pq.read_table(io.BytesIO(store.get_bytes(key)), columns=columns)
+        tables.append(table)
+    if not tables:
+        schema = pa.schema([SCHEMA.field(c) for c in columns]) if columns else SCHEMA
+        return schema.empty_table()
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def archived_urls(store: Store, source_id: str) -> set[str]:
+    """URLs a committed manifest already holds (requested, final and canonical)."""
+    table = load_manifests(store, source_id, ["requested_url", "final_url", "canonical_url"])
+    urls: set[str] = set()
+    for col in table.column_names:
+        urls.update(u for u in table.column(col).to_pylist() if u)
+    return urls
+
+
+def commit(store: Store, key: str, rows: list[dict[str, Any]]) -> tuple[bool, int]:
+    """Merge rows into the run's manifest and write it in one put.
+
+    Rows already committed are kept as they are; returns (written, row count).
+    Nothing is written when the merge adds nothing, so a re-run is a no-op.
+    """
+    try:
+        existing = {r["capture_id"]: r for r in read_manifest(store, key)}
+    except ObjectNotFound:
+        existing = {}
+    merged = dict(existing)
+    for row in rows:
+        merged.setdefault(row["capture_id"], row)
+    if existing and len(merged) == len(existing):
+        return False, len(existing)
+    if not merged:
+        return False, 0
+    store.put_bytes(key, to_parquet(merged.values()), "application/vnd.apache.parquet")
+    return True, len(merged)

@@ -1,0 +1,96 @@
+"""Provenance: one manifest row tying the exact raw bytes to the clean text. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from storage.warcread import Capture
+
+SELECTED_HEADERS = (
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "content-language",
+    "last-modified",
+    "etag",
+    "date",
+    "server",
+    "cache-control",
+    "location",
+    "retry-after",
+)
+
+
+def selected_headers(capture: Capture) -> dict[str, str]:
+    return {k.lower(): v for k, v in capture.headers if k.lower() in SELECTED_HEADERS}
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def build_row(
+    capture: Capture,
+    *,
+    capture_id: str,
+    warc_key: str,
+    clean_key: str | None,
+    document: dict[str, Any] | None,
+    error: str | None,
+    extractor: dict[str, Any],
+) -> dict[str, Any]:
+    """A manifest row (and the provenance block of the clean document) for one capture."""
+    meta = capture.metadata
+    doc = document or {}
+    text = doc.get("text")
+    return {
+        "capture_id": capture_id,
+        "source_id": meta.get("source_id"),
+        "status": "ok" if document is not None else "extraction_failed",
+        "error": error,
+        "requested_url": meta.get("requested_url") or capture.url,
+        "final_url": capture.url,
+        "canonical_url": doc.get("canonical_url"),
+        "discovered_via": meta.get("discovered_via"),
+        "discovery_kind": meta.get("discovery_kind"),
+        "discovered_date": meta.get("discovered_date"),
+        "fetched_at": capture.date,
+        "http_status": capture.status,
+        "response_headers": json.dumps(selected_headers(capture), sort_keys=True),
+        "remote_ip": capture.remote_ip,
+        "replayed_to": meta.get("replayed_to"),
+        "user_agent": meta.get("user_agent"),
+        "proxy": meta.get("proxy"),
+        "warc_key": warc_key,
+        "warc_record_id": capture.record_id,
+        "warc_offset": capture.offset,
+        "warc_length": capture.length,
+        "payload_sha256": hashlib.sha256(capture.payload).hexdigest(),
+        "text_sha256": text_sha256(text) if text is not None else None,
+        "clean_key": clean_key,
+        "extractor_name": extractor.get("name"),
+        "extractor_version": extractor.get("version"),
+        "extractor_settings": json.dumps(
+            {"settings": extractor.get("settings"), "rules": extractor.get("rules")}, sort_keys=True
+        ),
+        "rules_version": extractor.get("rules_version"),
+        "profile_rules_version": extractor.get("profile_rules_version"),
+        "pipeline_version": meta.get("pipeline_version"),
+        "run": meta.get("run"),
+        "interval_start": meta.get("interval_start"),
+        "interval_end": meta.get("interval_end"),
+        "logical_date": meta.get("logical_date"),
+        "dag_id": meta.get("dag_id"),
+        "airflow_run_id": meta.get("airflow_run_id"),
+        "try_number": meta.get("try_number"),
+        "title": doc.get("title"),
+        "authors": doc.get("authors") or [],
+        "published": doc.get("published"),
+        "modified": doc.get("modified"),
+        "language": doc.get("language"),
+        "tags": doc.get("tags") or [],
+        "flags": doc.get("flags") or [],
+        "text": text,
+    }

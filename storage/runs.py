@@ -1,0 +1,136 @@
+"""The extract, commit and report steps of one run, over the Store interface.
+
+Extraction itself is passed in (a callable), so this module stays free of the
+extractor; the DAG wires extract.Extractor into it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from storage import layout, manifest
+from storage.errors import PermanentError
+from storage.provenance import build_row
+from storage.store import Store
+from storage.warcread import iter_captures
+
+# body, url, content type -> clean document as a dict; raises ValueError when no article is found
+ExtractFn = Callable[[bytes, str, str | None], dict[str, Any]]
+
+
+class RunAlert(PermanentError):
+    """The run's data is committed, but its figures cross an alert threshold."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    expected_daily_volume: int = 0
+    max_failed_ratio: float = 0.5
+    min_volume_ratio: float = 0.2
+
+
+def extract_run(store: Store, crawl: dict[str, Any], extract: ExtractFn, extractor: dict[str, Any]) -> dict[str, Any]:
+    """Write one clean document per article capture in the run's WARC parts."""
+    source, run, day = crawl["source_id"], crawl["run"], date.fromisoformat(crawl["logical_date"])
+    clean_keys: list[str] = []
+    counts: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    with tempfile.TemporaryDirectory(prefix="extract-") as tmp:
+        for part in crawl["parts"]:
+            local = Path(tmp) / Path(part).name
+            store.download(part, local)
+            for cap in iter_captures(local):
+                if cap.metadata.get("kind") != "article" or cap.status != 200:
+                    continue
+                requested = cap.metadata.get("requested_url") or cap.url
+                cid = layout.capture_id(source, run, requested)
+                key = layout.clean_key(source, day, cid)
+                document: dict[str, Any] | None
+                try:
+                    document, error = extract(cap.body, cap.url, cap.header("Content-Type")), None
+                    counts["ok"] += 1
+                except ValueError as exc:
+                    document, error = None, f"{type(exc).__name__}: {exc}"
+                    counts["extraction_failed"] += 1
+                    errors[str(exc)] += 1
+                info = document["extractor"] if document else extractor
+                row = build_row(cap, capture_id=cid, warc_key=part, clean_key=key, document=document,
+                                error=error, extractor=info)
+                provenance = {k: v for k, v in row.items() if k != "text"}
+                payload = {"capture_id": cid, "document": document, "provenance": provenance}
+                store.put_bytes(key, json.dumps(payload, ensure_ascii=False, sort_keys=True).encode(), "application/json")
+                clean_keys.append(key)
+    return {"clean_keys": clean_keys, "counts": dict(counts), "errors": dict(errors)}
+
+
+def _row_from_clean(doc: dict[str, Any]) -> dict[str, Any]:
+    document = doc.get("document") or {}
+    return {**doc["provenance"], "text": document.get("text")}
+
+
+def commit_run(store: Store, crawl: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
+    """Write the run's manifest in one put; only then are its captures part of the archive."""
+    rows = [_row_from_clean(json.loads(store.get_bytes(k))) for k in extracted["clean_keys"]]
+    key = layout.manifest_key(crawl["source_id"], date.fromisoformat(crawl["logical_date"]), crawl["run"])
+    written, total = manifest.commit(store, key, rows)
+    return {"manifest": key, "written": written, "rows": total, "new_rows": len(rows) if written else 0}
+
+
+def report_run(
+    store: Store,
+    crawl: dict[str, Any],
+    extracted: dict[str, Any],
+    committed: dict[str, Any],
+    thresholds: Thresholds,
+    window: tuple[datetime, datetime],
+) -> dict[str, Any]:
+    """Write the run report, then fail loudly if a threshold is crossed (the data is already safe)."""
+    articles = [r for r in crawl["log_rows"] if r.get("kind") == "article"]
+    by_outcome = Counter(r["outcome"] for r in articles)
+    skipped = Counter(r["reason"] for r in articles if r["outcome"] == "skipped")
+    failed = Counter(r["reason"] for r in articles if r["outcome"] == "failed")
+    in_window = [r for r in articles if r["outcome"] != "skipped" or r["reason"] not in (
+        "published outside the window", "outside the source's domains",
+        "IP address, not one of the source's domains", "no publication date to place it in the window")]
+    days = max((window[1] - window[0]).total_seconds() / 86400, 1 / 24)
+    expected = thresholds.expected_daily_volume * days
+    fetched = by_outcome["archived"] + by_outcome["failed"]
+    failed_ratio = by_outcome["failed"] / fetched if fetched else 0.0
+    report = {
+        "source_id": crawl["source_id"],
+        "run": crawl["run"],
+        "logical_date": crawl["logical_date"],
+        "window": [window[0].isoformat(), window[1].isoformat()],
+        "discovered": len(articles),
+        "discovered_in_window": len(in_window),
+        "fetched": fetched,
+        "archived": by_outcome["archived"],
+        "already_archived": skipped.get("already archived", 0),
+        "skipped_by_reason": dict(skipped),
+        "failed_by_reason": dict(failed),
+        "discovery_failures": [r for r in crawl["log_rows"] if r.get("kind") != "article" and r["outcome"] == "failed"],
+        "extraction": extracted.get("counts", {}),
+        "extraction_errors": extracted.get("errors", {}),
+        "manifest": committed,
+        "warc_parts": crawl["parts"],
+        "expected_volume": round(expected, 1),
+        "probable_gap": bool(expected) and len(in_window) < thresholds.min_volume_ratio * expected,
+        "failed_ratio": round(failed_ratio, 3),
+    }
+    store.put_bytes(layout.report_key(crawl["source_id"], crawl["run"]),
+                    json.dumps(report, ensure_ascii=False, indent=1, sort_keys=True).encode(), "application/json")
+    problems = []
+    if failed_ratio > thresholds.max_failed_ratio:
+        problems.append(f"{by_outcome['failed']} of {fetched} article fetches failed: {dict(failed)}")
+    if report["discovery_failures"]:
+        problems.append(f"{len(report['discovery_failures'])} feed/sitemap fetches failed")
+    if problems:
+        raise RunAlert(f"{crawl['source_id']} {crawl['run']}: " + "; ".join(problems) + " (data committed)")
+    return report

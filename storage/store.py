@@ -1,0 +1,234 @@
+"""The Store protocol and its two implementations, chosen by URL scheme.
+
+Every write is atomic at the key level: a reader sees the whole object or nothing.
+Keys are '/'-separated and identical on a local directory and on S3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import urlparse
+
+from storage.errors import ObjectNotFound, PermanentError, StorageUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+
+
+@runtime_checkable
+class Store(Protocol):
+    url: str
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def get_range(self, key: str, offset: int, length: int) -> bytes: ...
+    def download(self, key: str, path: Path) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str = "") -> Iterator[str]: ...
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise PermanentError(f"invalid archive key {key!r}")
+    return key
+
+
+class LocalStore:
+    """An archive in a local directory; objects are files named by their keys."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        self.url = self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        self.put_bytes(key, Path(path).read_bytes(), content_type)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{key} not found in {self.url}") from None
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as fh:
+                fh.seek(offset)
+                return fh.read(length)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{key} not found in {self.url}") from None
+
+    def download(self, key: str, path: Path) -> None:
+        Path(path).write_bytes(self.get_bytes(key))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        base = self.root
+        if not base.exists():
+            return
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.startswith(".tmp-"):
+                    continue
+                key = Path(dirpath, name).relative_to(base).as_posix()
+                if key.startswith(prefix):
+                    yield key
+
+
+class S3Store:
+    """An archive under s3://bucket/prefix on any S3-compatible server.
+
+    Uploads carry a SHA-256 checksum that the server verifies; large files go multipart.
+    The client comes from boto3's standard chain (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)
+    unless one is passed in, e.g. built from an Airflow connection.
+    """
+
+    def __init__(self, bucket: str, prefix: str = "", client: S3Client | None = None):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.client: S3Client = client or boto3.client(
+            "s3",
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
+        )
+
+    def _key(self, key: str) -> str:
+        _check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _call(self, what: str, key: str, fn: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectNotFound(f"{key} not found in {self.url}") from None
+            if status >= 500 or code in ("SlowDown", "RequestTimeout", "ServiceUnavailable"):
+                raise StorageUnavailable(f"{what} {self.url}/{key}: {code} (HTTP {status})") from exc
+            raise PermanentError(f"{what} {self.url}/{key}: {code} (HTTP {status}): {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"{what} {self.url}/{key}: {exc}") from exc
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self._call(
+            "put",
+            key,
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=self._key(key),
+            Body=data,
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+            Metadata={"sha256": hashlib.sha256(data).hexdigest()},
+        )
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        digest = hashlib.sha256()
+        with Path(path).open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        self._call(
+            "upload",
+            key,
+            self.client.upload_file,
+            Filename=str(path),
+            Bucket=self.bucket,
+            Key=self._key(key),
+            ExtraArgs={
+                "ContentType": content_type,
+                "ChecksumAlgorithm": "SHA256",
+                "Metadata": {"sha256": digest.hexdigest()},
+            },
+            Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=16 * 1024 * 1024),
+        )
+
+    def get_bytes(self, key: str) -> bytes:
+        resp = self._call("get", key, self.client.get_object, Bucket=self.bucket, Key=self._key(key))
+        return bytes(resp["Body"].read())
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        resp = self._call(
+            "get",
+            key,
+            self.client.get_object,
+            Bucket=self.bucket,
+            Key=self._key(key),
+            Range=f"bytes={offset}-{offset + length - 1}",
+        )
+        return bytes(resp["Body"].read())
+
+    def download(self, key: str, path: Path) -> None:
+        self._call(
+            "download", key, self.client.download_file, Bucket=self.bucket, Key=self._key(key), Filename=str(path)
+        )
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._call("head", key, self.client.head_object, Bucket=self.bucket, Key=self._key(key))
+        except ObjectNotFound:
+            return False
+        return True
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        if ".." in prefix.split("/"):
+            raise PermanentError(f"invalid archive prefix {prefix!r}")
+        full = (self.prefix + "/" if self.prefix else "") + prefix
+        paginator = self.client.get_paginator("list_objects_v2")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        pages = self._call("list", prefix, paginator.paginate, Bucket=self.bucket, Prefix=full)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    yield obj["Key"][strip:]
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(f"list {self.url}/{prefix}: {exc}") from exc
+
+
+def open_store(url: str, *, s3_client: S3Client | None = None) -> Store:
+    """Pick the implementation from the URL: file:///path (or a plain path) or s3://bucket/prefix."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "file"):
+        return LocalStore(parsed.path if parsed.scheme else url)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise PermanentError(f"archive URL {url!r} names no bucket")
+        return S3Store(parsed.netloc, parsed.path, client=s3_client)
+    raise PermanentError(f"unsupported archive URL scheme {parsed.scheme!r} in {url!r} (use file:// or s3://)")

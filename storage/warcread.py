@@ -1,0 +1,117 @@
+"""Read captures back from WARC files: whole-file iteration and single-record ranged reads."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecord
+
+from storage.errors import PermanentError
+from storage.store import Store
+
+
+class CorruptWarc(PermanentError):
+    """A WARC file or record that cannot be read back."""
+
+
+@dataclass(frozen=True)
+class Capture:
+    """A response record joined with the metadata record that refers to it."""
+
+    url: str
+    record_id: str
+    date: str
+    status: int
+    headers: list[tuple[str, str]]
+    remote_ip: str | None
+    offset: int
+    length: int
+    payload: bytes  # as sent, content-encoding not undone
+    body: bytes  # content-encoding undone, for extraction
+    metadata: dict[str, Any]
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+def _decoded(record: ArcWarcRecord, raw: bytes) -> bytes:
+    encoding = (record.http_headers.get_header("Content-Encoding") or "").lower().strip()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding in ("gzip", "x-gzip"):
+        return gzip.decompress(raw)
+    if encoding == "deflate":
+        import zlib
+
+        try:
+            return zlib.decompress(raw)
+        except zlib.error:
+            return zlib.decompress(raw, -zlib.MAX_WBITS)
+    if encoding == "br":
+        import brotli
+
+        return bytes(brotli.decompress(raw))
+    raise CorruptWarc(f"unsupported Content-Encoding {encoding!r}")
+
+
+def iter_captures(path: Path) -> Iterator[Capture]:
+    """Every response in a WARC file with its metadata (kind, discovery, run, ...)."""
+    responses: dict[str, tuple[ArcWarcRecord, bytes, int, int]] = {}
+    metas: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    try:
+        with path.open("rb") as fh:
+            it = ArchiveIterator(fh)
+            for record in it:
+                kind = record.rec_type
+                if kind == "response":
+                    raw = record.raw_stream.read()
+                    rid = record.rec_headers.get_header("WARC-Record-ID")
+                    it.read_to_end(record)
+                    responses[rid] = (record, raw, it.get_record_offset(), it.get_record_length())
+                    order.append(rid)
+                elif kind == "metadata":
+                    ref = record.rec_headers.get_header("WARC-Refers-To")
+                    metas[ref] = json.loads(record.content_stream().read() or b"{}")
+    except (OSError, EOFError, ValueError) as exc:
+        raise CorruptWarc(f"{path.name}: unreadable WARC: {exc}") from exc
+    for rid in order:
+        record, raw, offset, length = responses[rid]
+        ip = record.rec_headers.get_header("WARC-IP-Address")
+        yield Capture(
+            url=record.rec_headers.get_header("WARC-Target-URI"),
+            record_id=rid,
+            date=record.rec_headers.get_header("WARC-Date"),
+            status=int(record.http_headers.get_statuscode()),
+            headers=list(record.http_headers.headers),
+            remote_ip=ip,
+            offset=offset,
+            length=length,
+            payload=raw,
+            body=_decoded(record, raw),
+            metadata=metas.get(rid, {}),
+        )
+
+
+def read_record(store: Store, key: str, offset: int, length: int) -> ArcWarcRecord:
+    """One record by its offset and length (a ranged read on S3)."""
+    data = store.get_range(key, offset, length)
+    if len(data) != length:
+        raise CorruptWarc(f"{key}: record at {offset} truncated ({len(data)} of {length} bytes)")
+    try:
+        record = next(iter(ArchiveIterator(io.BytesIO(data))))
+    except (StopIteration, OSError, EOFError, ValueError) as exc:
+        raise CorruptWarc(f"{key}: no readable record at offset {offset}: {exc}") from exc
+    return record
+
+
+def read_payload(store: Store, key: str, offset: int, length: int) -> bytes:
+    """The HTTP payload exactly as the server sent it."""
+    return bytes(read_record(store, key, offset, length).raw_stream.read())
