@@ -30,6 +30,8 @@ TRAFILATURA_SETTINGS: dict[str, Any] = {
     "deduplicate": False,
     "with_metadata": True,
 }
+MIN_LETTER_SHARE = 0.5  # below this share of letters the "text" is markup debris or mojibake
+MIN_WORDS = 5  # fewer words than this is page furniture, not an article
 MIN_TEXT_CHARS = 200  # below this a capture is flagged as a suspiciously short extraction
 
 
@@ -141,6 +143,8 @@ def extract_document(
 
     Raises ExtractionError when nothing that looks like an article remains.
     """
+    if isinstance(body, bytes) and b"\x00" in body[:4096]:
+        raise ExtractionError("no article text: binary content (NUL bytes), not HTML")
     html = decode_html(body, content_type) if isinstance(body, bytes) else body
     if not html.strip():
         raise ExtractionError("empty body")
@@ -167,6 +171,12 @@ def extract_document(
     text = "\n".join(lines)
     if not text:
         raise ExtractionError("only boilerplate lines left after noise rules")
+    words = len(text.split())
+    if words < MIN_WORDS:
+        raise ExtractionError(f"no article text: only {words} word(s) left")
+    letters = sum(ch.isalpha() for ch in text)
+    if letters < MIN_LETTER_SHARE * len(text.replace(" ", "").replace("\n", "")):
+        raise ExtractionError("no article text: mostly non-letters (undecodable or not prose)")
 
     canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)
     authors = _ld_authors(ld) or _meta(tree, "author", "article:author")

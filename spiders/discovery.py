@@ -55,8 +55,9 @@ def parse_datetime(value: str | None) -> datetime | None:
 
 def parse_feed(body: bytes, feed_url: str) -> list[Candidate]:
     parsed = feedparser.parse(body)
-    if parsed.bozo and not parsed.entries:
-        raise DiscoveryError(f"{feed_url}: not a feed: {parsed.get('bozo_exception')}")
+    if not parsed.entries and (parsed.bozo or not parsed.get("version")):
+        why = parsed.get("bozo_exception") or "no RSS or Atom root element"
+        raise DiscoveryError(f"{feed_url}: not a feed: {why}")
     out = []
     for entry in parsed.entries:
         link = entry.get("link")

@@ -1,0 +1,143 @@
+"""One DAG per source profile: crawl -> extract -> commit -> report.
+
+Wiring only: schedules, params, retries and task order. Each task is one call into
+spiders/, extract/ or storage/. Transient errors (storage outage, killed crawl) are
+retried with backoff; permanent ones (bad profile, bad input) fail without retry.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from extract import Extractor
+from spiders.crawl import RunContext, run_crawl
+from spiders.profile import Profile, load_registry
+from storage import runs
+from storage.errors import PermanentError
+from storage.store import Store, open_store
+
+DEFAULT_ARCHIVE = (Path(__file__).resolve().parent.parent / "archive").as_uri()
+S3_CONN_ID = os.environ.get("ARCHIVE_AWS_CONN_ID", "archive_s3")
+
+
+def _store() -> Store:
+    """ARCHIVE_URL (default: ./archive); for s3:// the client comes from the Airflow
+    connection named by ARCHIVE_AWS_CONN_ID when it exists, else boto3's chain."""
+    url = os.environ.get("ARCHIVE_URL", DEFAULT_ARCHIVE)
+    if not url.startswith("s3://"):
+        return open_store(url)
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        client = S3Hook(aws_conn_id=S3_CONN_ID).get_conn()
+    except AirflowNotFoundException:
+        client = None
+    return open_store(url, s3_client=client)
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    ts = datetime.fromisoformat(value)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _run_context(profile: Profile) -> RunContext:
+    ctx = get_current_context()
+    params = ctx["params"]
+    logical = ctx.get("logical_date") or ctx["data_interval_start"]
+    start = _when(params.get("window_start")) or ctx["data_interval_start"]
+    end = _when(params.get("window_end")) or ctx["data_interval_end"]
+    if end <= start:  # a manual run has an empty data interval: take the day it names
+        start, end = logical, logical + timedelta(days=1)
+    return RunContext(
+        source_id=profile.id,
+        start=start,
+        end=end,
+        logical_date=logical.date(),
+        dag_id=ctx["dag"].dag_id,
+        airflow_run_id=ctx["run_id"],
+        try_number=ctx["ti"].try_number,
+        max_articles=params.get("max_articles"),
+    )
+
+
+def _permanent_fails(fn: Any) -> Any:
+    """Permanent errors fail the task at once; transient ones propagate and are retried."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PermanentError as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    return wrapper
+
+
+def build_dag(profile: Profile) -> Any:
+    @dag(
+        dag_id=f"news_{profile.id}",
+        description=f"Archive {profile.name}",
+        schedule=profile.schedule,
+        start_date=datetime(2000, 1, 1, tzinfo=UTC),  # early, so backfills can reach old articles
+        catchup=False,
+        max_active_runs=1,
+        tags=["newsarchive", profile.language],
+        default_args={
+            "retries": int(os.environ.get("NEWSARCHIVE_RETRIES", "3")),
+            "retry_delay": timedelta(minutes=2),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=30),
+        },
+        params={
+            "window_start": Param(None, type=["null", "string"], description="ISO datetime; overrides the data interval start"),
+            "window_end": Param(None, type=["null", "string"], description="ISO datetime; overrides the data interval end"),
+            "max_articles": Param(None, type=["null", "integer"], minimum=1, description="cap on articles fetched"),
+        },
+        doc_md=__doc__,
+    )
+    def source_dag() -> None:
+        @task(execution_timeout=timedelta(hours=2))
+        @_permanent_fails
+        def crawl() -> dict[str, Any]:
+            return run_crawl(_store(), _run_context(profile)).as_dict()
+
+        @task
+        @_permanent_fails
+        def extract(crawled: dict[str, Any]) -> dict[str, Any]:
+            ex = Extractor(profile.noise_rules, profile.language, profile.rules_version)
+            return runs.extract_run(_store(), crawled, ex, ex.info)
+
+        @task
+        @_permanent_fails
+        def commit(crawled: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
+            return runs.commit_run(_store(), crawled, extracted)
+
+        @task(retries=0)
+        @_permanent_fails
+        def report(crawled: dict[str, Any], extracted: dict[str, Any], committed: dict[str, Any]) -> dict[str, Any]:
+            ctx = _run_context(profile)
+            thresholds = runs.Thresholds(
+                profile.expected_daily_volume, profile.alerts.max_failed_ratio, profile.alerts.min_volume_ratio
+            )
+            return runs.report_run(_store(), crawled, extracted, committed, thresholds, (ctx.start, ctx.end))
+
+        crawled = crawl()
+        extracted = extract(crawled)
+        committed = commit(crawled, extracted)
+        report(crawled, extracted, committed)
+
+    return source_dag()
+
+
+for _profile in load_registry().values():
+    globals()[f"news_{_profile.id}"] = build_dag(_profile)

@@ -1,0 +1,147 @@
+"""`archive`: search, read, fetch raw copies and export from the archive."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from storage.errors import ArchiveError
+from storage.reader import Archive, Query
+from storage.store import open_store
+
+app = typer.Typer(help="Search and retrieve from the news archive.", no_args_is_help=True, add_completion=False)
+err = Console(stderr=True)
+ArchiveOpt = Annotated[
+    str, typer.Option("--archive", envvar="ARCHIVE_URL", help="file:///path or s3://bucket/prefix")
+]
+DEFAULT_ARCHIVE = "./archive"
+
+
+def _archive(url: str) -> Archive:
+    return Archive(open_store(url if "://" in url else Path(url).resolve().as_uri()))
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    source: Annotated[list[str], typer.Option("--source", "-s", help="source id (repeatable)")] = [],  # noqa: B006
+    date_from: Annotated[str | None, typer.Option("--from", help="published on or after (YYYY-MM-DD)")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="published on or before (YYYY-MM-DD)")] = None,
+    text: Annotated[str | None, typer.Option("--text", "-t", help="title or text contains (case-insensitive)")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="URL prefix")] = None,
+    language: Annotated[str | None, typer.Option("--lang")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | jsonl")] = "table",
+    archive: ArchiveOpt = DEFAULT_ARCHIVE,
+) -> None:
+    """Find committed captures."""
+    try:
+        q = Query(tuple(source), _day(date_from, "--from"), _day(date_to, "--to"), text, url, language, limit)
+        rows = _archive(archive).search(q)
+    except ArchiveError as exc:
+        return _fail(exc)
+    if fmt == "jsonl":
+        for r in rows:
+            r.pop("text", None)
+            sys.stdout.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
+        return
+    table = Table(title=f"{len(rows)} capture(s)")
+    table.add_column("capture id", no_wrap=True)
+    table.add_column("source", no_wrap=True)
+    table.add_column("published", no_wrap=True)
+    table.add_column("title")
+    table.add_column("url", overflow="fold")
+    for r in rows:
+        table.add_row(r["capture_id"], r["source_id"], (r["published"] or "")[:16], r["title"] or "", r["final_url"])
+    Console().print(table)
+
+
+@app.command()
+def show(capture_id: str, archive: ArchiveOpt = DEFAULT_ARCHIVE) -> None:
+    """Provenance and clean text of one capture."""
+    try:
+        row = _archive(archive).show(capture_id)
+    except ArchiveError as exc:
+        return _fail(exc)
+    text = row.pop("text")
+    out: dict[str, Any] = {"provenance": row, "text": text}
+    sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
+
+
+@app.command()
+def get(
+    capture_id: str,
+    raw: Annotated[bool, typer.Option("--raw", help="the HTTP payload exactly as served")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")] = None,
+    archive: ArchiveOpt = DEFAULT_ARCHIVE,
+) -> None:
+    """Write a capture's raw payload (--raw) or its clean text."""
+    try:
+        a = _archive(archive)
+        data = a.raw(capture_id) if raw else (a.show(capture_id)["text"] or "").encode()
+    except ArchiveError as exc:
+        return _fail(exc)
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        _atomic_write(output, data)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+@app.command()
+def export(
+    output: Annotated[Path, typer.Option("--output", "-o")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl")] = "jsonl",
+    source: Annotated[list[str], typer.Option("--source", "-s")] = [],  # noqa: B006
+    date_from: Annotated[str | None, typer.Option("--from")] = None,
+    date_to: Annotated[str | None, typer.Option("--to")] = None,
+    text: Annotated[str | None, typer.Option("--text", "-t")] = None,
+    archive: ArchiveOpt = DEFAULT_ARCHIVE,
+) -> None:
+    """Export a selection with provenance columns; the file appears only when complete."""
+    if fmt != "jsonl":
+        raise typer.BadParameter(f"unsupported format {fmt!r}", param_hint="--format")
+    if output.exists():
+        return _fail(FileExistsError(f"{output} already exists; choose another name"))
+    try:
+        a = _archive(archive)
+        rows = a.search(Query(tuple(source), _day(date_from, "--from"), _day(date_to, "--to"), text))
+    except ArchiveError as exc:
+        return _fail(exc)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        n = a.export_jsonl(rows, fh)
+    os.replace(tmp, output)
+    err.print(f"exported {n} capture(s) to {output}")
+
+
+if __name__ == "__main__":
+    app()

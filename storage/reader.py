@@ -1,0 +1,95 @@
+"""The researcher's read API: search, show, raw payloads and exports over committed manifests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage import manifest
+from storage.errors import ObjectNotFound, PermanentError
+from storage.store import Store
+from storage.warcread import read_payload, read_record
+
+
+class UnknownCapture(ObjectNotFound):
+    """No committed manifest lists this capture id."""
+
+
+@dataclass(frozen=True)
+class Query:
+    sources: tuple[str, ...] = ()
+    date_from: date | None = None  # published date, inclusive
+    date_to: date | None = None  # published date, inclusive
+    text: str | None = None  # case-insensitive substring of title or text
+    url_prefix: str | None = None
+    language: str | None = None
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise PermanentError(f"date range is inverted: {self.date_from} is after {self.date_to}")
+
+
+class Archive:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def table(self, sources: Iterable[str] = ()) -> pa.Table:
+        srcs = list(sources)
+        if not srcs:
+            return manifest.load_manifests(self.store)
+        return pa.concat_tables([manifest.load_manifests(self.store, s) for s in srcs])
+
+    def search(self, q: Query) -> list[dict[str, Any]]:
+        t = self.table(q.sources)
+        if t.num_rows == 0:
+            return []
+        day = pc.utf8_slice_codeunits(pc.coalesce(t["published"], t["logical_date"]), 0, 10)
+        mask = pc.is_valid(t["capture_id"])
+        if q.date_from:
+            mask = pc.and_(mask, pc.greater_equal(day, q.date_from.isoformat()))
+        if q.date_to:
+            mask = pc.and_(mask, pc.less_equal(day, q.date_to.isoformat()))
+        if q.language:
+            mask = pc.and_(mask, pc.equal(t["language"], q.language))
+        if q.url_prefix:
+            mask = pc.and_(mask, pc.or_kleene(pc.starts_with(t["final_url"], q.url_prefix),
+                                               pc.starts_with(t["requested_url"], q.url_prefix)))
+        if q.text:
+            hay = pc.binary_join_element_wise(pc.fill_null(t["title"], ""), pc.fill_null(t["text"], ""), "\n")
+            mask = pc.and_(mask, pc.match_substring(hay, q.text, ignore_case=True))
+        rows: list[dict[str, Any]] = t.filter(pc.fill_null(mask, False)).to_pylist()
+        rows.sort(key=lambda r: (r.get("published") or r.get("logical_date") or "", r["capture_id"]))
+        return rows[: q.limit] if q.limit else rows
+
+    def show(self, capture_id: str) -> dict[str, Any]:
+        t = self.table()
+        found = t.filter(pc.equal(t["capture_id"], capture_id)) if t.num_rows else t
+        if found.num_rows == 0:
+            raise UnknownCapture(f"no committed capture with id {capture_id!r}")
+        row: dict[str, Any] = found.to_pylist()[0]
+        return row
+
+    def raw(self, capture_id: str) -> bytes:
+        """The HTTP payload exactly as the server sent it (content-encoding included)."""
+        row = self.show(capture_id)
+        return read_payload(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
+
+    def raw_http(self, capture_id: str) -> tuple[str, list[tuple[str, str]], bytes]:
+        row = self.show(capture_id)
+        rec = read_record(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
+        return rec.http_headers.statusline, list(rec.http_headers.headers), rec.raw_stream.read()
+
+    def export_jsonl(self, rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
+        n = 0
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+            n += 1
+        return n
+

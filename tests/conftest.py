@@ -1,0 +1,96 @@
+"""Shared fixtures: the fixture web server, a real S3 server, an Airflow home with SQLite."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO.parent / "shared" / "seeds"
+
+# Airflow reads its configuration at import time: point it at a throw-away home first.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="newsarchive-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+        "NEWSARCHIVE_RETRIES": "0",
+    }
+)
+
+from tests.fixtures.server import SITES_DIR, FixtureServer, fixture_server  # noqa: E402
+from tests.s3server import WeedS3  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sites() -> Iterator[FixtureServer]:
+    """All fixture sites by their real host names; 127.0.0.1 serves the bad-input site."""
+    srv = fixture_server(default_site=SITES_DIR / "local")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedS3]:
+    server = WeedS3(tmp_path_factory.mktemp("weed")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(weed: WeedS3) -> str:
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    weed.client().create_bucket(Bucket=name)  # type: ignore[attr-defined]
+    return name
+
+
+@pytest.fixture
+def s3_env(weed: WeedS3, monkeypatch: pytest.MonkeyPatch) -> WeedS3:
+    for k, v in weed.env().items():
+        monkeypatch.setenv(k, v)
+    return weed
+
+
+@pytest.fixture
+def local_profile(tmp_path: Path, sites: FixtureServer) -> Path:
+    """A test-only profile whose domain is the local server itself (robots.txt, error cases)."""
+    base = f"http://{sites.address}"
+    path = tmp_path / "local_test.yaml"
+    path.write_text(
+        f"""id: local_test
+name: Local bad-input site
+language: fr
+domains: ["127.0.0.1"]
+feeds: ["{base}/feed.xml"]
+sitemaps: ["{base}/sitemap.xml"]
+politeness: {{download_delay: 0, concurrency: 4, retries: 2, timeout: 10, autothrottle: false}}
+expected_daily_volume: 10
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata database (once per session)."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
+                   env=os.environ.copy())
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def dags_module(airflow_db: Path) -> ModuleType:
+    sys.path.insert(0, str(REPO / "dags"))
+    return importlib.import_module("news_sources")
