@@ -24,7 +24,6 @@ from storage.errors import PermanentError
 from storage.store import Store, open_store
 
 DEFAULT_ARCHIVE = (Path(__file__).resolve().parent.parent / "archive").as_uri()
-S3_CONN_ID = os.environ.get("ARCHIVE_AWS_CONN_ID", "archive_s3")
 
 
 def _store() -> Store:
@@ -37,7 +36,7 @@ def _store() -> Store:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        client = S3Hook(aws_conn_id=S3_CONN_ID).get_conn()
+        client = S3Hook(aws_conn_id=os.environ.get("ARCHIVE_AWS_CONN_ID", "archive_s3")).get_conn()
     except AirflowNotFoundException:
         client = None
     return open_store(url, s3_client=client)
@@ -51,13 +50,15 @@ def _when(value: str | None) -> datetime | None:
 
 
 def _run_context(profile: Profile) -> RunContext:
+    """The crawl window: params override the data interval; a run without one takes its day."""
     ctx = get_current_context()
     params = ctx["params"]
-    logical = ctx.get("logical_date") or ctx["data_interval_start"]
-    start = _when(params.get("window_start")) or ctx["data_interval_start"]
-    end = _when(params.get("window_end")) or ctx["data_interval_end"]
-    if end <= start:  # a manual run has an empty data interval: take the day it names
-        start, end = logical, logical + timedelta(days=1)
+    logical: datetime = ctx.get("logical_date") or ctx["dag_run"].run_after
+    start = _when(params.get("window_start")) or ctx.get("data_interval_start")
+    end = _when(params.get("window_end")) or ctx.get("data_interval_end")
+    if start is None or end is None or end <= start:  # manual run: empty interval
+        start = logical.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = start + timedelta(days=1)
     return RunContext(
         source_id=profile.id,
         start=start,
@@ -99,8 +100,12 @@ def build_dag(profile: Profile) -> Any:
             "max_retry_delay": timedelta(minutes=30),
         },
         params={
-            "window_start": Param(None, type=["null", "string"], description="ISO datetime; overrides the data interval start"),
-            "window_end": Param(None, type=["null", "string"], description="ISO datetime; overrides the data interval end"),
+            "window_start": Param(
+                None, type=["null", "string"], description="ISO datetime; overrides the data interval start"
+            ),
+            "window_end": Param(
+                None, type=["null", "string"], description="ISO datetime; overrides the data interval end"
+            ),
             "max_articles": Param(None, type=["null", "integer"], minimum=1, description="cap on articles fetched"),
         },
         doc_md=__doc__,

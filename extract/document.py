@@ -13,6 +13,7 @@ from typing import Any
 import lxml.html
 import trafilatura
 from cssselect import GenericTranslator, SelectorError
+from trafilatura.settings import Document
 from w3lib.encoding import html_to_unicode
 
 from extract.rules import NoiseRules
@@ -160,7 +161,7 @@ def extract_document(
         prune_xpath=_xpaths(rules.selectors) or None,
         **TRAFILATURA_SETTINGS,
     )
-    if result is None or not (result.text or "").strip():
+    if not isinstance(result, Document) or not result.text or not result.text.strip():
         raise ExtractionError("no article text found")
 
     lines = []
@@ -184,12 +185,7 @@ def extract_document(
         authors = [a.strip() for a in result.author.split(";") if a.strip()]
     published = _iso(ld.get("datePublished")) or _iso(next(iter(_meta(tree, "article:published_time")), None))
     modified = _iso(ld.get("dateModified")) or _iso(next(iter(_meta(tree, "article:modified_time")), None))
-    language = (
-        ld.get("inLanguage")
-        or (tree.get("lang") or "").split("-")[0]
-        or result.language
-        or default_language
-    )
+    language = ld.get("inLanguage") or (tree.get("lang") or "").split("-")[0] or result.language or default_language
     tags = _meta(tree, "article:tag") or [t for t in (result.tags or []) if t]
     title = (result.title or ld.get("headline") or "").strip() or None
 

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from spiders.profile import Profile, get_profile, load_profile
+from spiders.profile import PROFILES_DIR, Profile, load_profile
 from spiders.replay import REPLAY_ENV
 from spiders.settings import DEFAULT_USER_AGENT, crawl_settings
 from storage import layout
@@ -101,23 +101,37 @@ def run_crawl(
     A crawl that archives nothing new uploads nothing, so re-running a committed
     interval leaves the archive as it was.
     """
-    profile = load_profile(profile_path) if profile_path else get_profile(ctx.source_id)
+    profile_path = profile_path or PROFILES_DIR / f"{ctx.source_id}.yaml"
+    load_profile(profile_path)  # a broken profile fails here, before anything is fetched
     known = archived_urls(store, ctx.source_id)
     with tempfile.TemporaryDirectory(prefix=f"crawl-{ctx.source_id}-", dir=workdir) as tmp:
         tmpdir = Path(tmp)
         (tmpdir / "known.txt").write_text("\n".join(sorted(known)), encoding="utf-8")
         cmd = [
-            sys.executable, "-m", "spiders.crawl",
-            "--profile", str(profile_path or Path(__file__).parent / "profiles" / f"{ctx.source_id}.yaml"),
-            "--context", json.dumps({**ctx.as_metadata(), "max_articles": ctx.max_articles}),
-            "--workdir", str(tmpdir),
-            "--user-agent", user_agent,
+            sys.executable,
+            "-m",
+            "spiders.crawl",
+            "--profile",
+            str(profile_path or Path(__file__).parent / "profiles" / f"{ctx.source_id}.yaml"),
+            "--context",
+            json.dumps({**ctx.as_metadata(), "max_articles": ctx.max_articles}),
+            "--workdir",
+            str(tmpdir),
+            "--user-agent",
+            user_agent,
         ]
         env = dict(os.environ)
         if replay:
             env[REPLAY_ENV] = json.dumps(replay)
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
-                              cwd=Path(__file__).resolve().parent.parent)
+        proc = subprocess.run(
+            cmd,
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         log_path, warc_path = tmpdir / "crawl-log.jsonl", tmpdir / "part.warc.gz"
         if proc.returncode != 0 or not log_path.exists():
             tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
@@ -134,8 +148,11 @@ def run_crawl(
                 if "warc_file" in r:
                     r["warc_file"] = part_key
             store.put_file(part_key, warc_path, "application/warc")
-            store.put_bytes(log_key, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(),
-                            "application/x-ndjson")
+            store.put_bytes(
+                log_key,
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(),
+                "application/x-ndjson",
+            )
             result.parts, result.crawl_log = [part_key], log_key
         return result
 
@@ -167,13 +184,15 @@ def _main() -> int:
         replay=bool(os.environ.get(REPLAY_ENV)),
     )
     settings["RUN_METADATA"] = json.dumps({k: v for k, v in ctx.items() if k != "max_articles"})
-    settings["WARCINFO"] = json.dumps({
-        "software": f"newsarchive/{ctx['pipeline_version']} scrapy",
-        "format": "WARC File Format 1.1",
-        "isPartOf": f"{ctx['source_id']}/{ctx['run']}",
-        "http-header-user-agent": args.user_agent,
-        "robots": "obey",
-    })
+    settings["WARCINFO"] = json.dumps(
+        {
+            "software": f"newsarchive/{ctx['pipeline_version']} scrapy",
+            "format": "WARC File Format 1.1",
+            "isPartOf": f"{ctx['source_id']}/{ctx['run']}",
+            "http-header-user-agent": args.user_agent,
+            "robots": "obey",
+        }
+    )
     (args.workdir / "crawl-log.jsonl").touch()
     process = CrawlerProcess(settings)
     process.crawl(

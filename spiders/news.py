@@ -73,7 +73,9 @@ class NewsSpider(Spider):
         for kind, url in self.profile.start_points:
             self.seen_sitemaps.add(url)
             callback = self.parse_feed if kind == "feed" else self.parse_sitemap
-            yield Request(url, callback=callback, errback=self.failed, meta={"kind": kind, "depth": 0}, dont_filter=True)
+            yield Request(
+                url, callback=callback, errback=self.failed, meta={"kind": kind, "depth": 0}, dont_filter=True
+            )
 
     # ---- discovery ----
     def _discovery_failed(self, response: Response, exc: Exception) -> None:
@@ -101,21 +103,29 @@ class NewsSpider(Spider):
             self._discovery_failed(response, DiscoveryError(str(exc)))
             return
         self.log_file.write(
-            response.url, "fetched", None, kind="sitemap", children=len(page.children),
-            entries=len(page.candidates), **self._warc(response),
+            response.url,
+            "fetched",
+            None,
+            kind="sitemap",
+            children=len(page.children),
+            entries=len(page.candidates),
+            **self._warc(response),
         )
         depth = response.meta.get("depth", 0) + 1
         for child in page.children:
             if child in self.seen_sitemaps:
                 self.log_file.write(child, "skipped", "sitemap already visited (loop)", kind="sitemap")
             elif depth > MAX_SITEMAP_DEPTH:
-                self.log_file.write(child, "skipped", f"sitemap nesting deeper than {MAX_SITEMAP_DEPTH}", kind="sitemap")
+                self.log_file.write(
+                    child, "skipped", f"sitemap nesting deeper than {MAX_SITEMAP_DEPTH}", kind="sitemap"
+                )
             elif not self.profile.allows(child):
                 self.log_file.write(child, "skipped", "outside the source's domains", kind="sitemap")
             else:
                 self.seen_sitemaps.add(child)
-                yield Request(child, callback=self.parse_sitemap, errback=self.failed,
-                              meta={"kind": "sitemap", "depth": depth})
+                yield Request(
+                    child, callback=self.parse_sitemap, errback=self.failed, meta={"kind": "sitemap", "depth": depth}
+                )
         yield from self.consider(page.candidates)
 
     def consider(self, candidates: list[Candidate]) -> Iterator[Request]:
@@ -130,16 +140,22 @@ class NewsSpider(Spider):
                 self.log_file.write(c.url, "skipped", f"scheme {split.scheme!r} not fetched", **extra)
             elif not self.profile.allows(c.url):
                 host = split.hostname or ""
-                why = "IP address, not one of the source's domains" if _is_ip_literal(host) else "outside the source's domains"
+                why = (
+                    "IP address, not one of the source's domains"
+                    if _is_ip_literal(host)
+                    else "outside the source's domains"
+                )
                 self.log_file.write(c.url, "skipped", why, **extra)
             elif c.published is None:
                 self.log_file.write(c.url, "skipped", "no publication date to place it in the window", **extra)
             elif not start <= c.published < end:
                 self.log_file.write(c.url, "skipped", "published outside the window", **extra)
             elif c.url in self.known:
-                self.log_file.write(c.url, "skipped", "already archived", **extra)
+                self.log_file.write(c.url, "skipped", "already archived", in_window=True, **extra)
             elif self.max_articles is not None and self.scheduled >= self.max_articles:
-                self.log_file.write(c.url, "skipped", f"article cap of {self.max_articles} reached", **extra)
+                self.log_file.write(
+                    c.url, "skipped", f"article cap of {self.max_articles} reached", in_window=True, **extra
+                )
             else:
                 self.scheduled += 1
                 yield Request(
@@ -160,24 +176,42 @@ class NewsSpider(Spider):
 
     def parse_article(self, response: Response) -> None:
         requested = (response.meta.get("redirect_urls") or [response.url])[0]
-        self.log_file.write(requested, "archived", None, kind="article", final_url=response.url,
-                            status=response.status, **self._warc(response))
+        self.log_file.write(
+            requested,
+            "archived",
+            None,
+            kind="article",
+            in_window=True,
+            final_url=response.url,
+            status=response.status,
+            **self._warc(response),
+        )
 
     def failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         kind = request.meta.get("kind")
         requested = (request.meta.get("redirect_urls") or [request.url])[0]
-        if failure.check(HttpError):
-            response = failure.value.response
-            self.log_file.write(requested, "failed", f"HTTP {response.status}", kind=kind, status=response.status,
-                                **self._warc(response))
-        elif failure.check(IgnoreRequest):
-            reason = str(failure.value) or "ignored"
+        scope = {"in_window": True} if kind == "article" else {}
+        error = failure.value
+        if isinstance(error, HttpError):
+            response = error.response
+            self.log_file.write(
+                requested,
+                "failed",
+                f"HTTP {response.status}",
+                kind=kind,
+                status=response.status,
+                **scope,
+                **self._warc(response),
+            )
+        elif isinstance(error, IgnoreRequest):
+            reason = str(error) or "ignored"
             if "robots.txt" in reason.lower() or "Forbidden by robots.txt" in reason:
                 reason = "disallowed by robots.txt"
-            self.log_file.write(requested, "skipped", reason, kind=kind)
+            self.log_file.write(requested, "skipped", reason, kind=kind, **scope)
         else:
-            self.log_file.write(requested, "failed", f"{failure.type.__name__}: {failure.getErrorMessage()}", kind=kind)
+            reason = f"{type(error).__name__}: {failure.getErrorMessage()}"
+            self.log_file.write(requested, "failed", reason, kind=kind, **scope)
 
     def closed(self, reason: str) -> None:
         self.log_file.close()

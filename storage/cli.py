@@ -20,9 +20,7 @@ from storage.store import open_store
 
 app = typer.Typer(help="Search and retrieve from the news archive.", no_args_is_help=True, add_completion=False)
 err = Console(stderr=True)
-ArchiveOpt = Annotated[
-    str, typer.Option("--archive", envvar="ARCHIVE_URL", help="file:///path or s3://bucket/prefix")
-]
+ArchiveOpt = Annotated[str, typer.Option("--archive", envvar="ARCHIVE_URL", help="file:///path or s3://bucket/prefix")]
 DEFAULT_ARCHIVE = "./archive"
 
 

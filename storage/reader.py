@@ -59,8 +59,12 @@ class Archive:
         if q.language:
             mask = pc.and_(mask, pc.equal(t["language"], q.language))
         if q.url_prefix:
-            mask = pc.and_(mask, pc.or_kleene(pc.starts_with(t["final_url"], q.url_prefix),
-                                               pc.starts_with(t["requested_url"], q.url_prefix)))
+            mask = pc.and_(
+                mask,
+                pc.or_kleene(
+                    pc.starts_with(t["final_url"], q.url_prefix), pc.starts_with(t["requested_url"], q.url_prefix)
+                ),
+            )
         if q.text:
             hay = pc.binary_join_element_wise(pc.fill_null(t["title"], ""), pc.fill_null(t["text"], ""), "\n")
             mask = pc.and_(mask, pc.match_substring(hay, q.text, ignore_case=True))
@@ -92,4 +96,3 @@ class Archive:
             out.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
             n += 1
         return n
-

@@ -61,11 +61,14 @@ def extract_run(store: Store, crawl: dict[str, Any], extract: ExtractFn, extract
                     counts["extraction_failed"] += 1
                     errors[str(exc)] += 1
                 info = document["extractor"] if document else extractor
-                row = build_row(cap, capture_id=cid, warc_key=part, clean_key=key, document=document,
-                                error=error, extractor=info)
+                row = build_row(
+                    cap, capture_id=cid, warc_key=part, clean_key=key, document=document, error=error, extractor=info
+                )
                 provenance = {k: v for k, v in row.items() if k != "text"}
                 payload = {"capture_id": cid, "document": document, "provenance": provenance}
-                store.put_bytes(key, json.dumps(payload, ensure_ascii=False, sort_keys=True).encode(), "application/json")
+                store.put_bytes(
+                    key, json.dumps(payload, ensure_ascii=False, sort_keys=True).encode(), "application/json"
+                )
                 clean_keys.append(key)
     return {"clean_keys": clean_keys, "counts": dict(counts), "errors": dict(errors)}
 
@@ -96,9 +99,7 @@ def report_run(
     by_outcome = Counter(r["outcome"] for r in articles)
     skipped = Counter(r["reason"] for r in articles if r["outcome"] == "skipped")
     failed = Counter(r["reason"] for r in articles if r["outcome"] == "failed")
-    in_window = [r for r in articles if r["outcome"] != "skipped" or r["reason"] not in (
-        "published outside the window", "outside the source's domains",
-        "IP address, not one of the source's domains", "no publication date to place it in the window")]
+    in_window = [r for r in articles if r.get("in_window")]
     days = max((window[1] - window[0]).total_seconds() / 86400, 1 / 24)
     expected = thresholds.expected_daily_volume * days
     fetched = by_outcome["archived"] + by_outcome["failed"]
@@ -124,8 +125,11 @@ def report_run(
         "probable_gap": bool(expected) and len(in_window) < thresholds.min_volume_ratio * expected,
         "failed_ratio": round(failed_ratio, 3),
     }
-    store.put_bytes(layout.report_key(crawl["source_id"], crawl["run"]),
-                    json.dumps(report, ensure_ascii=False, indent=1, sort_keys=True).encode(), "application/json")
+    store.put_bytes(
+        layout.report_key(crawl["source_id"], crawl["run"]),
+        json.dumps(report, ensure_ascii=False, indent=1, sort_keys=True).encode(),
+        "application/json",
+    )
     problems = []
     if failed_ratio > thresholds.max_failed_ratio:
         problems.append(f"{by_outcome['failed']} of {fetched} article fetches failed: {dict(failed)}")

@@ -127,21 +127,27 @@ class S3Store:
         _check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    def _error(self, what: str, key: str, exc: Exception) -> Exception:
+        """Map a boto error to the taxonomy: missing, transient (retry) or permanent."""
+        from botocore.exceptions import ClientError
+
+        if not isinstance(exc, ClientError):  # connection refused, timeouts, ...
+            return StorageUnavailable(f"{what} {self.url}/{key}: {exc}")
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return ObjectNotFound(f"{key} not found in {self.url}")
+        if status >= 500 or code in ("SlowDown", "RequestTimeout", "ServiceUnavailable", "Throttling"):
+            return StorageUnavailable(f"{what} {self.url}/{key}: {code} (HTTP {status})")
+        return PermanentError(f"{what} {self.url}/{key}: {code} (HTTP {status}): {exc}")
+
     def _call(self, what: str, key: str, fn: Any, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return fn(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code in ("NoSuchKey", "404", "NotFound"):
-                raise ObjectNotFound(f"{key} not found in {self.url}") from None
-            if status >= 500 or code in ("SlowDown", "RequestTimeout", "ServiceUnavailable"):
-                raise StorageUnavailable(f"{what} {self.url}/{key}: {code} (HTTP {status})") from exc
-            raise PermanentError(f"{what} {self.url}/{key}: {code} (HTTP {status}): {exc}") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(f"{what} {self.url}/{key}: {exc}") from exc
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(what, key, exc) from exc
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self._call(
@@ -219,7 +225,7 @@ class S3Store:
                 for obj in page.get("Contents", []):
                     yield obj["Key"][strip:]
         except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(f"list {self.url}/{prefix}: {exc}") from exc
+            raise self._error("list", prefix, exc) from exc
 
 
 def open_store(url: str, *, s3_client: S3Client | None = None) -> Store:

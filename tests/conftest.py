@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -48,6 +49,35 @@ def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedS3]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def outage_weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedS3]:
+    """A second S3 server (not started here) that a test may stop and restart."""
+    server = WeedS3(tmp_path_factory.mktemp("weed-outage"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_conns(tmp_path_factory: pytest.TempPathFactory, weed: WeedS3, outage_weed: WeedS3) -> str:
+    """Airflow connections file: the DAGs get S3 endpoint and keys as a connection, not environment.
+
+    One file for the session, because Airflow caches its secrets backend per process.
+    """
+
+    def conn(server: WeedS3) -> dict[str, object]:
+        env = server.env()
+        return {
+            "conn_type": "aws",
+            "login": env["AWS_ACCESS_KEY_ID"],
+            "password": env["AWS_SECRET_ACCESS_KEY"],
+            "extra": {"endpoint_url": server.endpoint, "region_name": "us-east-1"},
+        }
+
+    path = tmp_path_factory.mktemp("airflow-conns") / "connections.json"
+    path.write_text(json.dumps({"archive_s3": conn(weed), "archive_s3_outage": conn(outage_weed)}))
+    return str(path)
+
+
 @pytest.fixture
 def bucket(weed: WeedS3) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
@@ -85,8 +115,9 @@ expected_daily_volume: 10
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated SQLite metadata database (once per session)."""
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
-                   env=os.environ.copy())
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
+    )
     return _AIRFLOW_HOME
 
 

@@ -9,9 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 ACCESS_KEY = "newsarchive-test"
 SECRET_KEY = "newsarchive-test-secret"
@@ -45,12 +49,20 @@ class WeedS3:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         d = self.data_dir
         cmd = [
-            weed_binary(), "mini",
-            f"-dir={d}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-master.port={self.ports['master']}", f"-volume.port={self.ports['volume']}",
-            f"-filer.port={self.ports['filer']}", f"-s3.port={self.ports['s3']}",
-            f"-admin.port={self.ports['admin']}", "-admin.ui=false", "-webdav=false",
-            f"-filer.localSocket={d}/filer.sock", f"-s3.localSocket={d}/s3.sock",
+            weed_binary(),
+            "mini",
+            f"-dir={d}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={self.ports['master']}",
+            f"-volume.port={self.ports['volume']}",
+            f"-filer.port={self.ports['filer']}",
+            f"-s3.port={self.ports['s3']}",
+            f"-admin.port={self.ports['admin']}",
+            "-admin.ui=false",
+            "-webdav=false",
+            f"-filer.localSocket={d}/filer.sock",
+            f"-s3.localSocket={d}/s3.sock",
         ]
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         self.log = (d / "weed.log").open("ab")
@@ -61,14 +73,14 @@ class WeedS3:
             try:
                 client.list_buckets()
                 return self
-            except Exception as exc:  # noqa: BLE001 - any failure means "not up yet" until the deadline
+            except Exception as exc:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     tail = (d / "weed.log").read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"weed mini did not start: {exc}\n{tail}") from exc
                 time.sleep(0.3)
 
-    def client(self) -> object:
+    def client(self) -> S3Client:
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,

@@ -54,7 +54,9 @@ def test_google_news_sitemap_gives_publication_dates_and_titles() -> None:
     page = parse_sitemap(body, "https://francais.rt.com/newssitemap.xml")
     assert page.children == []
     by_url = {c.url: c for c in page.candidates}
-    seed = by_url["https://francais.rt.com/international/38871-etats-unis-frappent-nouveau-forces-pro-gouvernementales-syrie-drone"]
+    seed = by_url[
+        "https://francais.rt.com/international/38871-etats-unis-frappent-nouveau-forces-pro-gouvernementales-syrie-drone"
+    ]
     assert seed.published == datetime(2017, 6, 9, 6, 42, tzinfo=UTC)
     assert seed.title and seed.title.startswith("Les Etats-Unis frappent")
     assert seed.via_kind == "news-sitemap"

@@ -5,21 +5,32 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from pathlib import Path
 
 import pytest
 
-from extract import Extractor, ExtractionError, NoiseRules, extract_document
+from extract import ExtractionError, Extractor, NoiseRules, extract_document
 from spiders.profile import get_profile
 from tests.conftest import SEEDS
 from tests.fixtures.server import SITES_DIR
 
 # seed -> (source profile, fixture page)
 PAGES = {
-    "000": ("trt_fr", "trt_fr/posts/syrie-la-coalition-frappe-les-soldats-du-regime-reunion-durgence-au-conseil-de-securite-de-lonu.html"),
-    "001": ("lesmoutonsenrages", "lesmoutonsenrages/posts/62-soldats-syriens-tues-dans-une-frappe-attribuee-a-la-coalition-menee-par-les-etats-unis.html"),
-    "002": ("rt_fr", "rt_fr/international/38871-etats-unis-frappent-nouveau-forces-pro-gouvernementales-syrie-drone.html"),
-    "003": ("antiguerre_fr", "antiguerre_fr/posts/les-etats-unis-et-la-russie-ont-echange-des-tirs-plusieurs-fois-en-syrie.html"),
+    "000": (
+        "trt_fr",
+        "trt_fr/posts/syrie-la-coalition-frappe-les-soldats-du-regime-reunion-durgence-au-conseil-de-securite-de-lonu.html",
+    ),
+    "001": (
+        "lesmoutonsenrages",
+        "lesmoutonsenrages/posts/62-soldats-syriens-tues-dans-une-frappe-attribuee-a-la-coalition-menee-par-les-etats-unis.html",
+    ),
+    "002": (
+        "rt_fr",
+        "rt_fr/international/38871-etats-unis-frappent-nouveau-forces-pro-gouvernementales-syrie-drone.html",
+    ),
+    "003": (
+        "antiguerre_fr",
+        "antiguerre_fr/posts/les-etats-unis-et-la-russie-ont-echange-des-tirs-plusieurs-fois-en-syrie.html",
+    ),
     "004": ("aa_fr", "aa_fr/fr/monde/1748452.html"),
 }
 GOLD = {e["seed"][:3]: e for e in json.loads((SEEDS / "gold.json").read_text(encoding="utf-8"))}
@@ -120,13 +131,19 @@ def test_bad_pages_raise_a_clear_error(body: bytes, reason: str) -> None:
 
 
 def test_line_patterns_drop_lines() -> None:
-    html = b"<html><body><article><p>" + b"Texte de l'article assez long pour etre garde. " * 6 + b"</p><p>PUB: achetez</p></article></body></html>"
+    html = (
+        b"<html><body><article><p>"
+        + b"Texte de l'article assez long pour etre garde. " * 6
+        + b"</p><p>PUB: achetez</p></article></body></html>"
+    )
     kept = extract_document(html, "https://x.invalid/", NoiseRules())
     dropped = extract_document(html, "https://x.invalid/", NoiseRules(drop_line_patterns=("^PUB:",)))
     assert "PUB: achetez" in kept.text and "PUB: achetez" not in dropped.text
 
 
 def test_charset_from_http_header_wins() -> None:
-    body = "<html><body><article><p>{}</p></article></body></html>".format("Déjà vu à Idleb, répété. " * 10).encode("cp1252")
+    body = "<html><body><article><p>{}</p></article></body></html>".format("Déjà vu à Idleb, répété. " * 10).encode(
+        "cp1252"
+    )
     doc = extract_document(body, "https://x.invalid/", NoiseRules(), content_type="text/html; charset=windows-1252")
     assert "Déjà vu à Idleb" in doc.text

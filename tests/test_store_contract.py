@@ -74,14 +74,23 @@ def test_put_file_and_download(store: Store, tmp_path: Path) -> None:
 
 
 def test_manifest_commit_is_idempotent(store: Store) -> None:
-    row = {c: None for c in manifest.COLUMNS} | {"capture_id": "c1", "source_id": "s", "authors": [], "tags": [], "flags": []}
+    row = {c: None for c in manifest.COLUMNS} | {
+        "capture_id": "c1",
+        "source_id": "s",
+        "authors": [],
+        "tags": [],
+        "flags": [],
+    }
     assert manifest.commit(store, "manifests/source=s/date=2020-01-01/R.parquet", [row]) == (True, 1)
     before = store.get_bytes("manifests/source=s/date=2020-01-01/R.parquet")
     assert manifest.commit(store, "manifests/source=s/date=2020-01-01/R.parquet", [row]) == (False, 1)
     assert store.get_bytes("manifests/source=s/date=2020-01-01/R.parquet") == before
     row2 = row | {"capture_id": "c2"}
     assert manifest.commit(store, "manifests/source=s/date=2020-01-01/R.parquet", [row, row2]) == (True, 2)
-    assert [r["capture_id"] for r in manifest.read_manifest(store, "manifests/source=s/date=2020-01-01/R.parquet")] == ["c1", "c2"]
+    assert [r["capture_id"] for r in manifest.read_manifest(store, "manifests/source=s/date=2020-01-01/R.parquet")] == [
+        "c1",
+        "c2",
+    ]
 
 
 def test_s3_upload_carries_a_sha256_checksum(weed: WeedS3, bucket: str) -> None:
@@ -110,8 +119,12 @@ def test_unreachable_s3_is_a_transient_error() -> None:
     from tests.s3server import free_port
 
     client = boto3.client(
-        "s3", endpoint_url=f"http://127.0.0.1:{free_port()}", aws_access_key_id="x", aws_secret_access_key="y",
-        region_name="us-east-1", config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
     )
     store = S3Store("nobucket", "", client=client)  # type: ignore[arg-type]
     with pytest.raises(StorageUnavailable, match="nobucket"):

@@ -1,0 +1,102 @@
+"""The `archive` command on a real (local) archive: answers and clear errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from extract import Extractor
+from spiders.crawl import RunContext, run_crawl
+from spiders.profile import get_profile
+from storage import runs
+from storage.cli import app
+from storage.store import LocalStore
+from tests.fixtures.server import FixtureServer
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory, sites: FixtureServer) -> str:
+    root = tmp_path_factory.mktemp("cli") / "archive"
+    store = LocalStore(root)
+    ctx = RunContext("aa_fr", datetime(2020, 2, 26, tzinfo=UTC), datetime(2020, 3, 1, tzinfo=UTC), date(2020, 2, 28))
+    crawl = run_crawl(store, ctx, replay=sites.replay_map()).as_dict()
+    p = get_profile("aa_fr")
+    ex = Extractor(p.noise_rules, p.language, p.rules_version)
+    runs.commit_run(store, crawl, runs.extract_run(store, crawl, ex, ex.info))
+    return str(root)
+
+
+def test_search_by_source_date_and_text(archive: str) -> None:
+    out = runner.invoke(
+        app,
+        [
+            "search",
+            "-s",
+            "aa_fr",
+            "--from",
+            "2020-02-28",
+            "--to",
+            "2020-02-28",
+            "--format",
+            "jsonl",
+            "--archive",
+            archive,
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [r["title"] for r in rows] == ["Syrie: Washington appelle Moscou et Damas à cesser le carnage à Idleb"]
+    by_text = runner.invoke(app, ["search", "-t", "OTAN", "--format", "jsonl", "--archive", archive])
+    assert len(by_text.stdout.splitlines()) == 2  # the seed dispatch and the NATO consultations item
+    table = runner.invoke(app, ["search", "--archive", archive])
+    assert "4 capture(s)" in table.stdout
+
+
+def test_export_jsonl_and_refuse_to_overwrite(archive: str, tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    ok = runner.invoke(app, ["export", "-o", str(target), "--archive", archive])
+    assert ok.exit_code == 0
+    rows = [json.loads(x) for x in target.read_text().splitlines()]
+    assert len(rows) == 4 and all(r["payload_sha256"] and r["warc_key"] for r in rows)
+    again = runner.invoke(app, ["export", "-o", str(target), "--archive", archive])
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["show", "0000deadbeef"], 1, "no committed capture with id '0000deadbeef'"),
+        (["get", "0000deadbeef", "--raw"], 1, "no committed capture"),
+        (["search", "--from", "2020-03-01", "--to", "2020-02-01"], 1, "date range is inverted"),
+        (["search", "--from", "last week"], 2, "is not a date"),
+    ],
+)
+def test_clear_errors_without_traceback(archive: str, args: list[str], code: int, message: str) -> None:
+    out = runner.invoke(app, [*args, "--archive", archive])
+    assert out.exit_code == code
+    assert message in " ".join(out.output.split())
+    assert "Traceback" not in out.output
+
+
+def test_raw_payload_round_trip(archive: str, tmp_path: Path, sites: FixtureServer) -> None:
+    rows = [
+        json.loads(x)
+        for x in runner.invoke(
+            app, ["search", "-t", "carnage", "--format", "jsonl", "--archive", archive]
+        ).stdout.splitlines()
+    ]
+    target = tmp_path / "raw.bin"
+    out = runner.invoke(app, ["get", rows[0]["capture_id"], "--raw", "-o", str(target), "--archive", archive])
+    assert out.exit_code == 0
+    assert (
+        target.read_bytes()
+        in sites.sent[
+            "www.aa.com.tr/fr/monde/syrie-washington-appelle-moscou-et-damas-a-cesser-le-carnage-a-idleb/1748452"
+        ]
+    )

@@ -1,0 +1,172 @@
+"""The crawl through Scrapy's real download stack against the local fixture server."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from extract import Extractor
+from spiders.crawl import RunContext, run_crawl
+from spiders.profile import load_profile
+from storage import layout, manifest, runs
+from storage.store import LocalStore
+from storage.warcread import iter_captures
+from tests.fixtures.server import FixtureServer
+
+DAY = datetime(2022, 3, 1, tzinfo=UTC)
+CTX = RunContext("local_test", DAY, datetime(2022, 3, 2, tzinfo=UTC), date(2022, 3, 1))
+
+
+def outcomes(rows: list[dict[str, Any]], base: str) -> dict[str, tuple[str, str | None]]:
+    return {r["url"].replace(base, ""): (r["outcome"], r["reason"]) for r in rows if r.get("kind") == "article"}
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory: pytest.TempPathFactory, sites: FixtureServer) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("crawl")
+    profile = tmp / "local_test.yaml"
+    base = f"http://{sites.address}"
+    profile.write_text(
+        f"""id: local_test
+name: Local bad-input site
+language: fr
+domains: ["127.0.0.1"]
+feeds: ["{base}/feed.xml"]
+sitemaps: ["{base}/sitemap.xml"]
+politeness: {{download_delay: 0, concurrency: 4, retries: 2, timeout: 10, autothrottle: false}}
+""",
+        encoding="utf-8",
+    )
+    store = LocalStore(tmp / "archive")
+    result = run_crawl(store, CTX, profile_path=profile)
+    return {"store": store, "result": result, "base": base, "profile": profile}
+
+
+def test_every_url_gets_an_outcome_with_a_reason(crawled: dict[str, Any]) -> None:
+    got = outcomes(crawled["result"].log_rows, crawled["base"])
+    (file_url,) = [u for u in got if u.startswith("file:")]  # feedparser normalises file:/// to file://
+    assert got.pop(file_url) == ("skipped", "scheme 'file' not fetched")
+    assert got == {
+        "/articles/good": ("archived", None),
+        "/articles/flaky": ("archived", None),
+        "/articles/missing": ("failed", "HTTP 404"),
+        "/articles/broken": ("failed", "HTTP 500"),
+        "/articles/invalid": ("archived", None),
+        "/articles/old": ("archived", None),
+        "/private/secret": ("skipped", "disallowed by robots.txt"),
+        "https://example.org/articles/elsewhere": ("skipped", "outside the source's domains"),
+        "http://127.0.0.2/articles/good": ("skipped", "IP address, not one of the source's domains"),
+        "/articles/yesterday": ("skipped", "published outside the window"),
+    }
+
+
+def test_sitemap_loops_and_bad_sitemaps_are_recorded(crawled: dict[str, Any]) -> None:
+    rows = [r for r in crawled["result"].log_rows if r.get("kind") == "sitemap"]
+    reasons = {r["url"].replace(crawled["base"], ""): (r["outcome"], r["reason"]) for r in rows}
+    assert reasons["/sitemap-loop.xml"][0] == "fetched"
+    assert reasons["/sitemap.xml"] in {("fetched", None), ("skipped", "sitemap already visited (loop)")}
+    assert reasons["/sitemap-broken.xml"][0] == "failed" and "malformed sitemap XML" in str(
+        reasons["/sitemap-broken.xml"][1]
+    )
+    assert reasons["https://example.org/sitemap.xml"] == ("skipped", "outside the source's domains")
+
+
+def test_every_exchange_is_in_the_warc(crawled: dict[str, Any], sites: FixtureServer) -> None:
+    store: LocalStore = crawled["store"]
+    (part,) = crawled["result"].parts
+    seen: dict[str, list[tuple[str, int]]] = {}
+    with (store.root / part).open("rb") as fh:
+        for rec in ArchiveIterator(fh):
+            if rec.rec_type in ("request", "response", "metadata"):
+                url = rec.rec_headers.get_header("WARC-Target-URI").replace(crawled["base"], "")
+                status = int(rec.http_headers.get_statuscode()) if rec.rec_type == "response" else 0
+                seen.setdefault(url, []).append((rec.rec_type, status))
+    responses = {u: [s for t, s in v if t == "response"] for u, v in seen.items()}
+    assert responses["/robots.txt"] == [200]
+    assert responses["/feed.xml"] == [200]
+    assert responses["/articles/broken"] == [500, 500, 500]  # first try + 2 retries, each recorded
+    assert responses["/articles/flaky"] == [503, 200]
+    assert responses["/articles/missing"] == [404]
+    assert responses["/articles/old"] == [301] and responses["/articles/moved"] == [200]
+    assert "/private/secret" not in responses
+    for url, recs in seen.items():
+        kinds = [t for t, _ in recs]
+        assert kinds.count("request") == kinds.count("response") == kinds.count("metadata"), url
+
+
+def test_payload_is_recorded_as_sent(crawled: dict[str, Any], sites: FixtureServer) -> None:
+    store: LocalStore = crawled["store"]
+    (part,) = crawled["result"].parts
+    caps = {c.url.replace(crawled["base"], ""): c for c in iter_captures(store.root / part)}
+    good = caps["/articles/good"]
+    assert good.header("Content-Encoding") == "gzip"
+    assert good.payload in sites.sent["127.0.0.1/articles/good"]
+    assert gzip.decompress(good.payload) == good.body
+    assert good.metadata["kind"] == "article" and good.metadata["discovered_via"].endswith("/feed.xml")
+    moved = caps["/articles/moved"]
+    assert moved.metadata["requested_url"].endswith("/articles/old")
+    assert moved.metadata["redirect_chain"][0].endswith("/articles/old")
+
+
+def test_extract_commit_report_on_bad_input(crawled: dict[str, Any]) -> None:
+    store: LocalStore = crawled["store"]
+    crawl = crawled["result"].as_dict()
+    profile = load_profile(crawled["profile"])
+    ex = Extractor(profile.noise_rules, profile.language, profile.rules_version)
+    extracted = runs.extract_run(store, crawl, ex, ex.info)
+    assert extracted["counts"] == {"ok": 3, "extraction_failed": 1}
+    committed = runs.commit_run(store, crawl, extracted)
+    rows = {
+        r["requested_url"].replace(crawled["base"], ""): r for r in manifest.read_manifest(store, committed["manifest"])
+    }
+    assert set(rows) == {"/articles/good", "/articles/flaky", "/articles/invalid", "/articles/old"}
+    assert rows["/articles/invalid"]["status"] == "extraction_failed"
+    assert "binary content" in rows["/articles/invalid"]["error"]
+    assert rows["/articles/invalid"]["payload_sha256"]  # the raw capture is kept and findable
+    assert rows["/articles/old"]["final_url"].endswith("/articles/moved")
+    assert "commentaire de lecteur" not in rows["/articles/good"]["text"]
+    with pytest.raises(runs.RunAlert, match="feed/sitemap fetches failed") as alert:
+        runs.report_run(store, crawl, extracted, committed, runs.Thresholds(10), (CTX.start, CTX.end))
+    assert "data committed" in str(alert.value)
+    report = json.loads(store.get_bytes(layout.report_key("local_test", CTX.run)))
+    assert report["failed_by_reason"] == {"HTTP 404": 1, "HTTP 500": 1}
+    assert report["skipped_by_reason"]["disallowed by robots.txt"] == 1
+    assert report["archived"] == 4 and report["extraction"] == {"ok": 3, "extraction_failed": 1}
+    assert report["discovered_in_window"] == 7 and report["probable_gap"] is False
+
+
+def test_real_hosts_are_replayed_and_capped(tmp_path: Path, sites: FixtureServer) -> None:
+    """The rt_fr profile as shipped, its hosts sent to the local server; max_articles caps fetches."""
+    store = LocalStore(tmp_path / "archive")
+    ctx = RunContext(
+        "rt_fr", datetime(2017, 6, 7, tzinfo=UTC), datetime(2017, 6, 11, tzinfo=UTC), date(2017, 6, 9), max_articles=1
+    )
+    result = run_crawl(store, ctx, replay=sites.replay_map())
+    articles = [r for r in result.log_rows if r.get("kind") == "article"]
+    assert [r["outcome"] for r in articles].count("archived") == 1
+    assert sum(1 for r in articles if r["reason"] == "article cap of 1 reached") == 3
+    assert all(r["url"].startswith("https://francais.rt.com/") for r in articles)
+    (part,) = result.parts
+    caps = list(iter_captures(store.root / part))
+    assert {c.remote_ip for c in caps} == {"127.0.0.1"}
+    assert {c.metadata["replayed_to"] for c in caps} == {sites.address}
+    assert all(c.url.startswith("https://francais.rt.com/") for c in caps)
+
+
+def test_a_dead_crawl_process_is_a_transient_error(
+    tmp_path: Path, local_profile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from spiders.crawl import CrawlFailed
+
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # the crawl process dies at once
+    with pytest.raises(CrawlFailed, match="exited with 1"):
+        run_crawl(LocalStore(tmp_path / "a"), CTX, profile_path=local_profile)
+    assert not (tmp_path / "a").exists() or not list(LocalStore(tmp_path / "a").list(""))
