@@ -119,7 +119,8 @@ def build_dag(profile: Profile) -> Any:
         @task
         @_permanent_fails
         def extract(crawled: dict[str, Any]) -> dict[str, Any]:
-            ex = Extractor(profile.noise_rules, profile.language, profile.rules_version)
+            n = profile.noise
+            ex = Extractor.from_rules(n.drop_selectors, n.drop_line_patterns, profile.language, profile.rules_version)
             return runs.extract_run(_store(), crawled, ex, ex.info)
 
         @task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,18 @@ class Extractor:
     rules: NoiseRules
     default_language: str | None = None
     profile_rules_version: int | None = None
+
+    @classmethod
+    def from_rules(
+        cls,
+        drop_selectors: Sequence[str],
+        drop_line_patterns: Sequence[str],
+        default_language: str | None = None,
+        profile_rules_version: int | None = None,
+    ) -> Extractor:
+        """Build from a source profile's noise rules (plain lists, so profiles need not import us)."""
+        rules = NoiseRules(tuple(drop_selectors), tuple(drop_line_patterns))
+        return cls(rules, default_language, profile_rules_version)
 
     @property
     def info(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from spiders.profile import PROFILES_DIR, Profile, load_profile
 from spiders.replay import REPLAY_ENV
-from spiders.settings import DEFAULT_USER_AGENT, crawl_settings
+from spiders.settings import DEFAULT_USER_AGENT, USER_AGENT_ENV, crawl_settings
 from storage import layout
 from storage.errors import PermanentError, TransientError
 from storage.manifest import archived_urls
@@ -91,7 +91,7 @@ def run_crawl(
     ctx: RunContext,
     *,
     profile_path: Path | None = None,
-    user_agent: str = DEFAULT_USER_AGENT,
+    user_agent: str | None = None,
     replay: dict[str, str] | None = None,
     workdir: Path | None = None,
     timeout: float = 3600,
@@ -118,7 +118,7 @@ def run_crawl(
             "--workdir",
             str(tmpdir),
             "--user-agent",
-            user_agent,
+            user_agent or os.environ.get(USER_AGENT_ENV, DEFAULT_USER_AGENT),
         ]
         env = dict(os.environ)
         if replay:

@@ -10,7 +10,6 @@ import yaml
 from cssselect import GenericTranslator, SelectorError
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
-from extract.rules import NoiseRules
 from storage.errors import PermanentError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
@@ -99,10 +98,6 @@ class Profile(_Strict):
 
         host = (urlsplit(url).hostname or "").lower().rstrip(".")
         return any(host == d or host.endswith("." + d) for d in self.domains)
-
-    @property
-    def noise_rules(self) -> NoiseRules:
-        return NoiseRules(tuple(self.noise.drop_selectors), tuple(self.noise.drop_line_patterns))
 
     @property
     def start_points(self) -> list[tuple[str, str]]:

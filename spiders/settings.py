@@ -6,7 +6,9 @@ from typing import Any
 
 from spiders.profile import Profile
 
-DEFAULT_USER_AGENT = "newsarchive/0.1 (+https://github.com/newsarchive/newsarchive; research archive)"
+# Operators set NEWSARCHIVE_USER_AGENT with a contact URL; this default names the software only.
+DEFAULT_USER_AGENT = "newsarchive/0.1 (research news archive; Scrapy)"
+USER_AGENT_ENV = "NEWSARCHIVE_USER_AGENT"
 
 
 def crawl_settings(profile: Profile, *, user_agent: str, warc_path: str, replay: bool) -> dict[str, Any]:

@@ -118,7 +118,9 @@ def test_extract_commit_report_on_bad_input(crawled: dict[str, Any]) -> None:
     store: LocalStore = crawled["store"]
     crawl = crawled["result"].as_dict()
     profile = load_profile(crawled["profile"])
-    ex = Extractor(profile.noise_rules, profile.language, profile.rules_version)
+    ex = Extractor.from_rules(
+        profile.noise.drop_selectors, profile.noise.drop_line_patterns, profile.language, profile.rules_version
+    )
     extracted = runs.extract_run(store, crawl, ex, ex.info)
     assert extracted["counts"] == {"ok": 3, "extraction_failed": 1}
     committed = runs.commit_run(store, crawl, extracted)

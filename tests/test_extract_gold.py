@@ -44,21 +44,17 @@ def gold_cases(kind: str) -> list[tuple[str, str]]:
     return [(seed, line) for seed in PAGES for line in GOLD[seed][kind]]
 
 
-def clean(seed: str, use_generic: bool = True) -> dict[str, object]:
-    source, page = PAGES[seed]
-    profile = get_profile(source)
-    rules = profile.noise_rules if use_generic else NoiseRules(use_generic=False)
-    ex = Extractor(rules, profile.language, profile.rules_version)
-    return ex((SITES_DIR / page).read_bytes(), "https://example.invalid/", "text/html; charset=utf-8")
-
-
-_CACHE: dict[tuple[str, bool], dict[str, object]] = {}
+_CACHE: dict[str, dict[str, object]] = {}
 
 
 def doc_for(seed: str) -> dict[str, object]:
-    if (seed, True) not in _CACHE:
-        _CACHE[(seed, True)] = clean(seed)
-    return _CACHE[(seed, True)]
+    """The clean document of a seed's fixture page, extracted with its source's profile."""
+    if seed not in _CACHE:
+        source, page = PAGES[seed]
+        p = get_profile(source)
+        ex = Extractor.from_rules(p.noise.drop_selectors, p.noise.drop_line_patterns, p.language)
+        _CACHE[seed] = ex((SITES_DIR / page).read_bytes(), "https://example.invalid/", "text/html; charset=utf-8")
+    return _CACHE[seed]
 
 
 @pytest.mark.parametrize(("seed", "line"), gold_cases("keep"), ids=lambda v: v[:40] if isinstance(v, str) else v)

@@ -20,7 +20,7 @@ def test_registry_has_the_five_sources() -> None:
     reg = load_registry()
     assert set(reg) == {"rt_fr", "trt_fr", "lesmoutonsenrages", "antiguerre_fr", "aa_fr"}
     for p in reg.values():
-        assert p.start_points and p.domains and p.noise_rules.version
+        assert p.start_points and p.domains and p.noise.drop_selectors
 
 
 def test_profiles_dir_only_has_yaml() -> None:
