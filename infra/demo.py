@@ -48,7 +48,7 @@ def _utc(day: str) -> datetime:
 
 
 def main() -> int:
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 140)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
     server = fixture_server()
     os.environ["NEWSARCHIVE_REPLAY"] = json.dumps(server.replay_map())

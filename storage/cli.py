@@ -20,6 +20,8 @@ from storage.store import open_store
 
 app = typer.Typer(help="Search and retrieve from the news archive.", no_args_is_help=True, add_completion=False)
 err = Console(stderr=True)
+# Piped output (logs, CI, make) gets a wide table instead of rich's 80-column default.
+WIDTH = None if sys.stdout.isatty() else 160
 ArchiveOpt = Annotated[str, typer.Option("--archive", envvar="ARCHIVE_URL", help="file:///path or s3://bucket/prefix")]
 DEFAULT_ARCHIVE = "./archive"
 
@@ -73,7 +75,7 @@ def search(
     table.add_column("url", overflow="fold")
     for r in rows:
         table.add_row(r["capture_id"], r["source_id"], (r["published"] or "")[:16], r["title"] or "", r["final_url"])
-    Console().print(table)
+    Console(width=WIDTH).print(table)
 
 
 @app.command()
