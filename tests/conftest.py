@@ -92,11 +92,10 @@ def s3_env(weed: WeedS3, monkeypatch: pytest.MonkeyPatch) -> WeedS3:
     return weed
 
 
-@pytest.fixture
-def local_profile(tmp_path: Path, sites: FixtureServer) -> Path:
+def write_local_profile(directory: Path, address: str) -> Path:
     """A test-only profile whose domain is the local server itself (robots.txt, error cases)."""
-    base = f"http://{sites.address}"
-    path = tmp_path / "local_test.yaml"
+    base = f"http://{address}"
+    path = directory / "local_test.yaml"
     path.write_text(
         f"""id: local_test
 name: Local bad-input site
@@ -110,6 +109,11 @@ expected_daily_volume: 10
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture
+def local_profile(tmp_path: Path, sites: FixtureServer) -> Path:
+    return write_local_profile(tmp_path, sites.address)
 
 
 @pytest.fixture(scope="session")

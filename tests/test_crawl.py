@@ -17,6 +17,7 @@ from spiders.profile import load_profile
 from storage import layout, manifest, runs
 from storage.store import LocalStore
 from storage.warcread import iter_captures
+from tests.conftest import write_local_profile
 from tests.fixtures.server import FixtureServer
 
 DAY = datetime(2022, 3, 1, tzinfo=UTC)
@@ -30,19 +31,8 @@ def outcomes(rows: list[dict[str, Any]], base: str) -> dict[str, tuple[str, str 
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory: pytest.TempPathFactory, sites: FixtureServer) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("crawl")
-    profile = tmp / "local_test.yaml"
+    profile = write_local_profile(tmp, sites.address)
     base = f"http://{sites.address}"
-    profile.write_text(
-        f"""id: local_test
-name: Local bad-input site
-language: fr
-domains: ["127.0.0.1"]
-feeds: ["{base}/feed.xml"]
-sitemaps: ["{base}/sitemap.xml"]
-politeness: {{download_delay: 0, concurrency: 4, retries: 2, timeout: 10, autothrottle: false}}
-""",
-        encoding="utf-8",
-    )
     store = LocalStore(tmp / "archive")
     result = run_crawl(store, CTX, profile_path=profile)
     return {"store": store, "result": result, "base": base, "profile": profile}
