@@ -65,19 +65,39 @@ class RunContext:
         }
 
 
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts from a crawl log, small enough for XCom whatever the size of the sitemaps."""
+    articles = [r for r in rows if r.get("kind") == "article"]
+    return {
+        "articles": dict(Counter(r["outcome"] for r in articles)),
+        "skipped_by_reason": dict(Counter(r["reason"] for r in articles if r["outcome"] == "skipped")),
+        "failed_by_reason": dict(Counter(r["reason"] for r in articles if r["outcome"] == "failed")),
+        "in_window": sum(1 for r in articles if r.get("in_window")),
+        "discovery": dict(Counter(f"{r.get('kind')}:{r['outcome']}" for r in rows if r.get("kind") != "article")),
+        "discovery_failures": [
+            {"url": r["url"], "kind": r.get("kind"), "reason": r["reason"]}
+            for r in rows
+            if r.get("kind") != "article" and r["outcome"] == "failed"
+        ],
+    }
+
+
 @dataclass
 class CrawlResult:
+    """What the crawl task hands on: the uploaded keys and the crawl's figures."""
+
     source_id: str
     run: str
     logical_date: str
     parts: list[str] = field(default_factory=list)
     crawl_log: str | None = None
-    outcomes: dict[str, int] = field(default_factory=dict)
-    reasons: dict[str, int] = field(default_factory=dict)
-    log_rows: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    log_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)  # not passed on: see crawl_log
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["log_rows"]
+        return out
 
 
 def _attempt_name(rows: list[dict[str, Any]]) -> str:
@@ -112,7 +132,7 @@ def run_crawl(
             "-m",
             "spiders.crawl",
             "--profile",
-            str(profile_path or Path(__file__).parent / "profiles" / f"{ctx.source_id}.yaml"),
+            str(profile_path),
             "--context",
             json.dumps({**ctx.as_metadata(), "max_articles": ctx.max_articles}),
             "--workdir",
@@ -123,23 +143,26 @@ def run_crawl(
         env = dict(os.environ)
         if replay:
             env[REPLAY_ENV] = json.dumps(replay)
-        proc = subprocess.run(
-            cmd,
-            check=False,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
+        try:
+            proc = subprocess.run(
+                cmd,
+                check=False,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} killed after {timeout:.0f} s") from exc
         log_path, warc_path = tmpdir / "crawl-log.jsonl", tmpdir / "part.warc.gz"
         if proc.returncode != 0 or not log_path.exists():
             tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
             raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} exited with {proc.returncode}:\n{tail}")
         rows = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        result = CrawlResult(ctx.source_id, ctx.run, ctx.logical_date.isoformat(), log_rows=rows)
-        result.outcomes = dict(Counter(f"{r.get('kind') or 'other'}:{r['outcome']}" for r in rows))
-        result.reasons = dict(Counter(r["reason"] for r in rows if r.get("reason")))
+        result = CrawlResult(
+            ctx.source_id, ctx.run, ctx.logical_date.isoformat(), summary=summarize(rows), log_rows=rows
+        )
         if any(r["outcome"] == "archived" for r in rows):
             name = _attempt_name(rows)
             part_key = layout.raw_key(ctx.source_id, ctx.logical_date, ctx.run, name)

@@ -95,34 +95,34 @@ def report_run(
     window: tuple[datetime, datetime],
 ) -> dict[str, Any]:
     """Write the run report, then fail loudly if a threshold is crossed (the data is already safe)."""
-    articles = [r for r in crawl["log_rows"] if r.get("kind") == "article"]
-    by_outcome = Counter(r["outcome"] for r in articles)
-    skipped = Counter(r["reason"] for r in articles if r["outcome"] == "skipped")
-    failed = Counter(r["reason"] for r in articles if r["outcome"] == "failed")
-    in_window = [r for r in articles if r.get("in_window")]
+    summary = crawl["summary"]
+    outcomes = summary["articles"]
     days = max((window[1] - window[0]).total_seconds() / 86400, 1 / 24)
     expected = thresholds.expected_daily_volume * days
-    fetched = by_outcome["archived"] + by_outcome["failed"]
-    failed_ratio = by_outcome["failed"] / fetched if fetched else 0.0
+    archived, failed = outcomes.get("archived", 0), outcomes.get("failed", 0)
+    fetched = archived + failed
+    failed_ratio = failed / fetched if fetched else 0.0
     report = {
         "source_id": crawl["source_id"],
         "run": crawl["run"],
         "logical_date": crawl["logical_date"],
         "window": [window[0].isoformat(), window[1].isoformat()],
-        "discovered": len(articles),
-        "discovered_in_window": len(in_window),
+        "discovered": sum(outcomes.values()),
+        "discovered_in_window": summary["in_window"],
         "fetched": fetched,
-        "archived": by_outcome["archived"],
-        "already_archived": skipped.get("already archived", 0),
-        "skipped_by_reason": dict(skipped),
-        "failed_by_reason": dict(failed),
-        "discovery_failures": [r for r in crawl["log_rows"] if r.get("kind") != "article" and r["outcome"] == "failed"],
+        "archived": archived,
+        "already_archived": summary["skipped_by_reason"].get("already archived", 0),
+        "skipped_by_reason": summary["skipped_by_reason"],
+        "failed_by_reason": summary["failed_by_reason"],
+        "discovery": summary["discovery"],
+        "discovery_failures": summary["discovery_failures"],
         "extraction": extracted.get("counts", {}),
         "extraction_errors": extracted.get("errors", {}),
         "manifest": committed,
         "warc_parts": crawl["parts"],
+        "crawl_log": crawl["crawl_log"],
         "expected_volume": round(expected, 1),
-        "probable_gap": bool(expected) and len(in_window) < thresholds.min_volume_ratio * expected,
+        "probable_gap": bool(expected) and summary["in_window"] < thresholds.min_volume_ratio * expected,
         "failed_ratio": round(failed_ratio, 3),
     }
     store.put_bytes(
@@ -132,7 +132,7 @@ def report_run(
     )
     problems = []
     if failed_ratio > thresholds.max_failed_ratio:
-        problems.append(f"{by_outcome['failed']} of {fetched} article fetches failed: {dict(failed)}")
+        problems.append(f"{failed} of {fetched} article fetches failed: {summary['failed_by_reason']}")
     if report["discovery_failures"]:
         problems.append(f"{len(report['discovery_failures'])} feed/sitemap fetches failed")
     if problems:
