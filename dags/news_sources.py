@@ -16,7 +16,7 @@ from typing import Any
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from extract import Extractor
+from extract import Extractor, classify_capture
 from spiders.crawl import RunContext, run_crawl
 from spiders.profile import Profile, load_registry
 from storage import runs
@@ -121,7 +121,7 @@ def build_dag(profile: Profile) -> Any:
         def extract(crawled: dict[str, Any]) -> dict[str, Any]:
             n = profile.noise
             ex = Extractor.from_rules(n.drop_selectors, n.drop_line_patterns, profile.language, profile.rules_version)
-            return runs.extract_run(_store(), crawled, ex, ex.info)
+            return runs.extract_run(_store(), crawled, ex, ex.info, classify_capture)
 
         @task
         @_permanent_fails
@@ -132,9 +132,7 @@ def build_dag(profile: Profile) -> Any:
         @_permanent_fails
         def report(crawled: dict[str, Any], extracted: dict[str, Any], committed: dict[str, Any]) -> dict[str, Any]:
             ctx = _run_context(profile)
-            thresholds = runs.Thresholds(
-                profile.expected_daily_volume, profile.alerts.max_failed_ratio, profile.alerts.min_volume_ratio
-            )
+            thresholds = runs.Thresholds(profile.expected_daily_volume, **profile.alerts.model_dump())
             return runs.report_run(_store(), crawled, extracted, committed, thresholds, (ctx.start, ctx.end))
 
         crawled = crawl()

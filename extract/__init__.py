@@ -14,9 +14,19 @@ from extract.document import (
     ExtractionError,
     extract_document,
 )
+from extract.quality import classify_capture, detect_block, leak_flags
 from extract.rules import NoiseRules
 
-__all__ = ["CleanDocument", "ExtractionError", "Extractor", "NoiseRules", "extract_document"]
+__all__ = [
+    "CleanDocument",
+    "ExtractionError",
+    "Extractor",
+    "NoiseRules",
+    "classify_capture",
+    "detect_block",
+    "extract_document",
+    "leak_flags",
+]
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import lxml.html
 import trafilatura
 from cssselect import GenericTranslator, SelectorError
 from trafilatura.settings import Document
-from w3lib.encoding import html_to_unicode
 
+from extract.decode import decode_html
+from extract.quality import leak_flags
 from extract.rules import NoiseRules
 
 EXTRACTOR_NAME = "trafilatura"
@@ -58,12 +59,6 @@ class CleanDocument:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def decode_html(body: bytes, content_type: str | None = None) -> str:
-    """Decode with the charset from the HTTP header, a BOM or the page's meta tag."""
-    _, text = html_to_unicode(content_type, body)
-    return text
 
 
 def _xpaths(selectors: tuple[str, ...]) -> list[str]:
@@ -189,7 +184,7 @@ def extract_document(
     tags = _meta(tree, "article:tag") or [t for t in (result.tags or []) if t]
     title = (result.title or ld.get("headline") or "").strip() or None
 
-    flags = []
+    flags = leak_flags(text)
     if len(text) < MIN_TEXT_CHARS:
         flags.append("short_text")
     return CleanDocument(

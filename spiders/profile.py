@@ -59,6 +59,8 @@ class Noise(_Strict):
 class Alerts(_Strict):
     max_failed_ratio: Annotated[float, Field(ge=0, le=1)] = 0.5
     min_volume_ratio: Annotated[float, Field(ge=0, le=1)] = 0.2
+    max_leak_ratio: Annotated[float, Field(ge=0, le=1)] = 0.2
+    max_empty_ratio: Annotated[float, Field(ge=0, le=1)] = 0.2
 
 
 class Profile(_Strict):

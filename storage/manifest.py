@@ -23,7 +23,7 @@ SCHEMA = pa.schema(
     [
         ("capture_id", _s),
         ("source_id", _s),
-        ("status", _s),  # ok | extraction_failed
+        ("status", _s),  # ok | extraction_failed | blocked
         ("error", _s),
         ("requested_url", _s),
         ("final_url", _s),
@@ -103,12 +103,16 @@ def load_manifests(store: Store, source_id: str | None = None, columns: list[str
     return pa.concat_tables(tables, promote_options="default")
 
 
+ARTICLE_STATUSES = ("ok", "extraction_failed")  # a `blocked` capture is fetched again next time
+
+
 def archived_urls(store: Store, source_id: str) -> set[str]:
-    """URLs a committed manifest already holds (requested, final and canonical)."""
-    table = load_manifests(store, source_id, ["requested_url", "final_url", "canonical_url"])
+    """URLs a committed manifest already holds as an article (requested, final and canonical)."""
+    table = load_manifests(store, source_id, ["status", "requested_url", "final_url", "canonical_url"])
     urls: set[str] = set()
-    for col in table.column_names:
-        urls.update(u for u in table.column(col).to_pylist() if u)
+    for row in table.to_pylist():
+        if row["status"] in ARTICLE_STATUSES:
+            urls.update(row[c] for c in ("requested_url", "final_url", "canonical_url") if row[c])
     return urls
 
 

@@ -37,6 +37,7 @@ def build_row(
     capture_id: str,
     warc_key: str,
     clean_key: str | None,
+    status: str,
     document: dict[str, Any] | None,
     error: str | None,
     extractor: dict[str, Any],
@@ -48,7 +49,7 @@ def build_row(
     return {
         "capture_id": capture_id,
         "source_id": meta.get("source_id"),
-        "status": "ok" if document is not None else "extraction_failed",
+        "status": status,
         "error": error,
         "requested_url": meta.get("requested_url") or capture.url,
         "final_url": capture.url,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from extract import Extractor
+from extract import Extractor, classify_capture
 from spiders.crawl import RunContext, run_crawl
 from spiders.profile import load_profile
 from storage import layout, manifest, runs
@@ -53,6 +53,8 @@ def test_every_url_gets_an_outcome_with_a_reason(crawled: dict[str, Any]) -> Non
         "https://example.org/articles/elsewhere": ("skipped", "outside the source's domains"),
         "http://127.0.0.2/articles/good": ("skipped", "IP address, not one of the source's domains"),
         "/articles/yesterday": ("skipped", "published outside the window"),
+        "/articles/challenge": ("archived", None),  # the crawl got a 200; extraction knows better
+        "/articles/geoblocked": ("failed", "HTTP 451"),
     }
 
 
@@ -111,26 +113,43 @@ def test_extract_commit_report_on_bad_input(crawled: dict[str, Any]) -> None:
     ex = Extractor.from_rules(
         profile.noise.drop_selectors, profile.noise.drop_line_patterns, profile.language, profile.rules_version
     )
-    extracted = runs.extract_run(store, crawl, ex, ex.info)
-    assert extracted["counts"] == {"ok": 3, "extraction_failed": 1}
+    extracted = runs.extract_run(store, crawl, ex, ex.info, classify_capture)
+    assert extracted["counts"] == {
+        "ok": 3,
+        "extraction_failed": 1,
+        "blocked:cloudflare": 1,
+        "blocked:geo_block": 1,
+    }
     committed = runs.commit_run(store, crawl, extracted)
     rows = {
         r["requested_url"].replace(crawled["base"], ""): r for r in manifest.read_manifest(store, committed["manifest"])
     }
-    assert set(rows) == {"/articles/good", "/articles/flaky", "/articles/invalid", "/articles/old"}
+    assert set(rows) == {
+        "/articles/good",
+        "/articles/flaky",
+        "/articles/invalid",
+        "/articles/old",
+        "/articles/challenge",
+        "/articles/geoblocked",
+    }
+    assert (rows["/articles/challenge"]["status"], rows["/articles/challenge"]["error"]) == ("blocked", "cloudflare")
+    assert rows["/articles/challenge"]["text"] is None  # never extracted
+    assert (rows["/articles/geoblocked"]["status"], rows["/articles/geoblocked"]["http_status"]) == ("blocked", 451)
+    assert manifest.archived_urls(store, "local_test") >= {crawled["base"] + "/articles/good"}
+    assert crawled["base"] + "/articles/challenge" not in manifest.archived_urls(store, "local_test")
     assert rows["/articles/invalid"]["status"] == "extraction_failed"
     assert "binary content" in rows["/articles/invalid"]["error"]
     assert rows["/articles/invalid"]["payload_sha256"]  # the raw capture is kept and findable
     assert rows["/articles/old"]["final_url"].endswith("/articles/moved")
     assert "commentaire de lecteur" not in rows["/articles/good"]["text"]
-    with pytest.raises(runs.RunAlert, match="feed/sitemap fetches failed") as alert:
+    with pytest.raises(runs.RunAlert, match=r"block or challenge pages served.*feed/sitemap fetches failed") as alert:
         runs.report_run(store, crawl, extracted, committed, runs.Thresholds(10), (CTX.start, CTX.end))
     assert "data committed" in str(alert.value)
     report = json.loads(store.get_bytes(layout.report_key("local_test", CTX.run)))
-    assert report["failed_by_reason"] == {"HTTP 404": 1, "HTTP 500": 1}
     assert report["skipped_by_reason"]["disallowed by robots.txt"] == 1
-    assert report["archived"] == 4 and report["extraction"] == {"ok": 3, "extraction_failed": 1}
-    assert report["discovered_in_window"] == 7 and report["probable_gap"] is False
+    assert report["failed_by_reason"] == {"HTTP 404": 1, "HTTP 500": 1, "HTTP 451": 1}
+    assert report["archived"] == 4 and report["blocked"] == {"cloudflare": 1, "geo_block": 1}
+    assert report["discovered_in_window"] == 9 and report["probable_gap"] is False
 
 
 def test_real_hosts_are_replayed_and_capped(tmp_path: Path, sites: FixtureServer) -> None:

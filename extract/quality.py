@@ -1,0 +1,88 @@
+"""Quality checks on captures, pure: anti-bot and block pages, and boilerplate that leaked into clean text."""
+
+from __future__ import annotations
+
+import re
+
+from extract.decode import decode_html
+
+# Interstitials served instead of the article. Checked on the raw page (before extraction),
+# because the extractor would happily turn "Just a moment..." into a two-line article.
+BLOCK_SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(pattern, re.IGNORECASE))
+    for kind, pattern in (
+        (
+            "cloudflare",
+            r"<title>\s*(Just a moment\.\.\.|Attention Required! \| Cloudflare)|cf-browser-verification"
+            r"|/cdn-cgi/challenge-platform/|cf_chl_opt",
+        ),
+        ("datadome", r"captcha-delivery\.com|geo\.captcha-delivery|datadome"),
+        (
+            "captcha",
+            r"class=\"g-recaptcha\"|class=\"h-captcha\"|hcaptcha\.com/1/api\.js|Please verify you are a human"
+            r"|Vérifiez que vous êtes un humain",
+        ),
+        (
+            "geo_block",
+            r"not available in your (country|region)|n.est pas disponible dans votre (pays|région)"
+            r"|Unavailable For Legal Reasons|geo-?block",
+        ),
+    )
+)
+BLOCK_STATUSES = {403: "http_403", 451: "http_451", 429: "http_429"}
+
+
+def classify_capture(status: int, body: bytes, content_type: str | None = None) -> str | None:
+    """Block kind of a raw capture (see detect_block), decoding the body as the extractor would."""
+    return detect_block(status, decode_html(body[:200_000], content_type))
+
+
+def detect_block(status: int, html: str) -> str | None:
+    """The kind of block or challenge page this is, or None for an ordinary page."""
+    head = html[:200_000]
+    for kind, pattern in BLOCK_SIGNATURES:
+        if pattern.search(head):
+            return kind
+    return BLOCK_STATUSES.get(status)
+
+
+# Lines that are page furniture in the languages of the sources. A clean line matching one
+# is a leak; only short lines are judged, so an article quoting "cookies" is not flagged.
+LEAK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(pattern, re.IGNORECASE))
+    for kind, pattern in (
+        (
+            "consent",
+            r"\b(cookies?|traceurs)\b.*\b(accept|consent|paramétr|choix|choices|settings)"
+            r"|tout accepter|tout refuser|accept all|reject all|aceptar todas|alle akzeptieren|tümünü kabul"
+            r"|(utilise|uses|utiliza|verwendet) (des |the |)cookies|en matière de cookies|cookie policy"
+            r"|politique de (confidentialité|cookies)|çerez|قبول الكل|ملفات تعريف الارتباط",
+        ),
+        (
+            "comments",
+            r"^(laisser|leave|deja|hinterlasse|post) (un |a |einen )?(commentaire|comment|comentario|kommentar)"
+            r"|^\d+ (commentaires?|comments?|comentarios?|kommentare)$|^répondre$|^reply$|yorum yap|اترك تعليقا"
+            r"|votre adresse (e-?mail|de messagerie) ne sera pas publiée|your email address will not be published",
+        ),
+        ("share", r"^(partager|share|compartir|teilen|paylaş|شارك)\b.{0,40}$|^partager cet article"),
+        (
+            "newsletter",
+            r"newsletter|abonnez-vous|inscrivez-vous à notre|subscribe to our|suscr[ií]bete"
+            r"|abonnieren sie|bültenimize|اشترك في النشرة|recevoir notre bulletin",
+        ),
+        ("read_also", r"^(lire aussi|à lire aussi|read (also|more)|lea también|lesen sie auch|ayrıca bakınız)\s*:"),
+    )
+)
+MAX_FURNITURE_LINE = 220
+
+
+def leak_flags(text: str) -> list[str]:
+    """'leak:<kind>' for each kind of boilerplate found on a short line of the clean text."""
+    kinds = set()
+    for line in text.splitlines():
+        if len(line) > MAX_FURNITURE_LINE:
+            continue
+        for kind, pattern in LEAK_PATTERNS:
+            if pattern.search(line.strip()):
+                kinds.add(kind)
+    return sorted(f"leak:{k}" for k in kinds)
