@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export ARCHIVE_URL ?= file://$(CURDIR)/archive
 
-.PHONY: env demo test check lint format lock airflow clean
+.PHONY: env demo test check format lock airflow bench-quality clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/python -m pip install -q --upgrade pip uv
@@ -30,6 +30,9 @@ check: env  ## lint, format and types: exactly what CI runs besides the tests
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+
+bench-quality: env  ## extraction quality per source and configuration; figures also in bench-quality.json
+	$(RUN) python -m tests.bench.quality --json bench-quality.json
 
 format: env
 	$(RUN) ruff format .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version as _pkg_version
@@ -13,7 +14,7 @@ from typing import Any
 import lxml.html
 import trafilatura
 from cssselect import GenericTranslator, SelectorError
-from trafilatura.settings import Document
+from trafilatura.settings import Document, use_config
 
 from extract.decode import decode_html
 from extract.quality import leak_flags
@@ -31,7 +32,12 @@ TRAFILATURA_SETTINGS: dict[str, Any] = {
     "favor_recall": False,
     "deduplicate": False,
     "with_metadata": True,
+    # trafilatura's config file setting, not a keyword: below this many characters its main
+    # algorithm hands over to a flat fallback that loses paragraphs and keeps inline
+    # teasers. The default (250) trips on short dispatches once a banner is pruned.
+    "min_extracted_size": 60,
 }
+_CONFIG_KEYS = {"min_extracted_size", "min_output_size"}
 MIN_LETTER_SHARE = 0.5  # below this share of letters the "text" is markup debris or mojibake
 MIN_WORDS = 5  # fewer words than this is page furniture, not an article
 MIN_TEXT_CHARS = 200  # below this a capture is flagged as a suspiciously short extraction
@@ -134,11 +140,14 @@ def extract_document(
     *,
     content_type: str | None = None,
     default_language: str | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> CleanDocument:
     """Turn one captured page into a clean document.
 
-    Raises ExtractionError when nothing that looks like an article remains.
+    `settings` overrides trafilatura's (benchmarks compare them); the defaults are
+    TRAFILATURA_SETTINGS. Raises ExtractionError when nothing that looks like an article remains.
     """
+    effective = {**TRAFILATURA_SETTINGS, **(settings or {})}
     if isinstance(body, bytes) and b"\x00" in body[:4096]:
         raise ExtractionError("no article text: binary content (NUL bytes), not HTML")
     html = decode_html(body, content_type) if isinstance(body, bytes) else body
@@ -150,11 +159,15 @@ def extract_document(
         raise ExtractionError(f"unparseable HTML: {exc}") from exc
 
     ld = _json_ld(tree)
+    config = use_config()
+    for key in _CONFIG_KEYS & effective.keys():
+        config.set("DEFAULT", key, str(effective[key]))
     result = trafilatura.bare_extraction(
         lxml.html.tostring(tree, encoding="unicode"),
         url=url,
         prune_xpath=_xpaths(rules.selectors) or None,
-        **TRAFILATURA_SETTINGS,
+        config=config,
+        **{k: v for k, v in effective.items() if k not in _CONFIG_KEYS},
     )
     if not isinstance(result, Document) or not result.text or not result.text.strip():
         raise ExtractionError("no article text found")
@@ -202,7 +215,7 @@ def extract_document(
         extractor={
             "name": EXTRACTOR_NAME,
             "version": EXTRACTOR_VERSION,
-            "settings": TRAFILATURA_SETTINGS,
+            "settings": effective,
             "rules": rules.as_dict(),
             "rules_version": rules.version,
         },

@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 from storage import manifest
 from storage.cli import app
 from storage.store import S3Store
+from tests.bench.quality import norm
 from tests.fixtures.server import FixtureServer
 from tests.s3server import WeedS3
-from tests.test_extract_gold import GOLD, norm
+from tests.test_extract_gold import GOLD
 
 LOGICAL = datetime(2017, 6, 9, tzinfo=UTC)
 WIDE = {"window_start": "2017-06-07T00:00:00+00:00", "window_end": "2017-06-11T00:00:00+00:00"}

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 
 import pytest
 
 from extract import ExtractionError, Extractor, NoiseRules, extract_document
 from spiders.profile import get_profile
+from tests.bench.quality import norm
 from tests.conftest import SEEDS
 from tests.fixtures.server import SITES_DIR
 
@@ -34,10 +33,6 @@ PAGES = {
     "004": ("aa_fr", "aa_fr/fr/monde/1748452.html"),
 }
 GOLD = {e["seed"][:3]: e for e in json.loads((SEEDS / "gold.json").read_text(encoding="utf-8"))}
-
-
-def norm(s: str) -> str:
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", s)).strip()
 
 
 def gold_cases(kind: str) -> list[tuple[str, str]]:

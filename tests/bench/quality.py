@@ -1,0 +1,209 @@
+"""Extraction quality benchmark over every gold-labelled fixture page (run on demand: make bench-quality).
+
+For each extraction configuration it prints, per source and overall, the recall of `keep`
+lines, the `drop` lines leaked, and how often title, published date, authors and language
+are right; `--json` writes the same figures. The default configuration is what the
+pipeline runs; the others show why it was chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from extract import ExtractionError, NoiseRules, extract_document
+from spiders.profile import get_profile
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    site_rules: bool
+    generic_rules: bool
+    settings: dict[str, Any]
+
+
+CONFIGS = (
+    Config("pipeline (profile + generic rules)", True, True, {}),
+    Config("generic rules only", False, True, {}),
+    Config("trafilatura alone, comments off", False, False, {}),
+    Config("trafilatura alone, defaults (comments on)", False, False, {"include_comments": True}),
+    Config("pipeline, favor_precision", True, True, {"favor_precision": True}),
+    Config("pipeline, favor_recall", True, True, {"favor_recall": True}),
+    Config("pipeline, trafilatura's min_extracted_size 250", True, True, {"min_extracted_size": 250}),
+)
+DEFAULT = CONFIGS[0]
+
+
+def norm(s: str) -> str:
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", s)).strip()
+
+
+def load_pages() -> list[dict[str, Any]]:
+    index = json.loads((FIXTURES / "gold" / "pages.json").read_text(encoding="utf-8"))
+    seeds = {e["seed"][:3]: e for e in json.loads((SEEDS / "gold.json").read_text(encoding="utf-8"))}
+    pages = []
+    for p in index["pages"]:
+        gold = seeds[p["seed"]] if "seed" in p else p
+        pages.append(
+            {
+                **p,
+                "title": gold["title"],
+                "keep": gold["keep"],
+                "drop": gold["drop"],
+                "optional": gold.get("optional", []),
+            }
+        )
+    return pages
+
+
+def score_page(page: dict[str, Any], config: Config) -> dict[str, Any]:
+    profile = get_profile(page["source"])
+    rules = NoiseRules(
+        tuple(profile.noise.drop_selectors) if config.site_rules else (),
+        tuple(profile.noise.drop_line_patterns) if config.site_rules else (),
+        use_generic=config.generic_rules,
+    )
+    body = (FIXTURES / "sites" / page["page"]).read_bytes()
+    try:
+        doc = extract_document(
+            body,
+            "https://example.invalid/",
+            rules,
+            content_type="text/html; charset=utf-8",
+            default_language=profile.language,
+            settings=config.settings,
+        )
+    except ExtractionError as exc:
+        return {
+            "id": page["id"],
+            "source": page["source"],
+            "error": str(exc),
+            "keep_found": 0,
+            "keep_total": len(page["keep"]),
+            "drop_leaked": 0,
+            "leaked": [],
+            "missing": page["keep"],
+            "unlabelled": [],
+            "meta_right": 0,
+            "meta_total": 4,
+        }
+    lines = {norm(x) for x in doc.text.splitlines()}
+    text = norm(doc.text)
+    title = norm(page["title"])
+
+    def found(line: str) -> bool:
+        return norm(line) in lines or (norm(line) == title and norm(doc.title or "") == title)
+
+    missing = [k for k in page["keep"] if not found(k)]
+    leaked = [d for d in page["drop"] if norm(d) in lines or (len(d) > 30 and norm(d) in text)]
+    labelled = {norm(x) for x in page["keep"] + page["optional"]}
+    unlabelled = [x for x in doc.text.splitlines() if norm(x) not in labelled and x not in leaked]
+    meta = page["meta"]
+    checks = [
+        norm(doc.title or "") == title,
+        doc.published == meta["published"],
+        doc.authors == meta["authors"],
+        doc.language == meta["language"],
+    ]
+    return {
+        "id": page["id"],
+        "source": page["source"],
+        "error": None,
+        "keep_found": len(page["keep"]) - len(missing),
+        "keep_total": len(page["keep"]),
+        "drop_leaked": len(leaked),
+        "leaked": leaked,
+        "missing": missing,
+        "unlabelled": unlabelled,
+        "meta_right": sum(checks),
+        "meta_total": len(checks),
+    }
+
+
+def evaluate(config: Config = DEFAULT) -> dict[str, Any]:
+    pages = [score_page(p, config) for p in load_pages()]
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in pages:
+        groups[p["source"]].append(p)
+        groups["ALL"].append(p)
+
+    def total(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        kt, mt = sum(r["keep_total"] for r in rows), sum(r["meta_total"] for r in rows)
+        return {
+            "pages": len(rows),
+            "keep_recall": round(sum(r["keep_found"] for r in rows) / kt, 4) if kt else 1.0,
+            "drop_leaked": sum(r["drop_leaked"] for r in rows),
+            "unlabelled": sum(len(r["unlabelled"]) for r in rows),
+            "meta_accuracy": round(sum(r["meta_right"] for r in rows) / mt, 4) if mt else 1.0,
+            "errors": sum(1 for r in rows if r["error"]),
+        }
+
+    return {
+        "config": config.name,
+        "settings": config.settings,
+        "by_source": {k: total(v) for k, v in groups.items()},
+        "pages": pages,
+    }
+
+
+def _table(title: str, first: str) -> Table:
+    table = Table(title=title)
+    for col in (first, "pages", "keep recall", "drop lines leaked", "unlabelled lines", "metadata right", "errors"):
+        table.add_column(col)
+    return table
+
+
+def _figures(t: dict[str, Any]) -> list[str]:
+    return [
+        str(t["pages"]),
+        f"{t['keep_recall']:.1%}",
+        str(t["drop_leaked"]),
+        str(t["unlabelled"]),
+        f"{t['meta_accuracy']:.1%}",
+        str(t["errors"]),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    args = ap.parse_args(argv)
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    results = [evaluate(c) for c in CONFIGS]
+    summary = _table("Extraction quality by configuration (all gold pages)", "configuration")
+    for res in results:
+        summary.add_row(res["config"], *_figures(res["by_source"]["ALL"]))
+    console.print(summary)
+    default = _table(f"By source: {results[0]['config']}", "source")
+    for src, t in sorted(results[0]["by_source"].items(), key=lambda kv: (kv[0] == "ALL", kv[0])):
+        default.add_row(src, *_figures(t))
+    console.print(default)
+    for page in results[0]["pages"]:
+        for line in page["missing"]:
+            console.print(f"[yellow]{page['id']} missing:[/yellow] {line[:100]}")
+        for line in page["leaked"]:
+            console.print(f"[red]{page['id']} leaked:[/red] {line[:100]}")
+        for line in page["unlabelled"]:
+            console.print(f"[magenta]{page['id']} unlabelled:[/magenta] {line[:100]}")
+    if args.json:
+        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+        console.print(f"figures written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
