@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from extract import Extractor, classify_capture
 from spiders.crawl import RunContext, run_crawl
-from spiders.profile import Profile, load_registry
+from spiders.profile import Profile, get_profile, load_registry
 from storage import runs
 from storage.errors import PermanentError
 from storage.store import Store, open_store
@@ -119,8 +119,7 @@ def build_dag(profile: Profile) -> Any:
         @task
         @_permanent_fails
         def extract(crawled: dict[str, Any]) -> dict[str, Any]:
-            n = profile.noise
-            ex = Extractor.from_rules(n.drop_selectors, n.drop_line_patterns, profile.language, profile.rules_version)
+            ex = _extractor(profile)
             return runs.extract_run(_store(), crawled, ex, ex.info, classify_capture)
 
         @task
@@ -143,5 +142,51 @@ def build_dag(profile: Profile) -> Any:
     return source_dag()
 
 
-for _profile in load_registry().values():
+def _extractor(profile: Profile) -> Extractor:
+    n = profile.noise
+    return Extractor.from_rules(n.drop_selectors, n.drop_line_patterns, profile.language, profile.rules_version)
+
+
+def build_reprocess_dag(source_ids: list[str]) -> Any:
+    """Re-extract a source and date range from the archived WARCs: nothing is fetched."""
+
+    @dag(
+        dag_id="news_reprocess",
+        description="Re-extract archived captures with the current extractor and noise rules",
+        schedule=None,
+        start_date=datetime(2000, 1, 1, tzinfo=UTC),
+        catchup=False,
+        tags=["newsarchive", "reprocess"],
+        params={
+            "source_id": Param(source_ids[0], enum=source_ids, description="the source to re-extract"),
+            "date_from": Param("2000-01-01", type="string", format="date", description="first run date"),
+            "date_to": Param("2099-12-31", type="string", format="date", description="last run date"),
+        },
+        doc_md=build_reprocess_dag.__doc__,
+    )
+    def reprocess_dag() -> None:
+        @task
+        @_permanent_fails
+        def reprocess() -> dict[str, Any]:
+            params = get_current_context()["params"]
+            profile = get_profile(params["source_id"])  # read now: rules may have changed since parsing
+            ex = _extractor(profile)
+            return runs.reprocess_range(
+                _store(),
+                profile.id,
+                date.fromisoformat(params["date_from"]),
+                date.fromisoformat(params["date_to"]),
+                ex,
+                ex.info,
+                classify_capture,
+            )
+
+        reprocess()
+
+    return reprocess_dag()
+
+
+_registry = load_registry()
+for _profile in _registry.values():
     globals()[f"news_{_profile.id}"] = build_dag(_profile)
+news_reprocess = build_reprocess_dag(sorted(_registry))

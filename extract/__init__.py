@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +53,7 @@ class Extractor:
 
     @property
     def info(self) -> dict[str, Any]:
-        return {
+        info: dict[str, Any] = {
             "name": EXTRACTOR_NAME,
             "version": EXTRACTOR_VERSION,
             "settings": TRAFILATURA_SETTINGS,
@@ -59,6 +61,8 @@ class Extractor:
             "rules_version": self.rules.version,
             "profile_rules_version": self.profile_rules_version,
         }
+        digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:12]
+        return {**info, "extraction_id": digest}
 
     def __call__(self, body: bytes, url: str, content_type: str | None) -> dict[str, Any]:
         doc = extract_document(body, url, self.rules, content_type=content_type, default_language=self.default_language)

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from spiders.profile import PROFILES_DIR, Profile, load_profile
+from spiders.profile import Profile, load_profile, profiles_dir
 from spiders.replay import REPLAY_ENV
 from spiders.settings import DEFAULT_USER_AGENT, USER_AGENT_ENV, crawl_settings
 from storage import layout
@@ -121,7 +121,7 @@ def run_crawl(
     A crawl that archives nothing new uploads nothing, so re-running a committed
     interval leaves the archive as it was.
     """
-    profile_path = profile_path or PROFILES_DIR / f"{ctx.source_id}.yaml"
+    profile_path = profile_path or profiles_dir() / f"{ctx.source_id}.yaml"
     load_profile(profile_path)  # a broken profile fails here, before anything is fetched
     known = archived_urls(store, ctx.source_id)
     with tempfile.TemporaryDirectory(prefix=f"crawl-{ctx.source_id}-", dir=workdir) as tmp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, fie
 from storage.errors import PermanentError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
+PROFILES_ENV = "NEWSARCHIVE_PROFILES"  # another directory of profiles, e.g. rules under review
+
+
+def profiles_dir() -> Path:
+    return Path(os.environ.get(PROFILES_ENV) or PROFILES_DIR)
 
 
 class ProfileError(PermanentError):
@@ -130,12 +136,14 @@ def load_profile(path: Path) -> Profile:
     return profile
 
 
-def load_registry(directory: Path = PROFILES_DIR) -> dict[str, Profile]:
-    """All profiles in a directory, keyed by id."""
+def load_registry(directory: Path | None = None) -> dict[str, Profile]:
+    """All profiles in a directory (default: profiles_dir()), keyed by id."""
+    directory = directory or profiles_dir()
     return {p.id: p for p in map(load_profile, sorted(directory.glob("*.yaml")))}
 
 
-def get_profile(source_id: str, directory: Path = PROFILES_DIR) -> Profile:
+def get_profile(source_id: str, directory: Path | None = None) -> Profile:
+    directory = directory or profiles_dir()
     path = directory / f"{source_id}.yaml"
     if not path.exists():
         raise ProfileError(f"no profile named {source_id!r} in {directory}")

@@ -78,15 +78,26 @@ def search(
     Console(width=WIDTH).print(table)
 
 
+ExtractionOpt = Annotated[
+    str | None, typer.Option("--extraction", "-x", help="an earlier extraction id (default: the latest)")
+]
+
+
 @app.command()
-def show(capture_id: str, archive: ArchiveOpt = DEFAULT_ARCHIVE) -> None:
-    """Provenance and clean text of one capture."""
+def show(capture_id: str, extraction: ExtractionOpt = None, archive: ArchiveOpt = DEFAULT_ARCHIVE) -> None:
+    """Provenance and clean text of one capture, with the list of its extractions."""
     try:
-        row = _archive(archive).show(capture_id)
+        a = _archive(archive)
+        row = a.show(capture_id, extraction)
+        versions = [(r["extraction_id"], r["extracted_at"]) for r in a.extractions(capture_id)]
     except ArchiveError as exc:
         return _fail(exc)
     text = row.pop("text")
-    out: dict[str, Any] = {"provenance": row, "text": text}
+    out: dict[str, Any] = {
+        "provenance": row,
+        "extractions": [{"extraction_id": x, "extracted_at": t} for x, t in versions],
+        "text": text,
+    }
     sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
 
 
@@ -95,12 +106,13 @@ def get(
     capture_id: str,
     raw: Annotated[bool, typer.Option("--raw", help="the HTTP payload exactly as served")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")] = None,
+    extraction: ExtractionOpt = None,
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
 ) -> None:
     """Write a capture's raw payload (--raw) or its clean text."""
     try:
         a = _archive(archive)
-        data = a.raw(capture_id) if raw else (a.show(capture_id)["text"] or "").encode()
+        data = a.raw(capture_id) if raw else (a.show(capture_id, extraction)["text"] or "").encode()
     except ArchiveError as exc:
         return _fail(exc)
     if output is None:

@@ -54,12 +54,15 @@ def crawl_log_key(source_id: str, day: date, run: str, part: str) -> str:
     return f"{raw_prefix(source_id, day, run)}{part}.crawl-log.jsonl"
 
 
-def clean_key(source_id: str, day: date, capture: str) -> str:
-    return f"clean/{_partition(source_id, day)}/{capture}.json"
+def clean_key(source_id: str, day: date, capture: str, extraction: str) -> str:
+    """One clean document per capture and extraction, so re-extractions sit beside the old."""
+    return f"clean/{_partition(source_id, day)}/{capture}/{extraction}.json"
 
 
-def manifest_key(source_id: str, day: date, run: str) -> str:
-    return f"manifests/{_partition(source_id, day)}/{run}.parquet"
+def manifest_key(source_id: str, day: date, run: str, extraction: str | None = None) -> str:
+    """The crawl run's manifest, or (extraction given) the manifest of a re-extraction of that run."""
+    suffix = f".x-{extraction}" if extraction else ""
+    return f"manifests/{_partition(source_id, day)}/{run}{suffix}.parquet"
 
 
 def manifests_prefix(source_id: str | None = None) -> str:

@@ -45,6 +45,8 @@ SCHEMA = pa.schema(
         ("payload_sha256", _s),
         ("text_sha256", _s),
         ("clean_key", _s),
+        ("extraction_id", _s),  # digest of extractor, version, settings and rules
+        ("extracted_at", _s),
         ("extractor_name", _s),
         ("extractor_version", _s),
         ("extractor_settings", _s),  # JSON
@@ -85,6 +87,16 @@ def from_parquet(data: bytes) -> list[dict[str, Any]]:
 
 def read_manifest(store: Store, key: str) -> list[dict[str, Any]]:
     return from_parquet(store.get_bytes(key))
+
+
+def latest_extractions(table: pa.Table) -> pa.Table:
+    """One row per capture: its most recent extraction."""
+    if table.num_rows == 0:
+        return table
+    ordered = table.sort_by([("capture_id", "ascending"), ("extracted_at", "descending")])
+    ids = ordered.column("capture_id").to_pylist()
+    keep = [i for i, cid in enumerate(ids) if i == 0 or ids[i - 1] != cid]
+    return ordered.take(keep)
 
 
 def manifest_keys(store: Store, source_id: str | None = None) -> list[str]:

@@ -1,4 +1,8 @@
-"""Provenance: one manifest row tying the exact raw bytes to the clean text. Pure."""
+"""Provenance: one manifest row tying the exact raw bytes to the clean text. Pure.
+
+A row is the capture's fields (fixed once fetched) plus one extraction's fields
+(which change when the archive is re-extracted with a newer extractor or rules).
+"""
 
 from __future__ import annotations
 
@@ -31,29 +35,14 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def build_row(
-    capture: Capture,
-    *,
-    capture_id: str,
-    warc_key: str,
-    clean_key: str | None,
-    status: str,
-    document: dict[str, Any] | None,
-    error: str | None,
-    extractor: dict[str, Any],
-) -> dict[str, Any]:
-    """A manifest row (and the provenance block of the clean document) for one capture."""
+def capture_fields(capture: Capture, *, capture_id: str, warc_key: str) -> dict[str, Any]:
+    """What was fetched, when, from where and by whom: never changes after the crawl."""
     meta = capture.metadata
-    doc = document or {}
-    text = doc.get("text")
     return {
         "capture_id": capture_id,
         "source_id": meta.get("source_id"),
-        "status": status,
-        "error": error,
         "requested_url": meta.get("requested_url") or capture.url,
         "final_url": capture.url,
-        "canonical_url": doc.get("canonical_url"),
         "discovered_via": meta.get("discovered_via"),
         "discovery_kind": meta.get("discovery_kind"),
         "discovered_date": meta.get("discovered_date"),
@@ -69,15 +58,6 @@ def build_row(
         "warc_offset": capture.offset,
         "warc_length": capture.length,
         "payload_sha256": hashlib.sha256(capture.payload).hexdigest(),
-        "text_sha256": text_sha256(text) if text is not None else None,
-        "clean_key": clean_key,
-        "extractor_name": extractor.get("name"),
-        "extractor_version": extractor.get("version"),
-        "extractor_settings": json.dumps(
-            {"settings": extractor.get("settings"), "rules": extractor.get("rules")}, sort_keys=True
-        ),
-        "rules_version": extractor.get("rules_version"),
-        "profile_rules_version": extractor.get("profile_rules_version"),
         "pipeline_version": meta.get("pipeline_version"),
         "run": meta.get("run"),
         "interval_start": meta.get("interval_start"),
@@ -86,6 +66,70 @@ def build_row(
         "dag_id": meta.get("dag_id"),
         "airflow_run_id": meta.get("airflow_run_id"),
         "try_number": meta.get("try_number"),
+    }
+
+
+# The columns capture_fields fills: kept as they are when a capture is re-extracted.
+CAPTURE_COLUMNS = frozenset(
+    (
+        "capture_id",
+        "source_id",
+        "requested_url",
+        "final_url",
+        "discovered_via",
+        "discovery_kind",
+        "discovered_date",
+        "fetched_at",
+        "http_status",
+        "response_headers",
+        "remote_ip",
+        "replayed_to",
+        "user_agent",
+        "proxy",
+        "warc_key",
+        "warc_record_id",
+        "warc_offset",
+        "warc_length",
+        "payload_sha256",
+        "pipeline_version",
+        "run",
+        "interval_start",
+        "interval_end",
+        "logical_date",
+        "dag_id",
+        "airflow_run_id",
+        "try_number",
+    )
+)
+
+
+def extraction_fields(
+    *,
+    status: str,
+    document: dict[str, Any] | None,
+    error: str | None,
+    extractor: dict[str, Any],
+    clean_key: str,
+    extracted_at: str,
+) -> dict[str, Any]:
+    """What one extraction made of the capture, and with which code and settings."""
+    doc = document or {}
+    text = doc.get("text")
+    return {
+        "status": status,
+        "error": error,
+        "canonical_url": doc.get("canonical_url"),
+        "text_sha256": text_sha256(text) if text is not None else None,
+        "clean_key": clean_key,
+        "extraction_id": extractor.get("extraction_id"),
+        "extracted_at": extracted_at,
+        "extractor_name": extractor.get("name"),
+        "extractor_version": extractor.get("version"),
+        "extractor_settings": json.dumps(
+            {"settings": extractor.get("settings"), "rules": extractor.get("rules")}, sort_keys=True
+        ),
+        "rules_version": extractor.get("rules_version"),
+        "profile_rules_version": extractor.get("profile_rules_version"),
         "title": doc.get("title"),
         "authors": doc.get("authors") or [],
         "published": doc.get("published"),

@@ -40,11 +40,14 @@ class Archive:
     def __init__(self, store: Store):
         self.store = store
 
-    def table(self, sources: Iterable[str] = ()) -> pa.Table:
+    def table(self, sources: Iterable[str] = (), all_extractions: bool = False) -> pa.Table:
+        """Committed rows; by default only each capture's latest extraction."""
         srcs = list(sources)
         if not srcs:
-            return manifest.load_manifests(self.store)
-        return pa.concat_tables([manifest.load_manifests(self.store, s) for s in srcs])
+            t = manifest.load_manifests(self.store)
+        else:
+            t = pa.concat_tables([manifest.load_manifests(self.store, s) for s in srcs])
+        return t if all_extractions else manifest.latest_extractions(t)
 
     def search(self, q: Query) -> list[dict[str, Any]]:
         t = self.table(q.sources)
@@ -72,13 +75,29 @@ class Archive:
         rows.sort(key=lambda r: (r.get("published") or r.get("logical_date") or "", r["capture_id"]))
         return rows[: q.limit] if q.limit else rows
 
-    def show(self, capture_id: str) -> dict[str, Any]:
-        t = self.table()
+    def extractions(self, capture_id: str) -> list[dict[str, Any]]:
+        """Every committed extraction of a capture, newest first."""
+        t = self.table(all_extractions=True)
         found = t.filter(pc.equal(t["capture_id"], capture_id)) if t.num_rows else t
         if found.num_rows == 0:
             raise UnknownCapture(f"no committed capture with id {capture_id!r}")
-        row: dict[str, Any] = found.to_pylist()[0]
-        return row
+        rows: list[dict[str, Any]] = found.sort_by([("extracted_at", "descending")]).to_pylist()
+        return rows
+
+    def search_all(self) -> list[dict[str, Any]]:
+        """Every committed capture (latest extraction of each)."""
+        return self.search(Query())
+
+    def show(self, capture_id: str, extraction: str | None = None) -> dict[str, Any]:
+        """A capture's row: its latest extraction, or the one named by id (or id prefix)."""
+        rows = self.extractions(capture_id)
+        if extraction is None:
+            return rows[0]
+        for row in rows:
+            if (row["extraction_id"] or "").startswith(extraction):
+                return row
+        known = ", ".join(r["extraction_id"] for r in rows)
+        raise UnknownCapture(f"capture {capture_id!r} has no extraction {extraction!r} (it has: {known})")
 
     def raw(self, capture_id: str) -> bytes:
         """The HTTP payload exactly as the server sent it (content-encoding included)."""

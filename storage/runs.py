@@ -10,16 +10,16 @@ import json
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from storage import layout, manifest
 from storage.errors import PermanentError
-from storage.provenance import build_row
+from storage.provenance import CAPTURE_COLUMNS, capture_fields, extraction_fields
 from storage.store import Store
-from storage.warcread import Capture, iter_captures
+from storage.warcread import Capture, iter_captures, read_capture
 
 # body, url, content type -> clean document as a dict; raises ValueError when no article is found
 ExtractFn = Callable[[bytes, str, str | None], dict[str, Any]]
@@ -49,6 +49,59 @@ def _final_captures(path: Path) -> Iterator[Capture]:
     yield from final.values()
 
 
+@dataclass
+class _Extraction:
+    """Runs one extractor over captures and writes their clean documents; counts what it saw."""
+
+    store: Store
+    extract: ExtractFn
+    extractor: dict[str, Any]
+    classify: ClassifyFn | None
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.extracted_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def fields(self, cap: Capture, clean_key: str) -> dict[str, Any] | None:
+        """Extraction fields for one capture, or None for a failed fetch (not an article)."""
+        blocked = self.classify(cap.status, cap.body, cap.header("Content-Type")) if self.classify else None
+        if blocked is None and cap.status != 200:
+            return None
+        document: dict[str, Any] | None = None
+        error: str | None = None
+        if blocked:
+            status, error = "blocked", blocked
+            self.counts[f"blocked:{blocked}"] += 1
+        else:
+            try:
+                document, status = self.extract(cap.body, cap.url, cap.header("Content-Type")), "ok"
+            except ValueError as exc:
+                status, error = "extraction_failed", f"{type(exc).__name__}: {exc}"
+                self.errors[str(exc)] += 1
+            self.counts[status] += 1
+            for flag in (document or {}).get("flags", []):
+                self.counts[f"flag:{flag}"] += 1
+        return extraction_fields(
+            status=status,
+            document=document,
+            error=error,
+            extractor=self.extractor,
+            clean_key=clean_key,
+            extracted_at=self.extracted_at,
+        )
+
+    def write(self, row: dict[str, Any]) -> None:
+        """The clean document: text and metadata (or why there is none) plus the row's provenance."""
+        payload = {
+            "capture_id": row["capture_id"],
+            "text": row["text"],
+            "provenance": {k: v for k, v in row.items() if k != "text"},
+        }
+        data = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
+        self.store.put_bytes(row["clean_key"], data, "application/json")
+
+
 def extract_run(
     store: Store,
     crawl: dict[str, Any],
@@ -62,62 +115,79 @@ def extract_run(
     page the extractor rejects is recorded as `extraction_failed`; both keep their raw copy.
     """
     source, run, day = crawl["source_id"], crawl["run"], date.fromisoformat(crawl["logical_date"])
+    job = _Extraction(store, extract, extractor, classify)
     clean_keys: list[str] = []
-    counts: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
     with tempfile.TemporaryDirectory(prefix="extract-") as tmp:
         for part in crawl["parts"]:
             local = Path(tmp) / Path(part).name
             store.download(part, local)
             for cap in _final_captures(local):
-                blocked = classify(cap.status, cap.body, cap.header("Content-Type")) if classify else None
-                if blocked is None and cap.status != 200:
+                cid = layout.capture_id(source, run, cap.metadata.get("requested_url") or cap.url)
+                key = layout.clean_key(source, day, cid, extractor["extraction_id"])
+                extraction = job.fields(cap, key)
+                if extraction is None:
                     continue  # a failed fetch: in the crawl log and the WARC, not an article
-                requested = cap.metadata.get("requested_url") or cap.url
-                cid = layout.capture_id(source, run, requested)
-                key = layout.clean_key(source, day, cid)
-                document: dict[str, Any] | None = None
-                error: str | None = None
-                if blocked:
-                    status, error = "blocked", blocked
-                    counts[f"blocked:{blocked}"] += 1
-                else:
-                    try:
-                        document, status = extract(cap.body, cap.url, cap.header("Content-Type")), "ok"
-                    except ValueError as exc:
-                        status, error = "extraction_failed", f"{type(exc).__name__}: {exc}"
-                        errors[str(exc)] += 1
-                    counts[status] += 1
-                    for flag in (document or {}).get("flags", []):
-                        counts[f"flag:{flag}"] += 1
-                info = document["extractor"] if document else extractor
-                row = build_row(
-                    cap,
-                    capture_id=cid,
-                    warc_key=part,
-                    clean_key=key,
-                    status=status,
-                    document=document,
-                    error=error,
-                    extractor=info,
-                )
-                provenance = {k: v for k, v in row.items() if k != "text"}
-                payload = {"capture_id": cid, "document": document, "provenance": provenance}
-                store.put_bytes(
-                    key, json.dumps(payload, ensure_ascii=False, sort_keys=True).encode(), "application/json"
-                )
+                job.write({**capture_fields(cap, capture_id=cid, warc_key=part), **extraction})
                 clean_keys.append(key)
-    return {"clean_keys": clean_keys, "counts": dict(counts), "errors": dict(errors)}
+    return {"clean_keys": clean_keys, "counts": dict(job.counts), "errors": dict(job.errors)}
 
 
-def _row_from_clean(doc: dict[str, Any]) -> dict[str, Any]:
-    document = doc.get("document") or {}
-    return {**doc["provenance"], "text": document.get("text")}
+def reprocess_range(
+    store: Store,
+    source_id: str,
+    date_from: date,
+    date_to: date,
+    extract: ExtractFn,
+    extractor: dict[str, Any],
+    classify: ClassifyFn | None = None,
+) -> dict[str, Any]:
+    """Re-extract every committed capture of a source whose run date is in [date_from, date_to].
+
+    Nothing is fetched: each capture is read back from its WARC record by offset and
+    length. New clean documents sit beside the old ones (keyed by extraction id) and each
+    run gets a manifest of its re-extraction; re-running with the same extractor is a no-op.
+    """
+    if date_to < date_from:
+        raise PermanentError(f"date range is inverted: {date_from} is after {date_to}")
+    xid = extractor["extraction_id"]
+    job = _Extraction(store, extract, extractor, classify)
+    committed: list[dict[str, Any]] = []
+    for key in manifest.manifest_keys(store, source_id):
+        day = date.fromisoformat(layout.parse_partition(key)["date"])
+        if not date_from <= day <= date_to or ".x-" in key.rsplit("/", 1)[1]:
+            continue  # outside the range, or itself a re-extraction
+        target = layout.manifest_key(source_id, day, Path(key).stem, xid)
+        olds = manifest.read_manifest(store, key)
+        if all(old["extraction_id"] == xid for old in olds):
+            job.counts["unchanged"] += len(olds)
+            continue  # the run was extracted with exactly this extractor and these rules
+        rows = []
+        for old in olds:
+            clean = layout.clean_key(source_id, day, old["capture_id"], xid)
+            if store.exists(clean):  # written by an earlier attempt of this re-extraction
+                rows.append(_row_from_clean(store.get_bytes(clean)))
+                job.counts["unchanged"] += 1
+                continue
+            cap = read_capture(store, old["warc_key"], old["warc_offset"], old["warc_length"])
+            extraction = job.fields(cap, clean)
+            if extraction is None:  # cannot happen for a committed row; keep the record honest
+                raise PermanentError(f"{old['capture_id']}: committed capture is not an article any more")
+            row = {**{k: v for k, v in old.items() if k in CAPTURE_COLUMNS}, **extraction}
+            job.write(row)
+            rows.append(row)
+        written, total = manifest.commit(store, target, rows)
+        committed.append({"manifest": target, "written": written, "rows": total})
+    return {"extraction_id": xid, "manifests": committed, "counts": dict(job.counts), "errors": dict(job.errors)}
+
+
+def _row_from_clean(data: bytes) -> dict[str, Any]:
+    doc = json.loads(data)
+    return {**doc["provenance"], "text": doc["text"]}
 
 
 def commit_run(store: Store, crawl: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
     """Write the run's manifest in one put; only then are its captures part of the archive."""
-    rows = [_row_from_clean(json.loads(store.get_bytes(k))) for k in extracted["clean_keys"]]
+    rows = [_row_from_clean(store.get_bytes(k)) for k in extracted["clean_keys"]]
     key = layout.manifest_key(crawl["source_id"], date.fromisoformat(crawl["logical_date"]), crawl["run"])
     written, total = manifest.commit(store, key, rows)
     return {"manifest": key, "written": written, "rows": total, "new_rows": len(rows) if written else 0}

@@ -112,6 +112,25 @@ def read_record(store: Store, key: str, offset: int, length: int) -> ArcWarcReco
     return record
 
 
+def read_capture(store: Store, key: str, offset: int, length: int) -> Capture:
+    """One response record as a Capture (without its metadata record), by ranged read."""
+    record = read_record(store, key, offset, length)
+    raw = record.raw_stream.read()
+    return Capture(
+        url=record.rec_headers.get_header("WARC-Target-URI"),
+        record_id=record.rec_headers.get_header("WARC-Record-ID"),
+        date=record.rec_headers.get_header("WARC-Date"),
+        status=int(record.http_headers.get_statuscode()),
+        headers=list(record.http_headers.headers),
+        remote_ip=record.rec_headers.get_header("WARC-IP-Address"),
+        offset=offset,
+        length=length,
+        payload=raw,
+        body=_decoded(record, raw),
+        metadata={},
+    )
+
+
 def read_payload(store: Store, key: str, offset: int, length: int) -> bytes:
     """The HTTP payload exactly as the server sent it."""
     return bytes(read_record(store, key, offset, length).raw_stream.read())

@@ -113,7 +113,7 @@ def test_dag_run_archives_raw_and_clean_with_provenance(rt_run: dict[str, Any], 
     # the clean document carries the same provenance
     clean = json.loads(store.get_bytes(seed["clean_key"]))
     assert clean["provenance"]["payload_sha256"] == seed["payload_sha256"]
-    assert clean["document"]["text"] == seed["text"]
+    assert clean["text"] == seed["text"]
     report = json.loads(store.get_bytes("runs/source=rt_fr/20170607T000000Z-20170611T000000Z.json"))
     assert report["archived"] == 4 and report["failed_by_reason"] == {}
 

@@ -18,8 +18,9 @@ END = datetime(2017, 6, 10, tzinfo=UTC)
     [
         (layout.raw_key("rt_fr", D, "R", "abc"), "raw/source=rt_fr/date=2017-06-09/R/abc.warc.gz"),
         (layout.crawl_log_key("rt_fr", D, "R", "abc"), "raw/source=rt_fr/date=2017-06-09/R/abc.crawl-log.jsonl"),
-        (layout.clean_key("rt_fr", D, "c1"), "clean/source=rt_fr/date=2017-06-09/c1.json"),
+        (layout.clean_key("rt_fr", D, "c1", "x1"), "clean/source=rt_fr/date=2017-06-09/c1/x1.json"),
         (layout.manifest_key("rt_fr", D, "R"), "manifests/source=rt_fr/date=2017-06-09/R.parquet"),
+        (layout.manifest_key("rt_fr", D, "R", "x1"), "manifests/source=rt_fr/date=2017-06-09/R.x-x1.parquet"),
         (layout.report_key("rt_fr", "R"), "runs/source=rt_fr/R.json"),
         (layout.manifests_prefix("rt_fr"), "manifests/source=rt_fr/"),
         (layout.manifests_prefix(), "manifests/"),
@@ -56,7 +57,7 @@ def test_capture_id_is_stable_and_distinct() -> None:
 @pytest.mark.parametrize("bad", ["RT", "rt-fr", "1rt", "r", "rt/fr", "../x"])
 def test_bad_source_ids(bad: str) -> None:
     with pytest.raises(ValueError, match="source id"):
-        layout.clean_key(bad, D, "c")
+        layout.clean_key(bad, D, "c", "x")
 
 
 def test_parse_partition() -> None:
@@ -64,3 +65,15 @@ def test_parse_partition() -> None:
         "source": "rt_fr",
         "date": "2017-06-09",
     }
+
+
+def test_row_columns_are_capture_plus_extraction() -> None:
+    """Every manifest column is filled either once per capture or once per extraction."""
+    from storage.manifest import COLUMNS
+    from storage.provenance import CAPTURE_COLUMNS, extraction_fields
+
+    extraction = extraction_fields(
+        status="ok", document=None, error=None, extractor={}, clean_key="k", extracted_at="t"
+    )
+    assert CAPTURE_COLUMNS.isdisjoint(extraction)
+    assert CAPTURE_COLUMNS | set(extraction) == set(COLUMNS)
