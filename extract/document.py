@@ -16,7 +16,7 @@ import trafilatura
 from cssselect import GenericTranslator, SelectorError
 from trafilatura.settings import Document, use_config
 
-from extract.decode import decode_html
+from extract.decode import decode_html_checked
 from extract.quality import leak_flags
 from extract.rules import NoiseRules
 
@@ -133,6 +133,47 @@ def _ld_authors(ld: dict[str, Any]) -> list[str]:
     return names
 
 
+def _title_tag(tree: lxml.html.HtmlElement) -> str | None:
+    return next(iter(tree.xpath("//title/text()")), None)
+
+
+def _clean_lines(raw: str, rules: NoiseRules) -> str:
+    """Normalised, non-empty lines that no line rule drops; raises if no article remains."""
+    lines = []
+    for raw_line in raw.splitlines():
+        line = _normalize_line(raw_line)
+        if line and not rules.drops_line(line):
+            lines.append(line)
+    text = "\n".join(lines)
+    if not text:
+        raise ExtractionError("only boilerplate lines left after noise rules")
+    words = len(text.split())
+    if words < MIN_WORDS:
+        raise ExtractionError(f"no article text: only {words} word(s) left")
+    letters = sum(ch.isalpha() for ch in text)
+    if letters < MIN_LETTER_SHARE * len(text.replace(" ", "").replace("\n", "")):
+        raise ExtractionError("no article text: mostly non-letters (undecodable or not prose)")
+    return text
+
+
+def _extract_text(
+    tree: lxml.html.HtmlElement, url: str, rules: NoiseRules, effective: dict[str, Any]
+) -> tuple[Document, str]:
+    config = use_config()
+    for key in _CONFIG_KEYS & effective.keys():
+        config.set("DEFAULT", key, str(effective[key]))
+    result = trafilatura.bare_extraction(
+        lxml.html.tostring(tree, encoding="unicode"),
+        url=url,
+        prune_xpath=_xpaths(rules.selectors) or None,
+        config=config,
+        **{k: v for k, v in effective.items() if k not in _CONFIG_KEYS},
+    )
+    if not isinstance(result, Document) or not result.text or not result.text.strip():
+        raise ExtractionError("no article text found")
+    return result, _clean_lines(result.text, rules)
+
+
 def extract_document(
     body: bytes | str,
     url: str,
@@ -150,7 +191,13 @@ def extract_document(
     effective = {**TRAFILATURA_SETTINGS, **(settings or {})}
     if isinstance(body, bytes) and b"\x00" in body[:4096]:
         raise ExtractionError("no article text: binary content (NUL bytes), not HTML")
-    html = decode_html(body, content_type) if isinstance(body, bytes) else body
+    flags: list[str] = []
+    if isinstance(body, bytes):
+        html, repaired = decode_html_checked(body, content_type)
+        if repaired:
+            flags.append(f"charset_repaired:{repaired}")
+    else:
+        html = body
     if not html.strip():
         raise ExtractionError("empty body")
     try:
@@ -159,59 +206,49 @@ def extract_document(
         raise ExtractionError(f"unparseable HTML: {exc}") from exc
 
     ld = _json_ld(tree)
-    config = use_config()
-    for key in _CONFIG_KEYS & effective.keys():
-        config.set("DEFAULT", key, str(effective[key]))
-    result = trafilatura.bare_extraction(
-        lxml.html.tostring(tree, encoding="unicode"),
-        url=url,
-        prune_xpath=_xpaths(rules.selectors) or None,
-        config=config,
-        **{k: v for k, v in effective.items() if k not in _CONFIG_KEYS},
-    )
-    if not isinstance(result, Document) or not result.text or not result.text.strip():
-        raise ExtractionError("no article text found")
-
-    lines = []
-    for raw_line in result.text.splitlines():
-        line = _normalize_line(raw_line)
-        if line and not rules.drops_line(line):
-            lines.append(line)
-    text = "\n".join(lines)
-    if not text:
-        raise ExtractionError("only boilerplate lines left after noise rules")
-    words = len(text.split())
-    if words < MIN_WORDS:
-        raise ExtractionError(f"no article text: only {words} word(s) left")
-    letters = sum(ch.isalpha() for ch in text)
-    if letters < MIN_LETTER_SHARE * len(text.replace(" ", "").replace("\n", "")):
-        raise ExtractionError("no article text: mostly non-letters (undecodable or not prose)")
+    try:
+        result, text = _extract_text(tree, url, rules, effective)
+    except ExtractionError as first_error:
+        # The article may sit where trafilatura does not look: inside <noscript> (lazy-loading
+        # sites) or only in the JSON-LD articleBody. Try those before giving up.
+        noscripts = tree.xpath("//noscript")
+        if noscripts and sum(len(n.text_content()) for n in noscripts) > MIN_TEXT_CHARS:
+            for n in noscripts:
+                n.drop_tag()
+            result, text = _extract_text(tree, url, rules, effective)
+            flags.append("from_noscript")
+        elif isinstance(ld.get("articleBody"), str) and len(ld["articleBody"].split()) >= MIN_WORDS:
+            result, text = None, _clean_lines(ld["articleBody"], rules)
+            flags.append("from_json_ld")
+        else:
+            raise first_error
 
     canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)
     authors = _ld_authors(ld) or _meta(tree, "author", "article:author")
-    if not authors and result.author:
+    if not authors and result is not None and result.author:
         authors = [a.strip() for a in result.author.split(";") if a.strip()]
     published = _iso(ld.get("datePublished")) or _iso(next(iter(_meta(tree, "article:published_time")), None))
     modified = _iso(ld.get("dateModified")) or _iso(next(iter(_meta(tree, "article:modified_time")), None))
-    language = ld.get("inLanguage") or (tree.get("lang") or "").split("-")[0] or result.language or default_language
-    tags = _meta(tree, "article:tag") or [t for t in (result.tags or []) if t]
-    title = (result.title or ld.get("headline") or "").strip() or None
+    found = result if result is not None else Document()
+    language = ld.get("inLanguage") or (tree.get("lang") or "").split("-")[0] or found.language or default_language
+    tags = _meta(tree, "article:tag") or [t for t in (found.tags or []) if t]
+    title = (found.title or ld.get("headline") or _title_tag(tree) or "").strip()
 
-    flags = leak_flags(text)
+    flags += leak_flags(text)
     if len(text) < MIN_TEXT_CHARS:
         flags.append("short_text")
     return CleanDocument(
         url=url,
         canonical_url=str(canonical) if canonical else None,
-        title=title,
+        title=title or None,
         text=text,
         authors=authors,
-        published=published or (result.date or None),
+        published=published or found.date or None,
         modified=modified,
         language=language or None,
         tags=tags,
-        sitename=result.sitename,
-        description=result.description,
+        sitename=found.sitename,
+        description=found.description or ld.get("description"),
         extractor={
             "name": EXTRACTOR_NAME,
             "version": EXTRACTOR_VERSION,
