@@ -1,0 +1,60 @@
+"""The run report: figures from crawl and extraction, written first, then alerts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage import layout, runs
+from storage.store import LocalStore
+
+WINDOW = (datetime(2022, 3, 1, tzinfo=UTC), datetime(2022, 3, 2, tzinfo=UTC))
+
+
+def crawl(archived: int = 10, failed: int = 0, in_window: int = 10) -> dict[str, Any]:
+    return {
+        "source_id": "src_a",
+        "run": "R",
+        "logical_date": "2022-03-01",
+        "parts": [],
+        "crawl_log": None,
+        "summary": {
+            "articles": {"archived": archived, "failed": failed},
+            "skipped_by_reason": {},
+            "failed_by_reason": {"HTTP 500": failed} if failed else {},
+            "in_window": in_window,
+            "discovery": {"feed:fetched": 1},
+            "discovery_failures": [],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("counts", "crawl_kw", "thresholds", "alert"),
+    [
+        ({"ok": 10}, {}, runs.Thresholds(10), None),
+        ({"ok": 10, "flag:leak:consent": 3}, {}, runs.Thresholds(10), "boilerplate leaked into 3 of 10"),
+        ({"ok": 7, "extraction_failed": 3}, {}, runs.Thresholds(10), "3 of 10 extractions empty"),
+        ({"ok": 9, "blocked:cloudflare": 1}, {}, runs.Thresholds(10), "block or challenge pages served"),
+        ({"ok": 4}, {"archived": 4, "failed": 6}, runs.Thresholds(10), "6 of 10 article fetches failed"),
+        ({"ok": 1}, {"archived": 1, "in_window": 1}, runs.Thresholds(10), None),  # a gap is flagged, not fatal
+    ],
+)
+def test_report_thresholds(
+    tmp_path: Path, counts: dict[str, int], crawl_kw: dict[str, int], thresholds: runs.Thresholds, alert: str | None
+) -> None:
+    store = LocalStore(tmp_path)
+    extracted = {"clean_keys": [], "counts": counts, "errors": {}}
+    committed = {"manifest": "m", "written": True, "rows": 10, "new_rows": 10}
+    if alert:
+        with pytest.raises(runs.RunAlert, match=alert):
+            runs.report_run(store, crawl(**crawl_kw), extracted, committed, thresholds, WINDOW)
+    else:
+        runs.report_run(store, crawl(**crawl_kw), extracted, committed, thresholds, WINDOW)
+    report = json.loads(store.get_bytes(layout.report_key("src_a", "R")))  # written before any alert
+    assert report["expected_volume"] == 10
+    assert report["probable_gap"] is (crawl_kw.get("in_window", 10) < 2)
