@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from extract import Extractor, classify_capture
 from spiders.crawl import RunContext, run_crawl
@@ -88,7 +89,9 @@ def build_dag(profile: Profile) -> Any:
     @dag(
         dag_id=f"news_{profile.id}",
         description=f"Archive {profile.name}",
-        schedule=profile.schedule,
+        # Contiguous data intervals (Airflow 3 defaults cron strings to point-in-time triggers):
+        # each scheduled run crawls the interval that has just ended, and no gap opens between runs.
+        schedule=CronDataIntervalTimetable(profile.schedule, timezone="UTC"),
         start_date=datetime(2000, 1, 1, tzinfo=UTC),  # early, so backfills can reach old articles
         catchup=False,
         max_active_runs=1,

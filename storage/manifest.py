@@ -106,9 +106,10 @@ def manifest_keys(store: Store, source_id: str | None = None) -> list[str]:
 def load_manifests(store: Store, source_id: str | None = None, columns: list[str] | None = None) -> pa.Table:
     """Every committed row of a source (or of the whole archive) as one Arrow table."""
     tables = []
+    wanted = columns or COLUMNS
     for key in manifest_keys(store, source_id):
-        table = pq.read_table(io.BytesIO(store.get_bytes(key)), columns=columns)
-        tables.append(table)
+        table = pq.read_table(io.BytesIO(store.get_bytes(key)))
+        tables.append(_conform(table, wanted))
     if not tables:
         schema = pa.schema([SCHEMA.field(c) for c in columns]) if columns else SCHEMA
         return schema.empty_table()
@@ -116,6 +117,17 @@ def load_manifests(store: Store, source_id: str | None = None, columns: list[str
 
 
 ARTICLE_STATUSES = ("ok", "extraction_failed")  # a `blocked` capture is fetched again next time
+
+
+def _conform(table: pa.Table, columns: list[str]) -> pa.Table:
+    """The table in today's schema: columns added since it was written come back as nulls."""
+    arrays = [
+        table.column(c).cast(SCHEMA.field(c).type)
+        if c in table.column_names
+        else pa.nulls(table.num_rows, SCHEMA.field(c).type)
+        for c in columns
+    ]
+    return pa.Table.from_arrays(arrays, schema=pa.schema([SCHEMA.field(c) for c in columns]))
 
 
 def archived_urls(store: Store, source_id: str) -> set[str]:

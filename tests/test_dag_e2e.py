@@ -206,3 +206,17 @@ def test_storage_outage_mid_run_loses_nothing(
     finally:
         sites.on_request = None
         weed.stop()
+
+
+def test_scheduled_runs_crawl_contiguous_intervals(dags_module: ModuleType) -> None:
+    """Each source's schedule yields back-to-back data intervals: the crawl windows leave no gap."""
+    import pendulum
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    for name in ("news_rt_fr", "news_trt_fr", "news_aa_fr"):
+        timetable = dags_module.__dict__[name].timetable
+        restriction = TimeRestriction(earliest=pendulum.instance(LOGICAL), latest=None, catchup=True)
+        first = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+        second = timetable.next_dagrun_info(last_automated_data_interval=first.data_interval, restriction=restriction)
+        assert first.data_interval.end == second.data_interval.start > first.data_interval.start
+        assert isinstance(second.data_interval, DataInterval)

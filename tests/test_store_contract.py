@@ -143,3 +143,31 @@ def test_open_store_by_scheme(url: str, kind: type) -> None:
 def test_open_store_rejects(url: str) -> None:
     with pytest.raises(PermanentError):
         open_store(url)
+
+
+def test_manifests_written_by_an_older_schema_still_load(store: Store) -> None:
+    """Columns added later (extraction_id, extracted_at) read back as nulls, not as an error."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    old_columns = [c for c in manifest.COLUMNS if c not in ("extraction_id", "extracted_at")]
+    old = pa.Table.from_pylist(
+        [{c: None for c in old_columns} | {"capture_id": "c0", "authors": [], "tags": [], "flags": []}],
+        schema=pa.schema([manifest.SCHEMA.field(c) for c in old_columns]),
+    )
+    buf = io.BytesIO()
+    pq.write_table(old, buf)
+    store.put_bytes("manifests/source=src_a/date=2020-01-01/OLD.parquet", buf.getvalue())
+    row = {c: None for c in manifest.COLUMNS} | {
+        "capture_id": "c1",
+        "extracted_at": "2026-01-01T00:00:00.000Z",
+        "authors": [],
+        "tags": [],
+        "flags": [],
+    }
+    manifest.commit(store, "manifests/source=src_a/date=2020-01-01/NEW.parquet", [row])
+    table = manifest.latest_extractions(manifest.load_manifests(store, "src_a"))
+    assert sorted(table.column("capture_id").to_pylist()) == ["c0", "c1"]
+    assert table.schema == manifest.SCHEMA
