@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from storage.errors import ArchiveError
+from storage.export import atomic_write_bytes, write_export
 from storage.reader import Archive, Query
 from storage.store import open_store
 
@@ -118,20 +117,46 @@ def get(
     if output is None:
         sys.stdout.buffer.write(data)
     else:
-        _atomic_write(output, data)
+        atomic_write_bytes(output, data)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+@app.command()
+def verify(
+    source: Annotated[
+        str | None, typer.Option("--source", "-s", help="one source (default: the whole archive)")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text | json")] = "text",
+    archive: ArchiveOpt = DEFAULT_ARCHIVE,
+) -> None:
+    """Recompute raw and clean SHA-256 digests against the manifests; exit 1 on any problem."""
+    from rich.progress import Progress
+
+    from storage.verify import verify as run_verify
+
+    try:
+        store = _archive(archive).store
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("verifying", total=None)
+            report = run_verify(store, source, lambda done, total: bar.update(task, completed=done, total=total))
+    except ArchiveError as exc:
+        return _fail(exc)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(report.as_dict(), indent=1) + "\n")
+    else:
+        for p in report.problems:
+            sys.stdout.write(f"{p.kind}\t{p.key}\t{p.capture_id or '-'}\t{p.detail}\n")
+        err.print(
+            f"{report.rows} row(s): raw ok {report.raw_ok}, clean ok {report.clean_ok}; "
+            f"{report.objects} object(s) under raw/ and clean/; {len(report.problems)} problem(s)"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()
 def export(
     output: Annotated[Path, typer.Option("--output", "-o")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl")] = "jsonl",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl | csv | parquet")] = "jsonl",
     source: Annotated[list[str], typer.Option("--source", "-s")] = [],  # noqa: B006
     date_from: Annotated[str | None, typer.Option("--from")] = None,
     date_to: Annotated[str | None, typer.Option("--to")] = None,
@@ -139,19 +164,11 @@ def export(
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
 ) -> None:
     """Export a selection with provenance columns; the file appears only when complete."""
-    if fmt != "jsonl":
-        raise typer.BadParameter(f"unsupported format {fmt!r}", param_hint="--format")
-    if output.exists():
-        return _fail(FileExistsError(f"{output} already exists; choose another name"))
     try:
-        a = _archive(archive)
-        rows = a.search(Query(tuple(source), _day(date_from, "--from"), _day(date_to, "--to"), text))
+        rows = _archive(archive).search(Query(tuple(source), _day(date_from, "--from"), _day(date_to, "--to"), text))
+        n = write_export(rows, fmt, output)
     except ArchiveError as exc:
         return _fail(exc)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        n = a.export_jsonl(rows, fh)
-    os.replace(tmp, output)
     err.print(f"exported {n} capture(s) to {output}")
 
 

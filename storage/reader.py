@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,7 +13,7 @@ import pyarrow.compute as pc
 from storage import manifest
 from storage.errors import ObjectNotFound, PermanentError
 from storage.store import Store
-from storage.warcread import read_payload, read_record
+from storage.warcread import read_payload
 
 
 class UnknownCapture(ObjectNotFound):
@@ -103,15 +102,3 @@ class Archive:
         """The HTTP payload exactly as the server sent it (content-encoding included)."""
         row = self.show(capture_id)
         return read_payload(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
-
-    def raw_http(self, capture_id: str) -> tuple[str, list[tuple[str, str]], bytes]:
-        row = self.show(capture_id)
-        rec = read_record(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
-        return rec.http_headers.statusline, list(rec.http_headers.headers), rec.raw_stream.read()
-
-    def export_jsonl(self, rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
-        n = 0
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-            n += 1
-        return n

@@ -5,12 +5,14 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 
 from storage.errors import PermanentError
@@ -48,8 +50,6 @@ def _decoded(record: ArcWarcRecord, raw: bytes) -> bytes:
     if encoding in ("gzip", "x-gzip"):
         return gzip.decompress(raw)
     if encoding == "deflate":
-        import zlib
-
         try:
             return zlib.decompress(raw)
         except zlib.error:
@@ -100,22 +100,29 @@ def iter_captures(path: Path) -> Iterator[Capture]:
         )
 
 
-def read_record(store: Store, key: str, offset: int, length: int) -> ArcWarcRecord:
-    """One record by its offset and length (a ranged read on S3)."""
+_READ_ERRORS = (StopIteration, OSError, EOFError, ValueError, ArchiveLoadFailed, zlib.error)
+
+
+def read_record(store: Store, key: str, offset: int, length: int) -> tuple[ArcWarcRecord, bytes]:
+    """One record and its raw payload, by offset and length (a ranged read on S3)."""
     data = store.get_range(key, offset, length)
     if len(data) != length:
         raise CorruptWarc(f"{key}: record at {offset} truncated ({len(data)} of {length} bytes)")
     try:
         record = next(iter(ArchiveIterator(io.BytesIO(data))))
-    except (StopIteration, OSError, EOFError, ValueError) as exc:
+        payload = record.raw_stream.read()
+    except _READ_ERRORS as exc:
         raise CorruptWarc(f"{key}: no readable record at offset {offset}: {exc}") from exc
-    return record
+    return record, bytes(payload)
 
 
 def read_capture(store: Store, key: str, offset: int, length: int) -> Capture:
     """One response record as a Capture (without its metadata record), by ranged read."""
-    record = read_record(store, key, offset, length)
-    raw = record.raw_stream.read()
+    record, raw = read_record(store, key, offset, length)
+    try:
+        body = _decoded(record, raw)
+    except _READ_ERRORS as exc:
+        raise CorruptWarc(f"{key}: payload at offset {offset} does not decode: {exc}") from exc
     return Capture(
         url=record.rec_headers.get_header("WARC-Target-URI"),
         record_id=record.rec_headers.get_header("WARC-Record-ID"),
@@ -126,11 +133,11 @@ def read_capture(store: Store, key: str, offset: int, length: int) -> Capture:
         offset=offset,
         length=length,
         payload=raw,
-        body=_decoded(record, raw),
+        body=body,
         metadata={},
     )
 
 
 def read_payload(store: Store, key: str, offset: int, length: int) -> bytes:
     """The HTTP payload exactly as the server sent it."""
-    return bytes(read_record(store, key, offset, length).raw_stream.read())
+    return read_record(store, key, offset, length)[1]

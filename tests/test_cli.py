@@ -14,6 +14,7 @@ from spiders.crawl import RunContext, run_crawl
 from spiders.profile import get_profile
 from storage import runs
 from storage.cli import app
+from storage.reader import Archive
 from storage.store import LocalStore
 from tests.fixtures.server import FixtureServer
 
@@ -100,3 +101,62 @@ def test_raw_payload_round_trip(archive: str, tmp_path: Path, sites: FixtureServ
             "www.aa.com.tr/fr/monde/syrie-washington-appelle-moscou-et-damas-a-cesser-le-carnage-a-idleb/1748452"
         ]
     )
+
+
+def test_verify_a_sound_archive(archive: str) -> None:
+    out = runner.invoke(app, ["verify", "--format", "json", "--archive", archive])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert report["rows"] == 4 and report["raw_ok"] == 4 and report["clean_ok"] == 4 and report["problems"] == []
+
+
+def test_verify_finds_corrupt_missing_and_unlisted_objects(archive: str, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "archive"
+    shutil.copytree(archive, copy)
+    store = LocalStore(copy)
+    rows = {r["final_url"].rsplit("/", 1)[1]: r for r in Archive(store).search_all()}
+    # flip one byte inside the compressed record of one capture
+    victim = rows["1748452"]
+    path = copy / victim["warc_key"]
+    data = bytearray(path.read_bytes())
+    data[victim["warc_offset"] + victim["warc_length"] // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    (copy / rows["1746120"]["clean_key"]).unlink()
+    (copy / "clean/source=aa_fr/date=2020-02-28/stray.json").write_text("{}")
+    out = runner.invoke(app, ["verify", "--format", "json", "--archive", str(copy)])
+    assert out.exit_code == 1
+    kinds = sorted((p["kind"], p["capture_id"]) for p in json.loads(out.stdout)["problems"])
+    assert kinds == sorted(
+        [
+            ("corrupt_raw", victim["capture_id"]),
+            ("missing_clean", rows["1746120"]["capture_id"]),
+            ("unlisted", None),
+        ]
+    )
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_export_formats_carry_provenance(archive: str, tmp_path: Path, fmt: str) -> None:
+    import csv
+
+    import pyarrow.parquet as pq
+
+    target = tmp_path / f"aa.{fmt}"
+    out = runner.invoke(app, ["export", "-f", fmt, "-o", str(target), "-s", "aa_fr", "--archive", archive])
+    assert out.exit_code == 0, out.output
+    if fmt == "jsonl":
+        rows = [json.loads(x) for x in target.read_text().splitlines()]
+    elif fmt == "csv":
+        rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    else:
+        rows = pq.read_table(target).to_pylist()
+    assert len(rows) == 4
+    assert all(r["payload_sha256"] and r["warc_key"] and r["fetched_at"] and r["text"] for r in rows)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_export_unknown_format(archive: str, tmp_path: Path) -> None:
+    out = runner.invoke(app, ["export", "-f", "xlsx", "-o", str(tmp_path / "x"), "--archive", archive])
+    assert out.exit_code == 1 and "unknown export format" in out.output
