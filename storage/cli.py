@@ -14,7 +14,7 @@ from rich.table import Table
 
 from storage.errors import ArchiveError
 from storage.export import atomic_write_bytes, write_export
-from storage.reader import Archive, Query
+from storage.reader import Archive, Query, UnknownCapture, citation, text_diff
 from storage.store import open_store
 
 app = typer.Typer(help="Search and retrieve from the news archive.", no_args_is_help=True, add_completion=False)
@@ -93,6 +93,7 @@ def show(capture_id: str, extraction: ExtractionOpt = None, archive: ArchiveOpt 
         return _fail(exc)
     text = row.pop("text")
     out: dict[str, Any] = {
+        "citation": citation({**row, "text": text}),
         "provenance": row,
         "extractions": [{"extraction_id": x, "extracted_at": t} for x, t in versions],
         "text": text,
@@ -118,6 +119,35 @@ def get(
         sys.stdout.buffer.write(data)
     else:
         atomic_write_bytes(output, data)
+
+
+@app.command()
+def versions(
+    url: str,
+    diff: Annotated[
+        tuple[int, int] | None, typer.Option("--diff", help="diff versions N M (1-based, oldest first)")
+    ] = None,
+    archive: ArchiveOpt = DEFAULT_ARCHIVE,
+) -> None:
+    """Every capture of one URL in time order, or a text diff between two of them."""
+    try:
+        rows = _archive(archive).versions(url)
+    except ArchiveError as exc:
+        return _fail(exc)
+    if not rows:
+        return _fail(UnknownCapture(f"no committed capture of {url}"))
+    if diff:
+        a, b = diff
+        if not (1 <= a <= len(rows) and 1 <= b <= len(rows)):
+            raise typer.BadParameter(f"versions are numbered 1..{len(rows)}", param_hint="--diff")
+        sys.stdout.write(text_diff(rows[a - 1], rows[b - 1]) + "\n")
+        return
+    table = Table(title=f"{len(rows)} capture(s) of {url}")
+    for col in ("#", "capture id", "fetched", "text sha-256", "title"):
+        table.add_column(col, no_wrap=col != "title")
+    for i, r in enumerate(rows, 1):
+        table.add_row(str(i), r["capture_id"], r["fetched_at"], (r["text_sha256"] or "-")[:16], r["title"] or "")
+    Console(width=WIDTH).print(table)
 
 
 @app.command()

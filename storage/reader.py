@@ -102,3 +102,40 @@ class Archive:
         """The HTTP payload exactly as the server sent it (content-encoding included)."""
         row = self.show(capture_id)
         return read_payload(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
+
+    def versions(self, url: str) -> list[dict[str, Any]]:
+        """Every committed capture of a URL (requested, final or canonical), oldest first."""
+        t = self.table()
+        if t.num_rows == 0:
+            return []
+        mask = pc.or_kleene(
+            pc.or_kleene(pc.equal(t["requested_url"], url), pc.equal(t["final_url"], url)),
+            pc.equal(t["canonical_url"], url),
+        )
+        rows: list[dict[str, Any]] = t.filter(pc.fill_null(mask, False)).to_pylist()
+        return sorted(rows, key=lambda r: (r["fetched_at"] or "", r["capture_id"]))
+
+
+def citation(row: dict[str, Any], outlet: str | None = None) -> str:
+    """A stable citation line: outlet, title, published, URL, capture time, capture id, SHA-256."""
+    published = (row.get("published") or "n.d.")[:10]
+    return (
+        f"{outlet or row['source_id']}. \u201c{row.get('title') or 'Untitled'}.\u201d Published {published}. "
+        f"{row['final_url']}. Captured {row['fetched_at']} (newsarchive capture {row['capture_id']}, "
+        f"payload SHA-256 {row['payload_sha256']})."
+    )
+
+
+def text_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """A readable unified diff of two captures' clean texts, line by line."""
+    import difflib
+
+    return "\n".join(
+        difflib.unified_diff(
+            (old.get("text") or "").splitlines(),
+            (new.get("text") or "").splitlines(),
+            fromfile=f"{old['capture_id']} ({old['fetched_at']})",
+            tofile=f"{new['capture_id']} ({new['fetched_at']})",
+            lineterm="",
+        )
+    )

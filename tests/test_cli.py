@@ -160,3 +160,59 @@ def test_export_formats_carry_provenance(archive: str, tmp_path: Path, fmt: str)
 def test_export_unknown_format(archive: str, tmp_path: Path) -> None:
     out = runner.invoke(app, ["export", "-f", "xlsx", "-o", str(tmp_path / "x"), "--archive", archive])
     assert out.exit_code == 1 and "unknown export format" in out.output
+
+
+def test_versions_and_diff(tmp_path: Path) -> None:
+    from storage import manifest
+
+    store = LocalStore(tmp_path / "archive")
+    base = {c: None for c in manifest.COLUMNS} | {"authors": [], "tags": [], "flags": [], "source_id": "src_a"}
+    url = "https://example.invalid/article"
+    rows = [
+        base
+        | {
+            "capture_id": "c1",
+            "final_url": url,
+            "fetched_at": "2020-01-01T10:00:00Z",
+            "title": "T",
+            "text": "Premier paragraphe.\nDeuxième paragraphe.",
+            "payload_sha256": "a" * 64,
+        },
+        base
+        | {
+            "capture_id": "c2",
+            "final_url": url,
+            "fetched_at": "2020-01-02T10:00:00Z",
+            "title": "T",
+            "text": "Premier paragraphe.\nDeuxième paragraphe, corrigé.",
+            "payload_sha256": "b" * 64,
+        },
+    ]
+    manifest.commit(store, "manifests/source=src_a/date=2020-01-01/R.parquet", rows)
+    listing = runner.invoke(app, ["versions", url, "--archive", store.url])
+    assert listing.exit_code == 0 and "2 capture(s)" in listing.stdout
+    assert listing.stdout.index("c1") < listing.stdout.index("c2")
+    diff = runner.invoke(app, ["versions", url, "--diff", "1", "2", "--archive", store.url])
+    assert "-Deuxième paragraphe." in diff.stdout and "+Deuxième paragraphe, corrigé." in diff.stdout
+    none = runner.invoke(app, ["versions", "https://example.invalid/other", "--archive", store.url])
+    assert none.exit_code == 1 and "no committed capture" in none.output
+
+
+def test_show_gives_a_citation(archive: str) -> None:
+    rows = [
+        json.loads(x)
+        for x in runner.invoke(
+            app, ["search", "-t", "carnage", "-f", "jsonl", "--archive", archive]
+        ).stdout.splitlines()
+    ]
+    shown = json.loads(runner.invoke(app, ["show", rows[0]["capture_id"], "--archive", archive]).stdout)
+    cite = shown["citation"]
+    for part in (
+        "aa_fr",
+        "Syrie: Washington appelle Moscou",
+        "2020-02-28",
+        rows[0]["final_url"],
+        rows[0]["capture_id"],
+        rows[0]["payload_sha256"],
+    ):
+        assert part in cite
