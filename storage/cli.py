@@ -83,6 +83,37 @@ ExtractionOpt = Annotated[
 
 
 @app.command()
+def find(
+    query: str,
+    source: Annotated[list[str], typer.Option("--source", "-s", help="source id (repeatable)")] = [],  # noqa: B006
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | jsonl")] = "table",
+    index: Annotated[Path | None, typer.Option("--index", help="index file (default: a cache per archive)")] = None,
+    archive: ArchiveOpt = DEFAULT_ARCHIVE,
+) -> None:
+    """Ranked full-text search with snippets; words in double quotes form a phrase."""
+    from storage.index import FullTextIndex, default_index_path
+
+    try:
+        a = _archive(archive)
+        idx = FullTextIndex(index or default_index_path(a.store.url))
+        idx.update(a.store)
+        hits = idx.search(query, tuple(source), limit)
+    except ArchiveError as exc:
+        return _fail(exc)
+    if fmt == "jsonl":
+        for h in hits:
+            sys.stdout.write(json.dumps(h.__dict__, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"{len(hits)} match(es) for {query!r}")
+    for col in ("capture id", "source", "published", "title", "snippet"):
+        table.add_column(col, no_wrap=col in ("capture id", "source", "published"))
+    for h in hits:
+        table.add_row(h.capture_id, h.source_id, (h.published or "")[:10], h.title or "", h.snippet)
+    Console(width=WIDTH).print(table)
+
+
+@app.command()
 def show(capture_id: str, extraction: ExtractionOpt = None, archive: ArchiveOpt = DEFAULT_ARCHIVE) -> None:
     """Provenance and clean text of one capture, with the list of its extractions."""
     try:

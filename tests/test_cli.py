@@ -216,3 +216,32 @@ def test_show_gives_a_citation(archive: str) -> None:
         rows[0]["payload_sha256"],
     ):
         assert part in cite
+
+
+def test_full_text_find_ranks_and_snippets(archive: str, tmp_path: Path) -> None:
+    idx = tmp_path / "index.sqlite"
+    out = runner.invoke(app, ["find", "Idleb", "-f", "jsonl", "--index", str(idx), "--archive", archive])
+    assert out.exit_code == 0, out.output
+    hits = [json.loads(x) for x in out.stdout.splitlines()]
+    assert {h["title"] for h in hits} == {
+        "Syrie: Washington appelle Moscou et Damas à cesser le carnage à Idleb",
+        "Idleb : le régime lance une nouvelle offensive",
+    }
+    assert hits[0]["score"] <= hits[1]["score"]  # BM25: lower is better
+    assert all("[Idleb]" in h["snippet"] for h in hits)
+    phrase = runner.invoke(app, ["find", '"fin immédiate"', "-f", "jsonl", "--index", str(idx), "--archive", archive])
+    assert len(phrase.stdout.splitlines()) == 1
+    folded = runner.invoke(app, ["find", "IMMEDIATE", "-f", "jsonl", "--index", str(idx), "--archive", archive])
+    assert len(folded.stdout.splitlines()) == 1  # case and diacritics folded
+    from storage.index import FullTextIndex
+    from storage.store import LocalStore as Local
+
+    assert FullTextIndex(idx).update(Local(archive)) == 0  # incremental: nothing new to index
+
+
+@pytest.mark.parametrize("query", ["AND OR NOT", '"unbalanced', "NEAR(a b)", "col:umn*", "(((", "-x ^y"])
+def test_find_survives_fts_syntax(archive: str, tmp_path: Path, query: str) -> None:
+    out = runner.invoke(app, ["find", "--index", str(tmp_path / "i.sqlite"), "--archive", archive, "--", query])
+    assert out.exit_code in (0, 1) and "Traceback" not in out.output
+    if out.exit_code == 1:
+        assert "nothing to search for" in out.output
