@@ -136,14 +136,22 @@ def show(capture_id: str, extraction: ExtractionOpt = None, archive: ArchiveOpt 
 def get(
     capture_id: str,
     raw: Annotated[bool, typer.Option("--raw", help="the HTTP payload exactly as served")] = False,
+    warc: Annotated[
+        bool, typer.Option("--warc", help="the capture's WARC records (response, request, metadata)")
+    ] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")] = None,
     extraction: ExtractionOpt = None,
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
 ) -> None:
-    """Write a capture's raw payload (--raw) or its clean text."""
+    """Write a capture's raw payload (--raw), its WARC records (--warc) or its clean text."""
     try:
         a = _archive(archive)
-        data = a.raw(capture_id) if raw else (a.show(capture_id, extraction)["text"] or "").encode()
+        if warc:
+            data = a.warc_records(capture_id)
+        elif raw:
+            data = a.raw(capture_id)
+        else:
+            data = (a.show(capture_id, extraction)["text"] or "").encode()
     except ArchiveError as exc:
         return _fail(exc)
     if output is None:

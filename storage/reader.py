@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from storage import manifest
 from storage.errors import ObjectNotFound, PermanentError
 from storage.store import Store
-from storage.warcread import read_payload
+from storage.warcread import read_capture_records, read_payload
 
 
 class UnknownCapture(ObjectNotFound):
@@ -102,6 +102,11 @@ class Archive:
         """The HTTP payload exactly as the server sent it (content-encoding included)."""
         row = self.show(capture_id)
         return read_payload(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
+
+    def warc_records(self, capture_id: str) -> bytes:
+        """The capture's response, request and metadata records: a small, valid WARC file."""
+        row = self.show(capture_id)
+        return read_capture_records(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
 
     def versions(self, url: str) -> list[dict[str, Any]]:
         """Every committed capture of a URL (requested, final or canonical), oldest first."""

@@ -116,6 +116,33 @@ def read_record(store: Store, key: str, offset: int, length: int) -> tuple[ArcWa
     return record, bytes(payload)
 
 
+def read_capture_records(store: Store, key: str, offset: int, length: int, window: int = 1 << 20) -> bytes:
+    """The capture's WARC records as stored: its response and the request and metadata
+    records written right after it (each its own gzip member), ready to be a WARC file."""
+    data = store.get_range(key, offset, length + window)
+    if len(data) < length:
+        raise CorruptWarc(f"{key}: record at {offset} truncated ({len(data)} of {length} bytes)")
+    end = length
+    try:
+        it = ArchiveIterator(io.BytesIO(data))
+        response_id = None
+        for record in it:
+            rid = record.rec_headers.get_header("WARC-Record-ID")
+            related = {
+                record.rec_headers.get_header("WARC-Concurrent-To"),
+                record.rec_headers.get_header("WARC-Refers-To"),
+            }
+            if response_id is None:
+                response_id = rid
+            elif response_id not in related:
+                break
+            it.read_to_end(record)
+            end = it.get_record_offset() + it.get_record_length()
+    except _READ_ERRORS as exc:
+        raise CorruptWarc(f"{key}: no readable records at offset {offset}: {exc}") from exc
+    return data[:end]
+
+
 def read_capture(store: Store, key: str, offset: int, length: int) -> Capture:
     """One response record as a Capture (without its metadata record), by ranged read."""
     record, raw = read_record(store, key, offset, length)

@@ -245,3 +245,31 @@ def test_find_survives_fts_syntax(archive: str, tmp_path: Path, query: str) -> N
     assert out.exit_code in (0, 1) and "Traceback" not in out.output
     if out.exit_code == 1:
         assert "nothing to search for" in out.output
+
+
+def test_get_warc_writes_the_capture_records(archive: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    hit = json.loads(runner.invoke(app, ["search", "-t", "carnage", "-f", "jsonl", "--archive", archive]).stdout)
+    target = tmp_path / "capture.warc.gz"
+    out = runner.invoke(app, ["get", hit["capture_id"], "--warc", "-o", str(target), "--archive", archive])
+    assert out.exit_code == 0, out.output
+    with target.open("rb") as fh:
+        kinds = [r.rec_type for r in ArchiveIterator(fh)]
+    assert kinds == ["response", "request", "metadata"]
+    check = subprocess.run([sys.executable, "-m", "warcio.cli", "check", str(target)], capture_output=True, check=False)
+    assert check.returncode == 0
+
+
+def test_get_raw_when_the_warc_is_gone(archive: str, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "archive"
+    shutil.copytree(archive, copy)
+    hit = json.loads(runner.invoke(app, ["search", "-t", "carnage", "-f", "jsonl", "--archive", str(copy)]).stdout)
+    (copy / hit["warc_key"]).unlink()
+    out = runner.invoke(app, ["get", hit["capture_id"], "--raw", "--archive", str(copy)])
+    assert out.exit_code == 1 and "not found" in out.output and "Traceback" not in out.output
