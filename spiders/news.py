@@ -206,7 +206,7 @@ class NewsSpider(Spider):
             )
         elif isinstance(error, IgnoreRequest):
             reason = str(error) or "ignored"
-            if "robots.txt" in reason.lower() or "Forbidden by robots.txt" in reason:
+            if "robots.txt" in reason.lower():
                 reason = "disallowed by robots.txt"
             self.log_file.write(requested, "skipped", reason, kind=kind, **scope)
         else:

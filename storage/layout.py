@@ -51,7 +51,12 @@ def raw_key(source_id: str, day: date, run: str, part: str) -> str:
 
 
 def crawl_log_key(source_id: str, day: date, run: str, part: str) -> str:
-    return f"{raw_prefix(source_id, day, run)}{part}.crawl-log.jsonl"
+    return crawl_log_of(raw_key(source_id, day, run, part))
+
+
+def crawl_log_of(warc_key: str) -> str:
+    """The crawl log uploaded beside a WARC part by the same attempt."""
+    return warc_key.removesuffix(".warc.gz") + ".crawl-log.jsonl"
 
 
 def clean_key(source_id: str, day: date, capture: str, extraction: str) -> str:

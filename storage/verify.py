@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage import manifest
+from storage import layout, manifest
 from storage.errors import ObjectNotFound
 from storage.provenance import text_sha256
 from storage.store import Store
@@ -85,7 +85,7 @@ def verify(
     listed: set[str] = set(manifest.manifest_keys(store, source_id))
     for i, row in enumerate(rows, 1):
         listed.update((row["warc_key"], row["clean_key"]))
-        listed.add(row["warc_key"].replace(".warc.gz", ".crawl-log.jsonl"))
+        listed.add(layout.crawl_log_of(row["warc_key"]))
         for problem, ok in ((_check_raw(store, row), "raw_ok"), (_check_clean(store, row), "clean_ok")):
             if problem:
                 report.problems.append(problem)
