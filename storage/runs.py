@@ -80,8 +80,11 @@ class _Extraction:
                 status, error = "extraction_failed", f"{type(exc).__name__}: {exc}"
                 self.errors[str(exc)] += 1
             self.counts[status] += 1
-            for flag in (document or {}).get("flags", []):
+            flags = (document or {}).get("flags", [])
+            for flag in flags:
                 self.counts[f"flag:{flag}"] += 1
+            if any(f.startswith("leak:") for f in flags):
+                self.counts["leaky"] += 1  # documents, not flags: one page may leak several kinds
         return extraction_fields(
             status=status,
             document=document,
@@ -209,7 +212,7 @@ def report_run(
     counts = extracted.get("counts", {})
     blocked = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("blocked:")}
     articles = counts.get("ok", 0) + counts.get("extraction_failed", 0)
-    leaked = sum(v for k, v in counts.items() if k.startswith("flag:leak:"))
+    leaked = counts.get("leaky", 0)
     empty = counts.get("extraction_failed", 0) + counts.get("flag:short_text", 0)
     archived, failed = outcomes.get("archived", 0), outcomes.get("failed", 0)
     fetched = archived + failed

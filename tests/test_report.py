@@ -37,7 +37,12 @@ def crawl(archived: int = 10, failed: int = 0, in_window: int = 10) -> dict[str,
     ("counts", "crawl_kw", "thresholds", "alert"),
     [
         ({"ok": 10}, {}, runs.Thresholds(10), None),
-        ({"ok": 10, "flag:leak:consent": 3}, {}, runs.Thresholds(10), "boilerplate leaked into 3 of 10"),
+        (
+            {"ok": 10, "flag:leak:consent": 3, "flag:leak:share": 3, "leaky": 3},  # 3 pages, 2 kinds each
+            {},
+            runs.Thresholds(10),
+            "boilerplate leaked into 3 of 10",
+        ),
         ({"ok": 7, "extraction_failed": 3}, {}, runs.Thresholds(10), "3 of 10 extractions empty"),
         ({"ok": 9, "blocked:cloudflare": 1}, {}, runs.Thresholds(10), "block or challenge pages served"),
         ({"ok": 4}, {"archived": 4, "failed": 6}, runs.Thresholds(10), "6 of 10 article fetches failed"),
@@ -58,3 +63,15 @@ def test_report_thresholds(
     report = json.loads(store.get_bytes(layout.report_key("src_a", "R")))  # written before any alert
     assert report["expected_volume"] == 10
     assert report["probable_gap"] is (crawl_kw.get("in_window", 10) < 2)
+
+
+def test_a_page_leaking_two_kinds_counts_once(tmp_path: Path) -> None:
+    from storage.warcread import Capture
+
+    def extract(body: bytes, url: str, content_type: str | None) -> dict[str, Any]:
+        return {"text": "t", "flags": ["leak:consent", "leak:share"], "extractor": {}}
+
+    job = runs._Extraction(LocalStore(tmp_path), extract, {"extraction_id": "x"}, None)
+    cap = Capture("https://x.invalid/a", "<urn:1>", "2022-03-01T00:00:00Z", 200, [], None, 0, 1, b"p", b"p", {})
+    assert job.fields(cap, "clean/k.json") is not None
+    assert job.counts == {"ok": 1, "flag:leak:consent": 1, "flag:leak:share": 1, "leaky": 1}
