@@ -14,7 +14,7 @@ from rich.table import Table
 
 from storage.errors import ArchiveError
 from storage.export import atomic_write_bytes, write_export
-from storage.reader import Archive, Query, UnknownCapture, citation, text_diff
+from storage.reader import Archive, Query, UnknownCapture, citation, select_extraction, text_diff
 from storage.store import open_store
 
 app = typer.Typer(help="Search and retrieve from the news archive.", no_args_is_help=True, add_completion=False)
@@ -118,8 +118,9 @@ def show(capture_id: str, extraction: ExtractionOpt = None, archive: ArchiveOpt 
     """Provenance and clean text of one capture, with the list of its extractions."""
     try:
         a = _archive(archive)
-        row = a.show(capture_id, extraction)
-        versions = [(r["extraction_id"], r["extracted_at"]) for r in a.extractions(capture_id)]
+        rows = a.extractions(capture_id)  # one read of the manifests for the row and the list
+        row = select_extraction(rows, extraction)
+        versions = [(r["extraction_id"], r["extracted_at"]) for r in rows]
     except ArchiveError as exc:
         return _fail(exc)
     text = row.pop("text")

@@ -89,14 +89,7 @@ class Archive:
 
     def show(self, capture_id: str, extraction: str | None = None) -> dict[str, Any]:
         """A capture's row: its latest extraction, or the one named by id (or id prefix)."""
-        rows = self.extractions(capture_id)
-        if extraction is None:
-            return rows[0]
-        for row in rows:
-            if (row["extraction_id"] or "").startswith(extraction):
-                return row
-        known = ", ".join(r["extraction_id"] for r in rows)
-        raise UnknownCapture(f"capture {capture_id!r} has no extraction {extraction!r} (it has: {known})")
+        return select_extraction(self.extractions(capture_id), extraction)
 
     def raw(self, capture_id: str) -> bytes:
         """The HTTP payload exactly as the server sent it (content-encoding included)."""
@@ -119,6 +112,17 @@ class Archive:
         )
         rows: list[dict[str, Any]] = t.filter(pc.fill_null(mask, False)).to_pylist()
         return sorted(rows, key=lambda r: (r["fetched_at"] or "", r["capture_id"]))
+
+
+def select_extraction(rows: list[dict[str, Any]], extraction: str | None) -> dict[str, Any]:
+    """From a capture's extractions (newest first): the latest, or the one named by id or id prefix."""
+    if extraction is None:
+        return rows[0]
+    for row in rows:
+        if (row["extraction_id"] or "").startswith(extraction):
+            return row
+    known = ", ".join(r["extraction_id"] for r in rows)
+    raise UnknownCapture(f"capture {rows[0]['capture_id']!r} has no extraction {extraction!r} (it has: {known})")
 
 
 def citation(row: dict[str, Any], outlet: str | None = None) -> str:
