@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from extract.document import (
-    EXTRACTOR_NAME,
-    EXTRACTOR_VERSION,
     TRAFILATURA_SETTINGS,
     CleanDocument,
     ExtractionError,
     extract_document,
+    extractor_info,
 )
 from extract.quality import classify_capture, detect_block, leak_flags
 from extract.rules import NoiseRules
@@ -53,14 +52,7 @@ class Extractor:
 
     @property
     def info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "name": EXTRACTOR_NAME,
-            "version": EXTRACTOR_VERSION,
-            "settings": TRAFILATURA_SETTINGS,
-            "rules": self.rules.as_dict(),
-            "rules_version": self.rules.version,
-            "profile_rules_version": self.profile_rules_version,
-        }
+        info = {**extractor_info(self.rules, TRAFILATURA_SETTINGS), "profile_rules_version": self.profile_rules_version}
         digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:12]
         return {**info, "extraction_id": digest}
 

@@ -133,6 +133,17 @@ def _ld_authors(ld: dict[str, Any]) -> list[str]:
     return names
 
 
+def extractor_info(rules: NoiseRules, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Which code and which settings made a clean document."""
+    return {
+        "name": EXTRACTOR_NAME,
+        "version": EXTRACTOR_VERSION,
+        "settings": dict(settings),
+        "rules": rules.as_dict(),
+        "rules_version": rules.version,
+    }
+
+
 def _title_tag(tree: lxml.html.HtmlElement) -> str | None:
     return next(iter(tree.xpath("//title/text()")), None)
 
@@ -223,13 +234,13 @@ def extract_document(
         else:
             raise first_error
 
+    found = result if result is not None else Document()  # metadata trafilatura found, if it ran
     canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)
     authors = _ld_authors(ld) or _meta(tree, "author", "article:author")
-    if not authors and result is not None and result.author:
-        authors = [a.strip() for a in result.author.split(";") if a.strip()]
+    if not authors and found.author:
+        authors = [a.strip() for a in found.author.split(";") if a.strip()]
     published = _iso(ld.get("datePublished")) or _iso(next(iter(_meta(tree, "article:published_time")), None))
     modified = _iso(ld.get("dateModified")) or _iso(next(iter(_meta(tree, "article:modified_time")), None))
-    found = result if result is not None else Document()
     language = ld.get("inLanguage") or (tree.get("lang") or "").split("-")[0] or found.language or default_language
     tags = _meta(tree, "article:tag") or [t for t in (found.tags or []) if t]
     title = (found.title or ld.get("headline") or _title_tag(tree) or "").strip()
@@ -249,12 +260,6 @@ def extract_document(
         tags=tags,
         sitename=found.sitename,
         description=found.description or ld.get("description"),
-        extractor={
-            "name": EXTRACTOR_NAME,
-            "version": EXTRACTOR_VERSION,
-            "settings": effective,
-            "rules": rules.as_dict(),
-            "rules_version": rules.version,
-        },
+        extractor=extractor_info(rules, effective),
         flags=flags,
     )
