@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from storage.catalog import SORTS, Catalog, default_catalog_path
 from storage.errors import ArchiveError
-from storage.export import atomic_write_bytes, write_export
+from storage.export import FORMATS, atomic_write_bytes, counted, write_export
+from storage.manifest import COLUMNS
 from storage.reader import Archive, Query, UnknownCapture, citation, select_extraction, text_diff
 from storage.store import open_store
 
@@ -22,11 +28,40 @@ err = Console(stderr=True)
 # Piped output (logs, CI, make) gets a wide table instead of rich's 80-column default.
 WIDTH = None if sys.stdout.isatty() else 160
 ArchiveOpt = Annotated[str, typer.Option("--archive", envvar="ARCHIVE_URL", help="file:///path or s3://bucket/prefix")]
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option("--catalog", envvar="NEWSARCHIVE_CATALOG", help="catalog file (default: a cache per archive)"),
+]
 DEFAULT_ARCHIVE = "./archive"
+SourceOpt = Annotated[list[str], typer.Option("--source", "-s", help="source id (repeatable)")]
+FromOpt = Annotated[str | None, typer.Option("--from", help="published on or after (YYYY-MM-DD)")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="published on or before (YYYY-MM-DD)")]
+CapturedFromOpt = Annotated[str | None, typer.Option("--captured-from", help="captured on or after (YYYY-MM-DD)")]
+CapturedToOpt = Annotated[str | None, typer.Option("--captured-to", help="captured on or before (YYYY-MM-DD)")]
+TextOpt = Annotated[
+    str | None, typer.Option("--text", "-t", help='full text (title and body); "quoted words" form a phrase')
+]
+TitleOpt = Annotated[str | None, typer.Option("--title", help="words or a phrase in the title")]
+UrlOpt = Annotated[str | None, typer.Option("--url", help="URL prefix (requested, final or canonical)")]
+LangOpt = Annotated[str | None, typer.Option("--lang", help="language, e.g. fr (also matches fr-FR)")]
 
 
-def _archive(url: str) -> Archive:
-    return Archive(open_store(url if "://" in url else Path(url).resolve().as_uri()))
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A rich progress bar on stderr; yields update(done, total)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _archive(url: str, catalog: Path | None) -> Archive:
+    """The archive with its catalog brought up to date (a progress bar when manifests are new)."""
+    store = open_store(url if "://" in url else Path(url).resolve().as_uri())
+    a = Archive(store, Catalog(catalog or default_catalog_path(store.url)))
+    with _progress("reading new manifests") as update:
+        a.refresh(update)
+    return a
 
 
 def _day(value: str | None, name: str) -> date | None:
@@ -43,29 +78,75 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
-@app.command()
-def search(
-    source: Annotated[list[str], typer.Option("--source", "-s", help="source id (repeatable)")] = [],  # noqa: B006
-    date_from: Annotated[str | None, typer.Option("--from", help="published on or after (YYYY-MM-DD)")] = None,
-    date_to: Annotated[str | None, typer.Option("--to", help="published on or before (YYYY-MM-DD)")] = None,
-    text: Annotated[str | None, typer.Option("--text", "-t", help="title or text contains (case-insensitive)")] = None,
-    url: Annotated[str | None, typer.Option("--url", help="URL prefix")] = None,
-    language: Annotated[str | None, typer.Option("--lang")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table | jsonl")] = "table",
-    archive: ArchiveOpt = DEFAULT_ARCHIVE,
-) -> None:
-    """Find committed captures."""
-    try:
-        q = Query(tuple(source), _day(date_from, "--from"), _day(date_to, "--to"), text, url, language, limit)
-        rows = _archive(archive).search(q)
-    except ArchiveError as exc:
-        return _fail(exc)
+def _query(
+    source: list[str],
+    date_from: str | None,
+    date_to: str | None,
+    captured_from: str | None,
+    captured_to: str | None,
+    **rest: Any,
+) -> Query:
+    return Query(
+        sources=tuple(source),
+        date_from=_day(date_from, "--from"),
+        date_to=_day(date_to, "--to"),
+        captured_from=_day(captured_from, "--captured-from"),
+        captured_to=_day(captured_to, "--captured-to"),
+        **rest,
+    )
+
+
+def _write_rows(rows: Iterator[dict[str, Any]], fmt: str) -> None:
+    """Rows to stdout as JSON lines or CSV (provenance columns, plus snippet and score when ranked)."""
     if fmt == "jsonl":
         for r in rows:
             r.pop("text", None)
             sys.stdout.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
         return
+    first = next(rows, None)
+    if first is None:
+        return
+    fields = [c for c in COLUMNS if c != "text"] + [c for c in ("snippet", "score") if c in first]
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in (first, *rows):
+        writer.writerow({k: "; ".join(v) if isinstance(v, list) else v for k, v in r.items()})
+
+
+@app.command()
+def search(
+    source: SourceOpt = [],  # noqa: B006
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    captured_from: CapturedFromOpt = None,
+    captured_to: CapturedToOpt = None,
+    text: TextOpt = None,
+    title: TitleOpt = None,
+    url: UrlOpt = None,
+    language: LangOpt = None,
+    sort: Annotated[
+        str | None, typer.Option("--sort", help=f"{' | '.join(SORTS)} (default: rank with --text, else published)")
+    ] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="descending order")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | jsonl | csv")] = "table",
+    archive: ArchiveOpt = DEFAULT_ARCHIVE,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Find committed captures (each capture's latest extraction)."""
+    if fmt not in ("table", "jsonl", "csv"):
+        raise typer.BadParameter(f"{fmt!r}: choose table, jsonl or csv", param_hint="--format")
+    try:
+        q = _query(
+            source, date_from, date_to, captured_from, captured_to, text=text, title=title, url_prefix=url,
+            language=language, sort=sort, descending=desc, limit=limit,
+        )  # fmt: skip
+        a = _archive(archive, catalog)
+        if fmt != "table":
+            return _write_rows(a.iter_search(q), fmt)
+        rows = a.search(q)
+    except ArchiveError as exc:
+        return _fail(exc)
     table = Table(title=f"{len(rows)} capture(s)")
     table.add_column("capture id", no_wrap=True)
     table.add_column("source", no_wrap=True)
@@ -85,39 +166,34 @@ ExtractionOpt = Annotated[
 @app.command()
 def find(
     query: str,
-    source: Annotated[list[str], typer.Option("--source", "-s", help="source id (repeatable)")] = [],  # noqa: B006
+    source: SourceOpt = [],  # noqa: B006
     limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table | jsonl")] = "table",
-    index: Annotated[Path | None, typer.Option("--index", help="index file (default: a cache per archive)")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | jsonl | csv")] = "table",
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
+    catalog: CatalogOpt = None,
 ) -> None:
-    """Ranked full-text search with snippets; words in double quotes form a phrase."""
-    from storage.index import FullTextIndex, default_index_path
-
+    """Ranked full-text search (BM25, title weighted) with snippets; "quoted words" form a phrase."""
     try:
-        a = _archive(archive)
-        idx = FullTextIndex(index or default_index_path(a.store.url))
-        idx.update(a.store)
-        hits = idx.search(query, tuple(source), limit)
+        hits = _archive(archive, catalog).search(Query(sources=tuple(source), text=query, limit=limit))
     except ArchiveError as exc:
         return _fail(exc)
-    if fmt == "jsonl":
-        for h in hits:
-            sys.stdout.write(json.dumps(h.__dict__, ensure_ascii=False) + "\n")
-        return
+    if fmt != "table":
+        return _write_rows(iter(hits), fmt)
     table = Table(title=f"{len(hits)} match(es) for {query!r}")
     for col in ("capture id", "source", "published", "title", "snippet"):
         table.add_column(col, no_wrap=col in ("capture id", "source", "published"))
     for h in hits:
-        table.add_row(h.capture_id, h.source_id, (h.published or "")[:10], h.title or "", h.snippet)
+        table.add_row(h["capture_id"], h["source_id"], (h["published"] or "")[:10], h["title"] or "", h["snippet"])
     Console(width=WIDTH).print(table)
 
 
 @app.command()
-def show(capture_id: str, extraction: ExtractionOpt = None, archive: ArchiveOpt = DEFAULT_ARCHIVE) -> None:
+def show(
+    capture_id: str, extraction: ExtractionOpt = None, archive: ArchiveOpt = DEFAULT_ARCHIVE, catalog: CatalogOpt = None
+) -> None:
     """Provenance and clean text of one capture, with the list of its extractions."""
     try:
-        a = _archive(archive)
+        a = _archive(archive, catalog)
         rows = a.extractions(capture_id)  # one read of the manifests for the row and the list
         row = select_extraction(rows, extraction)
         versions = [(r["extraction_id"], r["extracted_at"]) for r in rows]
@@ -143,10 +219,13 @@ def get(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")] = None,
     extraction: ExtractionOpt = None,
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
+    catalog: CatalogOpt = None,
 ) -> None:
     """Write a capture's raw payload (--raw), its WARC records (--warc) or its clean text."""
     try:
-        a = _archive(archive)
+        store = open_store(archive if "://" in archive else Path(archive).resolve().as_uri())
+        # the catalog is refreshed only if it does not know the capture yet: one ranged read
+        a = Archive(store, Catalog(catalog or default_catalog_path(store.url)))
         if warc:
             data = a.warc_records(capture_id)
         elif raw:
@@ -168,10 +247,11 @@ def versions(
         tuple[int, int] | None, typer.Option("--diff", help="diff versions N M (1-based, oldest first)")
     ] = None,
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
+    catalog: CatalogOpt = None,
 ) -> None:
     """Every capture of one URL in time order, or a text diff between two of them."""
     try:
-        rows = _archive(archive).versions(url)
+        rows = _archive(archive, catalog).versions(url)
     except ArchiveError as exc:
         return _fail(exc)
     if not rows:
@@ -199,15 +279,12 @@ def verify(
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
 ) -> None:
     """Recompute raw and clean SHA-256 digests against the manifests; exit 1 on any problem."""
-    from rich.progress import Progress
-
     from storage.verify import verify as run_verify
 
     try:
-        store = _archive(archive).store
-        with Progress(console=err, transient=True) as bar:
-            task = bar.add_task("verifying", total=None)
-            report = run_verify(store, source, lambda done, total: bar.update(task, completed=done, total=total))
+        store = open_store(archive if "://" in archive else Path(archive).resolve().as_uri())
+        with _progress("verifying") as update:
+            report = run_verify(store, source, update)
     except ArchiveError as exc:
         return _fail(exc)
     if fmt == "json":
@@ -226,17 +303,37 @@ def verify(
 @app.command()
 def export(
     output: Annotated[Path, typer.Option("--output", "-o")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl | csv | parquet")] = "jsonl",
-    source: Annotated[list[str], typer.Option("--source", "-s")] = [],  # noqa: B006
-    date_from: Annotated[str | None, typer.Option("--from")] = None,
-    date_to: Annotated[str | None, typer.Option("--to")] = None,
-    text: Annotated[str | None, typer.Option("--text", "-t")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=" | ".join(FORMATS))] = "jsonl",
+    source: SourceOpt = [],  # noqa: B006
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    captured_from: CapturedFromOpt = None,
+    captured_to: CapturedToOpt = None,
+    text: TextOpt = None,
+    title: TitleOpt = None,
+    url: UrlOpt = None,
+    language: LangOpt = None,
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
+    catalog: CatalogOpt = None,
 ) -> None:
-    """Export a selection with provenance columns; the file appears only when complete."""
+    """Export a selection with provenance columns, or as WACZ for replay; streamed, and the file
+    appears only when complete."""
     try:
-        rows = _archive(archive).search(Query(tuple(source), _day(date_from, "--from"), _day(date_to, "--to"), text))
-        n = write_export(rows, fmt, output)
+        q = _query(
+            source, date_from, date_to, captured_from, captured_to, text=text, title=title, url_prefix=url,
+            language=language, sort="published",
+        )  # fmt: skip
+        a = _archive(archive, catalog)
+        total = a.catalog.count(q)
+        with _progress(f"exporting {fmt}") as update:
+            done = 0
+
+            def tick() -> None:
+                nonlocal done
+                done += 1
+                update(done, total)
+
+            n = write_export(counted(a.catalog.rows(q), tick), fmt, output, a.store)
     except ArchiveError as exc:
         return _fail(exc)
     err.print(f"exported {n} capture(s) to {output}")

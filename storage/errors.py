@@ -24,3 +24,7 @@ class ObjectNotFound(PermanentError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its argument; say it plainly
         return str(self.args[0]) if self.args else "object not found"
+
+
+class AccessDenied(PermanentError):
+    """The credentials lack a permission the operation needs (named in the message)."""

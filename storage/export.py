@@ -1,7 +1,8 @@
-"""Dataset exports of committed rows (provenance columns included): JSON lines, CSV, Parquet.
+"""Dataset exports of committed rows (provenance columns included): JSON lines, CSV, Parquet, WACZ.
 
-The file appears under its name only once complete, so an interrupted export never
-leaves a half-written dataset behind.
+Rows are streamed: memory stays bounded by one Parquet batch (or one capture's WARC
+records) however large the selection. The file appears under its name only once
+complete, so an interrupted export never leaves a half-written dataset behind.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +21,23 @@ import pyarrow.parquet as pq
 
 from storage.errors import PermanentError
 from storage.manifest import COLUMNS, SCHEMA
+from storage.store import Store
 
-FORMATS = ("jsonl", "csv", "parquet")
+FORMATS = ("jsonl", "csv", "parquet", "wacz")
+PARQUET_BATCH = 2000
+Rows = Iterable[dict[str, Any]]
 
 
-def _jsonl(rows: Iterable[dict[str, Any]], path: Path) -> int:
+def _jsonl(rows: Rows, path: Path) -> int:
     n = 0
     with path.open("w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+            fh.write(json.dumps({c: row.get(c) for c in COLUMNS}, ensure_ascii=False) + "\n")
             n += 1
     return n
 
 
-def _csv(rows: Iterable[dict[str, Any]], path: Path) -> int:
+def _csv(rows: Rows, path: Path) -> int:
     n = 0
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
@@ -43,13 +48,17 @@ def _csv(rows: Iterable[dict[str, Any]], path: Path) -> int:
     return n
 
 
-def _parquet(rows: Iterable[dict[str, Any]], path: Path) -> int:
-    table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=SCHEMA)
-    pq.write_table(table, path, compression="zstd")
-    return int(table.num_rows)
+def _parquet(rows: Rows, path: Path) -> int:
+    n = 0
+    it = iter(rows)
+    with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
+        while batch := list(islice(it, PARQUET_BATCH)):
+            writer.write_table(pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in batch], schema=SCHEMA))
+            n += len(batch)
+    return n
 
 
-def _atomically(target: Path, write: Any) -> Any:
+def _atomically(target: Path, write: Callable[[Path], Any]) -> Any:
     """Run write(tmp_path) and move the result to target; nothing appears under target on failure."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     os.close(fd)
@@ -66,11 +75,29 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
     _atomically(target, lambda p: p.write_bytes(data))
 
 
-def write_export(rows: Iterable[dict[str, Any]], fmt: str, target: Path) -> int:
-    """Write rows to target in the format; refuses to replace an existing file. Returns the row count."""
-    writers = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}
-    if fmt not in writers:
+def counted(rows: Rows, tick: Callable[[], None]) -> Iterator[dict[str, Any]]:
+    """The rows, calling tick() after each (progress bars)."""
+    for row in rows:
+        yield row
+        tick()
+
+
+def write_export(rows: Rows, fmt: str, target: Path, store: Store | None = None) -> int:
+    """Write rows to target in the format; refuses to replace an existing file. Returns the row count.
+
+    WACZ needs the store the rows' WARC records are read from.
+    """
+    if fmt not in FORMATS:
         raise PermanentError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if target.exists():
         raise PermanentError(f"{target} already exists; choose another name")
+    if not target.parent.is_dir():
+        raise PermanentError(f"{target.parent} is not a directory")
+    if fmt == "wacz":
+        if store is None:
+            raise PermanentError("a WACZ export needs the archive's store")
+        from storage.wacz import write_wacz
+
+        return int(_atomically(target, lambda p: write_wacz(rows, store, p, title=target.stem)))
+    writers = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}
     return int(_atomically(target, lambda p: writers[fmt](rows, p)))

@@ -89,6 +89,12 @@ def read_manifest(store: Store, key: str) -> list[dict[str, Any]]:
     return from_parquet(store.get_bytes(key))
 
 
+def read_rows(store: Store, key: str) -> list[dict[str, Any]]:
+    """A manifest's rows in today's schema (columns added since it was written are None)."""
+    table = pq.read_table(io.BytesIO(store.get_bytes(key)))
+    return list(_conform(table, COLUMNS).to_pylist())
+
+
 def latest_extractions(table: pa.Table) -> pa.Table:
     """One row per capture: its most recent extraction."""
     if table.num_rows == 0:

@@ -10,16 +10,48 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
-from storage.errors import ObjectNotFound, PermanentError, StorageUnavailable
+from storage.errors import AccessDenied, ObjectNotFound, PermanentError, StorageUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+RETENTION_ENV = "ARCHIVE_RAW_RETENTION"
+# The S3 permission each operation needs, named when the credentials lack it.
+_PERMISSION = {"list": "s3:ListBucket", "get": "s3:GetObject", "head": "s3:GetObject", "download": "s3:GetObject"}
+
+
+class ObjectInfo(NamedTuple):
+    key: str
+    size: int
+    version: str  # changes whenever the object is rewritten: S3 ETag, or mtime+size locally
+
+
+@dataclass(frozen=True)
+class Retention:
+    """S3 Object Lock retention for raw captures: nobody (GOVERNANCE: nobody without bypass
+    permission) can delete or overwrite a locked object version before it expires."""
+
+    mode: str  # GOVERNANCE | COMPLIANCE
+    days: int
+
+    @classmethod
+    def parse(cls, spec: str) -> Retention:
+        """'governance:3650' or 'compliance:365' (days)."""
+        mode, _, days = spec.partition(":")
+        if mode.upper() not in ("GOVERNANCE", "COMPLIANCE") or not days.isdigit() or int(days) < 1:
+            raise PermanentError(f"bad retention {spec!r}: expected governance:<days> or compliance:<days>")
+        return cls(mode.upper(), int(days))
+
+    def put_args(self, now: datetime | None = None) -> dict[str, Any]:
+        until = (now or datetime.now(UTC)) + timedelta(days=self.days)
+        return {"ObjectLockMode": self.mode, "ObjectLockRetainUntilDate": until}
 
 
 @runtime_checkable
@@ -33,6 +65,7 @@ class Store(Protocol):
     def download(self, key: str, path: Path) -> None: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> Iterator[str]: ...
+    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
 
 
 def _check_key(key: str) -> str:
@@ -90,17 +123,24 @@ class LocalStore:
         return self._path(key).is_file()
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        base = self.root
-        if not base.exists():
+        return (info.key for info in self.list_info(prefix))
+
+    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        # walk only the deepest directory the prefix names, not the whole archive
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = self.root / head if head else self.root
+        if not base.is_dir():
             return
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames.sort()
             for name in sorted(filenames):
                 if name.startswith(".tmp-"):
                     continue
-                key = Path(dirpath, name).relative_to(base).as_posix()
+                path = Path(dirpath, name)
+                key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    yield key
+                    st = path.stat()
+                    yield ObjectInfo(key, st.st_size, f"{st.st_mtime_ns:x}-{st.st_size:x}")
 
 
 class S3Store:
@@ -111,11 +151,14 @@ class S3Store:
     unless one is passed in, e.g. built from an Airflow connection.
     """
 
-    def __init__(self, bucket: str, prefix: str = "", client: S3Client | None = None):
+    def __init__(
+        self, bucket: str, prefix: str = "", client: S3Client | None = None, raw_retention: Retention | None = None
+    ):
         import boto3
         from botocore.config import Config
 
         self.bucket = bucket
+        self.raw_retention = raw_retention
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.client: S3Client = client or boto3.client(
@@ -137,6 +180,12 @@ class S3Store:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in ("NoSuchKey", "404", "NotFound"):
             return ObjectNotFound(f"{key} not found in {self.url}")
+        if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
+            needed = _PERMISSION.get(what, "s3:PutObject")
+            return AccessDenied(
+                f"access denied: cannot {what} {self.url}/{key}; these credentials lack {needed} "
+                f"on bucket {self.bucket!r} (see infra/s3-policies/)"
+            )
         if status >= 500 or code in ("SlowDown", "RequestTimeout", "ServiceUnavailable", "Throttling"):
             return StorageUnavailable(f"{what} {self.url}/{key}: {code} (HTTP {status})")
         return PermanentError(f"{what} {self.url}/{key}: {code} (HTTP {status}): {exc}")
@@ -160,7 +209,12 @@ class S3Store:
             ContentType=content_type,
             ChecksumAlgorithm="SHA256",
             Metadata={"sha256": hashlib.sha256(data).hexdigest()},
+            **self._lock(key),
         )
+
+    def _lock(self, key: str) -> dict[str, Any]:
+        """Object Lock arguments for raw captures when retention is configured (raw keys are never rewritten)."""
+        return self.raw_retention.put_args() if self.raw_retention and key.startswith("raw/") else {}
 
     def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
         from boto3.s3.transfer import TransferConfig
@@ -180,6 +234,7 @@ class S3Store:
                 "ContentType": content_type,
                 "ChecksumAlgorithm": "SHA256",
                 "Metadata": {"sha256": digest.hexdigest()},
+                **self._lock(key),
             },
             Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=16 * 1024 * 1024),
         )
@@ -212,6 +267,9 @@ class S3Store:
         return True
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        return (info.key for info in self.list_info(prefix))
+
+    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]:
         if ".." in prefix.split("/"):
             raise PermanentError(f"invalid archive prefix {prefix!r}")
         full = (self.prefix + "/" if self.prefix else "") + prefix
@@ -223,18 +281,24 @@ class S3Store:
         try:
             for page in pages:
                 for obj in page.get("Contents", []):
-                    yield obj["Key"][strip:]
+                    yield ObjectInfo(obj["Key"][strip:], obj["Size"], obj["ETag"])
         except (BotoCoreError, ClientError) as exc:
             raise self._error("list", prefix, exc) from exc
 
 
 def open_store(url: str, *, s3_client: S3Client | None = None) -> Store:
-    """Pick the implementation from the URL: file:///path (or a plain path) or s3://bucket/prefix."""
+    """Pick the implementation from the URL: file:///path (or a plain path) or s3://bucket/prefix.
+
+    On S3, ARCHIVE_RAW_RETENTION (e.g. governance:3650) writes raw captures with Object Lock
+    retention; the bucket must have been created with Object Lock enabled.
+    """
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
         return LocalStore(parsed.path if parsed.scheme else url)
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise PermanentError(f"archive URL {url!r} names no bucket")
-        return S3Store(parsed.netloc, parsed.path, client=s3_client)
+        spec = os.environ.get(RETENTION_ENV)
+        retention = Retention.parse(spec) if spec else None
+        return S3Store(parsed.netloc, parsed.path, client=s3_client, raw_retention=retention)
     raise PermanentError(f"unsupported archive URL scheme {parsed.scheme!r} in {url!r} (use file:// or s3://)")

@@ -27,6 +27,8 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
         "NEWSARCHIVE_RETRIES": "0",
+        # catalogs the `archive` command caches per archive go to a throw-away directory
+        "NEWSARCHIVE_CACHE": str(_AIRFLOW_HOME / "cache"),
     }
 )
 
@@ -40,6 +42,27 @@ def sites() -> Iterator[FixtureServer]:
     srv = fixture_server(default_site=SITES_DIR / "local")
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def aa_archive(tmp_path_factory: pytest.TempPathFactory, sites: FixtureServer) -> str:
+    """A local archive with one committed run of aa_fr (four articles); read-only for tests."""
+    from datetime import UTC, date, datetime
+
+    from extract import Extractor
+    from spiders.crawl import RunContext, run_crawl
+    from spiders.profile import get_profile
+    from storage import runs
+    from storage.store import LocalStore
+
+    root = tmp_path_factory.mktemp("aa") / "archive"
+    store = LocalStore(root)
+    ctx = RunContext("aa_fr", datetime(2020, 2, 26, tzinfo=UTC), datetime(2020, 3, 1, tzinfo=UTC), date(2020, 2, 28))
+    crawl = run_crawl(store, ctx, replay=sites.replay_map()).as_dict()
+    p = get_profile("aa_fr")
+    ex = Extractor.from_rules(p.noise.drop_selectors, p.noise.drop_line_patterns, p.language, p.rules_version)
+    runs.commit_run(store, crawl, runs.extract_run(store, crawl, ex, ex.info))
+    return str(root)
 
 
 @pytest.fixture(scope="session")

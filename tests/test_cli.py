@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from extract import Extractor
-from spiders.crawl import RunContext, run_crawl
-from spiders.profile import get_profile
-from storage import runs
 from storage.cli import app
 from storage.reader import Archive
 from storage.store import LocalStore
@@ -22,15 +17,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory, sites: FixtureServer) -> str:
-    root = tmp_path_factory.mktemp("cli") / "archive"
-    store = LocalStore(root)
-    ctx = RunContext("aa_fr", datetime(2020, 2, 26, tzinfo=UTC), datetime(2020, 3, 1, tzinfo=UTC), date(2020, 2, 28))
-    crawl = run_crawl(store, ctx, replay=sites.replay_map()).as_dict()
-    p = get_profile("aa_fr")
-    ex = Extractor.from_rules(p.noise.drop_selectors, p.noise.drop_line_patterns, p.language, p.rules_version)
-    runs.commit_run(store, crawl, runs.extract_run(store, crawl, ex, ex.info))
-    return str(root)
+def archive(aa_archive: str) -> str:
+    return aa_archive
 
 
 def test_search_by_source_date_and_text(archive: str) -> None:
@@ -220,7 +208,7 @@ def test_show_gives_a_citation(archive: str) -> None:
 
 def test_full_text_find_ranks_and_snippets(archive: str, tmp_path: Path) -> None:
     idx = tmp_path / "index.sqlite"
-    out = runner.invoke(app, ["find", "Idleb", "-f", "jsonl", "--index", str(idx), "--archive", archive])
+    out = runner.invoke(app, ["find", "Idleb", "-f", "jsonl", "--catalog", str(idx), "--archive", archive])
     assert out.exit_code == 0, out.output
     hits = [json.loads(x) for x in out.stdout.splitlines()]
     assert {h["title"] for h in hits} == {
@@ -229,19 +217,19 @@ def test_full_text_find_ranks_and_snippets(archive: str, tmp_path: Path) -> None
     }
     assert hits[0]["score"] <= hits[1]["score"]  # BM25: lower is better
     assert all("[Idleb]" in h["snippet"] for h in hits)
-    phrase = runner.invoke(app, ["find", '"fin immédiate"', "-f", "jsonl", "--index", str(idx), "--archive", archive])
+    phrase = runner.invoke(app, ["find", '"fin immédiate"', "-f", "jsonl", "--catalog", str(idx), "--archive", archive])
     assert len(phrase.stdout.splitlines()) == 1
-    folded = runner.invoke(app, ["find", "IMMEDIATE", "-f", "jsonl", "--index", str(idx), "--archive", archive])
+    folded = runner.invoke(app, ["find", "IMMEDIATE", "-f", "jsonl", "--catalog", str(idx), "--archive", archive])
     assert len(folded.stdout.splitlines()) == 1  # case and diacritics folded
-    from storage.index import FullTextIndex
+    from storage.catalog import Catalog
     from storage.store import LocalStore as Local
 
-    assert FullTextIndex(idx).update(Local(archive)) == 0  # incremental: nothing new to index
+    assert Catalog(idx).update(Local(archive)) == 0  # incremental: nothing new to index
 
 
 @pytest.mark.parametrize("query", ["AND OR NOT", '"unbalanced', "NEAR(a b)", "col:umn*", "(((", "-x ^y"])
 def test_find_survives_fts_syntax(archive: str, tmp_path: Path, query: str) -> None:
-    out = runner.invoke(app, ["find", "--index", str(tmp_path / "i.sqlite"), "--archive", archive, "--", query])
+    out = runner.invoke(app, ["find", "--catalog", str(tmp_path / "i.sqlite"), "--archive", archive, "--", query])
     assert out.exit_code in (0, 1) and "Traceback" not in out.output
     if out.exit_code == 1:
         assert "nothing to search for" in out.output
@@ -273,3 +261,44 @@ def test_get_raw_when_the_warc_is_gone(archive: str, tmp_path: Path) -> None:
     (copy / hit["warc_key"]).unlink()
     out = runner.invoke(app, ["get", hit["capture_id"], "--raw", "--archive", str(copy)])
     assert out.exit_code == 1 and "not found" in out.output and "Traceback" not in out.output
+
+
+def test_search_formats_sorting_and_filters(archive: str) -> None:
+    import csv
+    import io
+
+    base = ["search", "--archive", archive]
+    asc = runner.invoke(app, [*base, "--format", "csv"])
+    assert asc.exit_code == 0, asc.output
+    rows = list(csv.DictReader(io.StringIO(asc.stdout)))
+    assert len(rows) == 4 and rows[0]["payload_sha256"] and "text" not in rows[0]
+    days = [r["published"] for r in rows]
+    assert days == sorted(days)
+    desc = list(csv.DictReader(io.StringIO(runner.invoke(app, [*base, "-f", "csv", "--desc"]).stdout)))
+    assert [r["published"] for r in desc] == days[::-1]
+    by_url = runner.invoke(app, [*base, "-f", "jsonl", "--sort", "url", "--limit", "2"]).stdout.splitlines()
+    assert [json.loads(x)["final_url"] for x in by_url] == sorted(r["final_url"] for r in rows)[:2]
+    fetched = rows[0]["fetched_at"][:10]
+    same_day = runner.invoke(app, [*base, "-f", "jsonl", "--captured-from", fetched, "--captured-to", fetched])
+    assert len(same_day.stdout.splitlines()) == 4
+    before = runner.invoke(app, [*base, "-f", "jsonl", "--captured-to", "2020-01-01"])
+    assert before.stdout == ""
+    title = runner.invoke(app, [*base, "-f", "jsonl", "--title", "offensive"]).stdout.splitlines()
+    assert [json.loads(x)["title"] for x in title] == ["Idleb : le régime lance une nouvelle offensive"]
+    prefix = runner.invoke(app, [*base, "-f", "jsonl", "--url", "https://www.aa.com.tr/fr/monde/idleb"])
+    assert len(prefix.stdout.splitlines()) == 1
+    lang = runner.invoke(app, [*base, "-f", "jsonl", "--lang", "fr"])
+    assert len(lang.stdout.splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sort", "rank"], "sorting by rank needs a text or title query"),
+        (["--sort", "size"], "unknown sort 'size'"),
+        (["--captured-from", "2020-03-02", "--captured-to", "2020-03-01"], "capture date range is inverted"),
+    ],
+)
+def test_search_rejects_bad_options(archive: str, args: list[str], message: str) -> None:
+    out = runner.invoke(app, ["search", *args, "--archive", archive])
+    assert out.exit_code == 1 and message in " ".join(out.output.split()) and "Traceback" not in out.output
