@@ -161,7 +161,8 @@ class S3Store:
         self.raw_retention = raw_retention
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        self.client: S3Client = client or boto3.client(
+        # a session of its own: boto3's default session keeps the first credentials it resolved
+        self.client: S3Client = client or boto3.session.Session().client(
             "s3",
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
         )
@@ -182,6 +183,8 @@ class S3Store:
             return ObjectNotFound(f"{key} not found in {self.url}")
         if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
             needed = _PERMISSION.get(what, "s3:PutObject")
+            if self._lock(key):
+                needed += " and s3:PutObjectRetention"
             return AccessDenied(
                 f"access denied: cannot {what} {self.url}/{key}; these credentials lack {needed} "
                 f"on bucket {self.bucket!r} (see infra/s3-policies/)"

@@ -39,8 +39,9 @@ def weed_binary() -> str:
 class WeedS3:
     """One `weed mini` process: master, volume, filer and S3 gateway, all on 127.0.0.1."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, s3_config: Path | None = None):
         self.data_dir = data_dir
+        self.s3_config = s3_config  # identities and their actions (SeaweedFS s3.json); None: one admin
         self.ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "admin")}
         self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -63,6 +64,7 @@ class WeedS3:
             "-webdav=false",
             f"-filer.localSocket={d}/filer.sock",
             f"-s3.localSocket={d}/s3.sock",
+            *([f"-s3.config={self.s3_config}"] if self.s3_config else []),
         ]
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         self.log = (d / "weed.log").open("ab")
@@ -80,12 +82,12 @@ class WeedS3:
                     raise RuntimeError(f"weed mini did not start: {exc}\n{tail}") from exc
                 time.sleep(0.3)
 
-    def client(self) -> S3Client:
+    def client(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> S3Client:
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
             region_name="us-east-1",
             config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=20),
         )
@@ -100,10 +102,10 @@ class WeedS3:
                 self.proc.wait()
         self.proc = None
 
-    def env(self) -> dict[str, str]:
+    def env(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> dict[str, str]:
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_ACCESS_KEY_ID": access_key,
+            "AWS_SECRET_ACCESS_KEY": secret_key,
             "AWS_DEFAULT_REGION": "us-east-1",
         }

@@ -1,0 +1,141 @@
+"""Access control on a real S3 server: the example identities, read-only researchers,
+credentials without list permission, and Object Lock retention of raw captures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from storage.cli import app
+from storage.errors import AccessDenied
+from storage.store import LocalStore, Retention, S3Store, open_store
+from tests.conftest import REPO
+from tests.s3server import WeedS3
+
+BUCKET = "locked-archive"
+PREFIX = "news"
+ROLES = ("admin", "pipeline", "researcher")
+runner = CliRunner()
+
+
+def creds(role: str) -> tuple[str, str]:
+    return f"test-{role}", f"test-{role}-secret"
+
+
+@pytest.fixture(scope="module")
+def iam_weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedS3]:
+    """SeaweedFS with infra's example identities (placeholders filled in) plus one without List."""
+    text = (REPO / "infra" / "s3-policies" / "seaweedfs-identities.json").read_text()
+    for role in ROLES:
+        access, secret = creds(role)
+        text = text.replace(f"CHANGE-ME-{role}-secret", secret).replace(f"CHANGE-ME-{role}", access)
+    config = json.loads(text.replace("ARCHIVE-BUCKET", BUCKET))
+    # the server's own start-up probe uses the default test credentials: make them the admin's
+    config["identities"][0]["credentials"].append(
+        {"accessKey": "newsarchive-test", "secretKey": "newsarchive-test-secret"}
+    )
+    access, secret = creds("nolist")
+    config["identities"].append(
+        {"name": "nolist", "credentials": [{"accessKey": access, "secretKey": secret}], "actions": [f"Read:{BUCKET}"]}
+    )
+    data = tmp_path_factory.mktemp("iam-weed")
+    (data / "s3.json").write_text(json.dumps(config))
+    server = WeedS3(data, s3_config=data / "s3.json").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def locked_archive(iam_weed: WeedS3, aa_archive: str) -> str:
+    """The aa_fr archive uploaded by the pipeline identity, raw captures under GOVERNANCE retention."""
+    iam_weed.client(*creds("admin")).create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    pipeline = S3Store(
+        BUCKET, PREFIX, client=iam_weed.client(*creds("pipeline")), raw_retention=Retention.parse("governance:2")
+    )
+    local = LocalStore(aa_archive)
+    for key in local.list():
+        pipeline.put_bytes(key, local.get_bytes(key))
+    return f"s3://{BUCKET}/{PREFIX}"
+
+
+def cli(iam_weed: WeedS3, role: str, *args: str, tmp: Path) -> tuple[int, str]:
+    env = iam_weed.env(*creds(role)) | {"NEWSARCHIVE_CACHE": str(tmp / f"cache-{role}")}
+    out = runner.invoke(app, list(args), env=env)
+    assert "Traceback" not in out.output
+    return out.exit_code, out.output
+
+
+def test_raw_captures_are_locked_and_the_rest_is_not(iam_weed: WeedS3, locked_archive: str) -> None:
+    admin = iam_weed.client(*creds("admin"))
+    objects = admin.list_object_versions(Bucket=BUCKET, Prefix=f"{PREFIX}/").get("Versions", [])
+    raw = [o for o in objects if o["Key"].startswith(f"{PREFIX}/raw/")]
+    assert raw and len(raw) < len(objects)
+    for obj in objects:
+        if obj["Key"].startswith(f"{PREFIX}/raw/"):
+            retention = admin.get_object_retention(Bucket=BUCKET, Key=obj["Key"], VersionId=obj["VersionId"])
+            assert retention["Retention"]["Mode"] == "GOVERNANCE"
+            assert retention["Retention"]["RetainUntilDate"] > datetime.now(UTC)
+    # not even the admin deletes a locked version before it expires
+    with pytest.raises(Exception, match="AccessDenied"):
+        admin.delete_object(Bucket=BUCKET, Key=raw[0]["Key"], VersionId=raw[0]["VersionId"])
+
+
+def test_retention_is_configured_from_the_environment(
+    iam_weed: WeedS3, locked_archive: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARCHIVE_RAW_RETENTION", "compliance:1")
+    store = open_store(locked_archive, s3_client=iam_weed.client(*creds("pipeline")))
+    assert isinstance(store, S3Store) and store.raw_retention == Retention("COMPLIANCE", 1)
+    monkeypatch.setenv("ARCHIVE_RAW_RETENTION", "forever")
+    with pytest.raises(Exception, match="bad retention 'forever'"):
+        open_store(locked_archive)
+
+
+def test_every_researcher_command_works_read_only(iam_weed: WeedS3, locked_archive: str, tmp_path: Path) -> None:
+    a = ("--archive", locked_archive)
+    code, out = cli(iam_weed, "researcher", "search", "-f", "jsonl", *a, tmp=tmp_path)
+    assert code == 0, out
+    rows = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    assert len(rows) == 4
+    cid, url = rows[0]["capture_id"], rows[0]["final_url"]
+    for args in (
+        ("find", "Idleb", *a),
+        ("show", cid, *a),
+        ("get", cid, "--raw", "-o", str(tmp_path / "raw.bin"), *a),
+        ("get", cid, "--warc", "-o", str(tmp_path / "c.warc.gz"), *a),
+        ("versions", url, *a),
+        ("verify", *a),
+        ("export", "-f", "parquet", "-o", str(tmp_path / "x.parquet"), *a),
+        ("export", "-f", "wacz", "-o", str(tmp_path / "x.wacz"), *a),
+    ):
+        code, out = cli(iam_weed, "researcher", *args, tmp=tmp_path)
+        assert code == 0, (args, out)
+    assert (tmp_path / "raw.bin").stat().st_size > 0 and (tmp_path / "x.wacz").stat().st_size > 0
+
+
+def test_researcher_cannot_write_or_delete(iam_weed: WeedS3, locked_archive: str) -> None:
+    store = S3Store(BUCKET, PREFIX, client=iam_weed.client(*creds("researcher")))
+    with pytest.raises(AccessDenied, match="s3:PutObject"):
+        store.put_bytes("manifests/source=aa_fr/date=2020-02-28/forged.parquet", b"x")
+    with pytest.raises(Exception, match="AccessDenied"):
+        iam_weed.client(*creds("researcher")).delete_object(Bucket=BUCKET, Key=f"{PREFIX}/runs/x.json")
+
+
+def test_credentials_without_list_permission(
+    iam_weed: WeedS3, locked_archive: str, aa_archive: str, tmp_path: Path
+) -> None:
+    store = S3Store(BUCKET, PREFIX, client=iam_weed.client(*creds("nolist")))
+    key = next(LocalStore(aa_archive).list("manifests/"))
+    assert store.get_bytes(key) == LocalStore(aa_archive).get_bytes(key)  # reading a known key works
+    with pytest.raises(AccessDenied, match="s3:ListBucket"):
+        list(store.list("manifests/"))
+    code, out = cli(iam_weed, "nolist", "search", "--archive", locked_archive, tmp=tmp_path)
+    message = " ".join(out.split())
+    assert code == 1 and "access denied" in message and "s3:ListBucket" in message
+    code, out = cli(iam_weed, "nolist", "verify", "--archive", locked_archive, tmp=tmp_path)
+    assert code == 1 and "s3:ListBucket" in " ".join(out.split())
