@@ -21,10 +21,11 @@ from typing import Any
 
 from spiders.profile import Profile, load_profile, profiles_dir
 from spiders.replay import REPLAY_ENV
+from spiders.revisit import revisits_due
 from spiders.settings import DEFAULT_USER_AGENT, USER_AGENT_ENV, crawl_settings
 from storage import layout
 from storage.errors import PermanentError, TransientError
-from storage.manifest import archived_urls
+from storage.manifest import archived_urls, capture_history
 from storage.store import Store
 
 PIPELINE_VERSION = "0.1.0"
@@ -73,6 +74,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "skipped_by_reason": dict(Counter(r["reason"] for r in articles if r["outcome"] == "skipped")),
         "failed_by_reason": dict(Counter(r["reason"] for r in articles if r["outcome"] == "failed")),
         "in_window": sum(1 for r in articles if r.get("in_window")),
+        "revisited": sum(1 for r in articles if r["outcome"] == "archived" and r.get("reason") == "revisit"),
         "discovery": dict(Counter(f"{r.get('kind')}:{r['outcome']}" for r in rows if r.get("kind") != "article")),
         "discovery_failures": [
             {"url": r["url"], "kind": r.get("kind"), "reason": r["reason"]}
@@ -122,11 +124,14 @@ def run_crawl(
     interval leaves the archive as it was.
     """
     profile_path = profile_path or profiles_dir() / f"{ctx.source_id}.yaml"
-    load_profile(profile_path)  # a broken profile fails here, before anything is fetched
-    known = archived_urls(store, ctx.source_id)
+    # a broken profile fails here, before anything is fetched
+    profile = load_profile(profile_path)
+    due = revisits_due(capture_history(store, ctx.source_id), ctx.end, profile.revisit_after_days)
+    known = archived_urls(store, ctx.source_id) - set(due)
     with tempfile.TemporaryDirectory(prefix=f"crawl-{ctx.source_id}-", dir=workdir) as tmp:
         tmpdir = Path(tmp)
         (tmpdir / "known.txt").write_text("\n".join(sorted(known)), encoding="utf-8")
+        (tmpdir / "revisits.json").write_text(json.dumps(due), encoding="utf-8")
         cmd = [
             sys.executable,
             "-m",
@@ -200,6 +205,7 @@ def _main() -> int:
         return 2
     ctx = json.loads(args.context)
     known = set((args.workdir / "known.txt").read_text(encoding="utf-8").split())
+    revisits = json.loads((args.workdir / "revisits.json").read_text(encoding="utf-8"))
     settings = crawl_settings(
         profile,
         user_agent=args.user_agent,
@@ -225,6 +231,7 @@ def _main() -> int:
         end=datetime.fromisoformat(ctx["interval_end"]),
         crawl_log=args.workdir / "crawl-log.jsonl",
         known_urls=known,
+        revisits=revisits,
         max_articles=ctx.get("max_articles"),
     )
     process.start()

@@ -57,6 +57,7 @@ class NewsSpider(Spider):
         crawl_log: Path,
         known_urls: set[str],
         max_articles: int | None = None,
+        revisits: dict[str, str] | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -68,8 +69,13 @@ class NewsSpider(Spider):
         self.seen: set[str] = set()
         self.scheduled = 0
         self.seen_sitemaps: set[str] = set()
+        self.revisits = revisits or {}  # archived URL -> published: fetched again whatever the window
 
     async def start(self) -> AsyncIterator[Request]:
+        for url, published in sorted(self.revisits.items()):
+            self.seen.add(url)  # discovery must not schedule (or skip) it a second time
+            meta = {"kind": "article", "via": "revisit", "via_kind": "revisit", "discovered_date": published}
+            yield Request(url, callback=self.parse_article, errback=self.failed, meta=meta)
         for kind, url in self.profile.start_points:
             self.seen_sitemaps.add(url)
             callback = self.parse_feed if kind == "feed" else self.parse_sitemap
@@ -176,12 +182,13 @@ class NewsSpider(Spider):
 
     def parse_article(self, response: Response) -> None:
         requested = (response.meta.get("redirect_urls") or [response.url])[0]
+        revisit = response.meta.get("via") == "revisit"
         self.log_file.write(
             requested,
             "archived",
-            None,
+            "revisit" if revisit else None,
             kind="article",
-            in_window=True,
+            in_window=not revisit,
             final_url=response.url,
             status=response.status,
             **self._warc(response),
@@ -191,7 +198,7 @@ class NewsSpider(Spider):
         request = failure.request  # type: ignore[attr-defined]
         kind = request.meta.get("kind")
         requested = (request.meta.get("redirect_urls") or [request.url])[0]
-        scope = {"in_window": True} if kind == "article" else {}
+        scope = {"in_window": request.meta.get("via") != "revisit"} if kind == "article" else {}
         error = failure.value
         if isinstance(error, HttpError):
             response = error.response

@@ -82,6 +82,8 @@ class Profile(_Strict):
     expected_daily_volume: Annotated[int, Field(ge=0)] = 0
     alerts: Alerts = Alerts()
     rules_version: Annotated[int, Field(ge=1)] = 1
+    # days after publication at which an archived article is captured again (see spiders/revisit.py)
+    revisit_after_days: list[Annotated[int, Field(ge=1, le=3650)]] = []
 
     @field_validator("domains")
     @classmethod

@@ -146,6 +146,21 @@ def archived_urls(store: Store, source_id: str) -> set[str]:
     return urls
 
 
+def capture_history(store: Store, source_id: str) -> dict[str, tuple[str | None, str | None]]:
+    """Each archived article URL (as requested) -> (published, latest capture time), for revisits."""
+    table = load_manifests(store, source_id, ["status", "requested_url", "published", "fetched_at"])
+    history: dict[str, tuple[str | None, str | None]] = {}
+    for row in table.to_pylist():
+        if row["status"] not in ARTICLE_STATUSES or not row["requested_url"]:
+            continue
+        published, fetched = history.get(row["requested_url"], (None, None))
+        history[row["requested_url"]] = (
+            published or row["published"],
+            max(filter(None, (fetched, row["fetched_at"])), default=None),
+        )
+    return history
+
+
 def commit(store: Store, key: str, rows: list[dict[str, Any]]) -> tuple[bool, int]:
     """Merge rows into the run's manifest and write it in one put.
 

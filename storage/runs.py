@@ -229,6 +229,7 @@ def report_run(
         "responses_archived": archived,
         "blocked": blocked,
         "already_archived": summary["skipped_by_reason"].get("already archived", 0),
+        "revisited": summary.get("revisited", 0),  # archived again by the revisit policy (in "archived")
         "skipped_by_reason": summary["skipped_by_reason"],
         "failed_by_reason": summary["failed_by_reason"],
         "discovery": summary["discovery"],

@@ -1,0 +1,80 @@
+"""The revisit policy: archived articles captured again at set ages, so `versions` can show change."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from extract import Extractor
+from spiders.crawl import RunContext, run_crawl
+from spiders.profile import get_profile, profiles_dir
+from spiders.revisit import revisits_due
+from storage import manifest, runs
+from storage.reader import Archive
+from storage.store import LocalStore
+from tests.fixtures.server import FixtureServer
+
+END = datetime(2020, 3, 6, tzinfo=UTC)
+PUB = "2020-02-28T10:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("published", "last_fetched", "ages", "due"),
+    [
+        (PUB, "2020-02-28T11:00:00Z", [1, 7], True),  # one day has passed since, not yet recaptured
+        (PUB, "2020-03-01T00:00:00Z", [1, 7], False),  # captured after the 1-day mark; 7 days not reached
+        (PUB, "2020-02-28T11:00:00Z", [], False),  # the profile does not revisit
+        (PUB, "2020-02-28T11:00:00Z", [30], False),  # its age has not come by the window's end
+        (None, "2020-02-28T11:00:00Z", [1], False),  # no publication date: nothing to count from
+        (PUB, "2026-11-23T08:00:00Z", [1, 7], False),  # a backfill captured it long after: never revisited
+    ],
+)
+def test_revisits_due(published: str | None, last_fetched: str, ages: list[int], due: bool) -> None:
+    url = "https://example.invalid/a"
+    assert (url in revisits_due({url: (published, last_fetched)}, END, ages)) is due
+
+
+def _row(url: str) -> dict[str, Any]:
+    base: dict[str, Any] = {c: None for c in manifest.COLUMNS}
+    return base | {
+        "capture_id": "earlier",
+        "source_id": "aa_fr",
+        "status": "ok",
+        "requested_url": url,
+        "final_url": url,
+        "published": PUB,
+        "fetched_at": "2020-02-28T11:00:00Z",
+        "extracted_at": "2020-02-28T11:00:01Z",
+        "text": "Une version antérieure du texte.",
+        "authors": [],
+        "tags": [],
+        "flags": [],
+    }
+
+
+def test_a_due_article_is_captured_again_once(tmp_path: Path, sites: FixtureServer) -> None:
+    url = "https://www.aa.com.tr/fr/monde/idleb-nouvelle-offensive/1746120"
+    store = LocalStore(tmp_path / "archive")
+    manifest.commit(store, "manifests/source=aa_fr/date=2020-02-28/earlier.parquet", [_row(url)])
+    profile = yaml.safe_load((profiles_dir() / "aa_fr.yaml").read_text())
+    path = tmp_path / "aa_fr.yaml"
+    path.write_text(yaml.safe_dump(profile | {"revisit_after_days": [1, 7]}))
+    ctx = RunContext("aa_fr", datetime(2020, 3, 5, tzinfo=UTC), END, date(2020, 3, 5))
+
+    crawl = run_crawl(store, ctx, profile_path=path, replay=sites.replay_map()).as_dict()
+    # nothing else is published in this window: the one archived article is the revisit
+    assert crawl["summary"]["revisited"] == 1 and crawl["summary"]["articles"]["archived"] == 1
+    p = get_profile("aa_fr")
+    ex = Extractor.from_rules(p.noise.drop_selectors, p.noise.drop_line_patterns, p.language, p.rules_version)
+    runs.commit_run(store, crawl, runs.extract_run(store, crawl, ex, ex.info))
+
+    versions = Archive(store).versions(url)
+    assert len(versions) == 2 and versions[0]["capture_id"] == "earlier"
+    assert versions[1]["discovery_kind"] == "revisit" and "offensive" in versions[1]["text"]
+    # the new capture ends this article's revisits: re-running the interval fetches nothing
+    again = run_crawl(store, ctx, profile_path=path, replay=sites.replay_map()).as_dict()
+    assert again["summary"]["revisited"] == 0 and again["parts"] == []
