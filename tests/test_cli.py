@@ -302,3 +302,20 @@ def test_search_formats_sorting_and_filters(archive: str) -> None:
 def test_search_rejects_bad_options(archive: str, args: list[str], message: str) -> None:
     out = runner.invoke(app, ["search", *args, "--archive", archive])
     assert out.exit_code == 1 and message in " ".join(out.output.split()) and "Traceback" not in out.output
+
+
+def test_get_from_a_truncated_or_missing_warc(archive: str, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "archive"
+    shutil.copytree(archive, copy)
+    rows = sorted(Archive(LocalStore(copy)).search_all(), key=lambda r: r["warc_offset"])
+    last = rows[-1]
+    warc = copy / last["warc_key"]
+    warc.write_bytes(warc.read_bytes()[: last["warc_offset"] + last["warc_length"] // 2])
+    args = ["--archive", str(copy), "--catalog", str(tmp_path / "cat.sqlite")]
+    out = runner.invoke(app, ["get", last["capture_id"], "--raw", *args])
+    assert out.exit_code == 1 and "truncated" in out.output and "Traceback" not in out.output
+    warc.unlink()
+    out = runner.invoke(app, ["get", last["capture_id"], "--warc", *args])
+    assert out.exit_code == 1 and "not found" in out.output and "Traceback" not in out.output
