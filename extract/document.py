@@ -185,6 +185,20 @@ def _extract_text(
     return result, _clean_lines(result.text, rules)
 
 
+_MAGIC = ((b"%PDF-", "PDF"), (b"\x89PNG", "PNG image"), (b"\xff\xd8\xff", "JPEG image"), (b"GIF8", "GIF image"),
+          (b"PK\x03\x04", "ZIP archive"))  # fmt: skip
+_NOT_PAGE_TYPES = ("image/", "audio/", "video/", "application/pdf", "application/zip", "font/")
+
+
+def not_a_page(body: bytes | str, content_type: str | None) -> str | None:
+    """What the response is when it is a document or media file, not a web page (by type or magic bytes)."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media.startswith(_NOT_PAGE_TYPES):
+        return media
+    head = body[:8] if isinstance(body, bytes) else b""
+    return next((f"{name} ({media or 'no content type'})" for magic, name in _MAGIC if head.startswith(magic)), None)
+
+
 def extract_document(
     body: bytes | str,
     url: str,
@@ -200,6 +214,9 @@ def extract_document(
     TRAFILATURA_SETTINGS. Raises ExtractionError when nothing that looks like an article remains.
     """
     effective = {**TRAFILATURA_SETTINGS, **(settings or {})}
+    not_page = not_a_page(body, content_type)
+    if not_page:
+        raise ExtractionError(f"not an article page: {not_page}")
     if isinstance(body, bytes) and b"\x00" in body[:4096]:
         raise ExtractionError("no article text: binary content (NUL bytes), not HTML")
     flags: list[str] = []

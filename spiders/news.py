@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
@@ -70,12 +70,14 @@ class NewsSpider(Spider):
         self.scheduled = 0
         self.seen_sitemaps: set[str] = set()
         self.revisits = revisits or {}  # archived URL -> published: fetched again whatever the window
+        self.pending: set[str] = set()  # article URLs scheduled and not yet given an outcome
 
     async def start(self) -> AsyncIterator[Request]:
         for url, published in sorted(self.revisits.items()):
             self.seen.add(url)  # discovery must not schedule (or skip) it a second time
             meta = {"kind": "article", "via": "revisit", "via_kind": "revisit", "discovered_date": published}
-            yield Request(url, callback=self.parse_article, errback=self.failed, meta=meta)
+            self.pending.add(url)
+            yield Request(url, callback=self.parse_article, errback=self.failed, meta=meta, dont_filter=True)
         for kind, url in self.profile.start_points:
             self.seen_sitemaps.add(url)
             callback = self.parse_feed if kind == "feed" else self.parse_sitemap
@@ -164,8 +166,12 @@ class NewsSpider(Spider):
                 )
             else:
                 self.scheduled += 1
+                self.pending.add(c.url)
+                # not filtered: self.seen already dedupes, and the dupefilter would silently drop
+                # the second hop of a redirect loop, leaving the URL without an outcome
                 yield Request(
                     c.url,
+                    dont_filter=True,
                     callback=self.parse_article,
                     errback=self.failed,
                     meta={
@@ -182,6 +188,7 @@ class NewsSpider(Spider):
 
     def parse_article(self, response: Response) -> None:
         requested = (response.meta.get("redirect_urls") or [response.url])[0]
+        self.pending.discard(requested)
         revisit = response.meta.get("via") == "revisit"
         self.log_file.write(
             requested,
@@ -198,6 +205,7 @@ class NewsSpider(Spider):
         request = failure.request  # type: ignore[attr-defined]
         kind = request.meta.get("kind")
         requested = (request.meta.get("redirect_urls") or [request.url])[0]
+        self.pending.discard(requested)
         scope = {"in_window": request.meta.get("via") != "revisit"} if kind == "article" else {}
         error = failure.value
         if isinstance(error, HttpError):
@@ -205,20 +213,32 @@ class NewsSpider(Spider):
             self.log_file.write(
                 requested,
                 "failed",
-                f"HTTP {response.status}",
+                request.meta.get("gave_up") or f"HTTP {response.status}",
                 kind=kind,
                 status=response.status,
                 **scope,
                 **self._warc(response),
             )
+        elif isinstance(error, IgnoreRequest) and "redirect" in str(error):
+            hops = [*request.meta.get("redirect_urls", []), request.url]
+            loop = len(set(hops)) < len(hops)
+            reason = f"redirect loop ({len(hops)} hops)" if loop else f"too many redirects ({len(hops)} hops)"
+            self.log_file.write(requested, "failed", reason, kind=kind, **scope)
         elif isinstance(error, IgnoreRequest):
             reason = str(error) or "ignored"
             if "robots.txt" in reason.lower():
                 reason = "disallowed by robots.txt"
             self.log_file.write(requested, "skipped", reason, kind=kind, **scope)
+        elif isinstance(error, DownloadCancelledError):
+            cap = self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
+            reason = f"larger than the download cap of {cap // 2**20} MB, not downloaded"
+            self.log_file.write(requested, "failed", reason, kind=kind, **scope)
         else:
             reason = f"{type(error).__name__}: {failure.getErrorMessage()}"
             self.log_file.write(requested, "failed", reason, kind=kind, **scope)
 
     def closed(self, reason: str) -> None:
+        # a request Scrapy dropped without calling back must still leave a trace
+        for url in sorted(self.pending):
+            self.log_file.write(url, "failed", f"no response before the crawl ended ({reason})", kind="article")
         self.log_file.close()

@@ -35,6 +35,8 @@ class Politeness(_Strict):
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     timeout: Annotated[float, Field(gt=0, le=600)] = 60
     autothrottle: bool = True
+    max_retry_after: Annotated[float, Field(ge=0, le=3600)] = 300  # longer Retry-After waits give the URL up
+    max_page_mb: Annotated[int, Field(ge=1, le=1024)] = 50  # larger responses are cancelled (download cap)
 
 
 class Noise(_Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -55,7 +56,19 @@ def test_every_url_gets_an_outcome_with_a_reason(crawled: dict[str, Any]) -> Non
         "/articles/yesterday": ("skipped", "published outside the window"),
         "/articles/challenge": ("archived", None),  # the crawl got a 200; extraction knows better
         "/articles/geoblocked": ("failed", "HTTP 451"),
+        "/articles/loop-a": ("failed", "redirect loop (21 hops)"),
+        "/articles/huge": ("failed", "larger than the download cap of 50 MB, not downloaded"),
+        "/articles/report": ("archived", None),  # a PDF: archived as served, extraction says what it is
+        "/articles/photo": ("archived", None),
+        "/articles/throttled": ("archived", None),  # 429 twice, Retry-After honoured, then 200
+        "/articles/overloaded": ("failed", "HTTP 503 with Retry-After 3600 s, above the 300 s cap"),
     }
+
+
+def test_retry_after_pauses_the_host(crawled: dict[str, Any], sites: FixtureServer) -> None:
+    times = sites.times[f"{sites.address.split(':')[0]}/articles/throttled"]
+    assert len(times) == 3  # two 429s, then the page
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(times)), times  # Retry-After: 1
 
 
 def test_sitemap_loops_and_bad_sitemaps_are_recorded(crawled: dict[str, Any]) -> None:
@@ -115,8 +128,8 @@ def test_extract_commit_report_on_bad_input(crawled: dict[str, Any]) -> None:
     )
     extracted = runs.extract_run(store, crawl, ex, ex.info, classify_capture)
     assert extracted["counts"] == {
-        "ok": 3,
-        "extraction_failed": 1,
+        "ok": 4,
+        "extraction_failed": 3,
         "blocked:cloudflare": 1,
         "blocked:geo_block": 1,
     }
@@ -131,7 +144,15 @@ def test_extract_commit_report_on_bad_input(crawled: dict[str, Any]) -> None:
         "/articles/old",
         "/articles/challenge",
         "/articles/geoblocked",
+        "/articles/report",
+        "/articles/photo",
+        "/articles/throttled",
     }
+    assert (rows["/articles/report"]["status"], rows["/articles/report"]["error"]) == (
+        "extraction_failed",
+        "ExtractionError: not an article page: application/pdf",
+    )
+    assert rows["/articles/photo"]["error"] == "ExtractionError: not an article page: image/png"
     assert (rows["/articles/challenge"]["status"], rows["/articles/challenge"]["error"]) == ("blocked", "cloudflare")
     assert rows["/articles/challenge"]["text"] is None  # never extracted
     assert (rows["/articles/geoblocked"]["status"], rows["/articles/geoblocked"]["http_status"]) == ("blocked", 451)
@@ -147,9 +168,16 @@ def test_extract_commit_report_on_bad_input(crawled: dict[str, Any]) -> None:
     assert "data committed" in str(alert.value)
     report = json.loads(store.get_bytes(layout.report_key("local_test", CTX.run)))
     assert report["skipped_by_reason"]["disallowed by robots.txt"] == 1
-    assert report["failed_by_reason"] == {"HTTP 404": 1, "HTTP 500": 1, "HTTP 451": 1}
-    assert report["archived"] == 4 and report["blocked"] == {"cloudflare": 1, "geo_block": 1}
-    assert report["discovered_in_window"] == 9 and report["probable_gap"] is False
+    assert report["failed_by_reason"] == {
+        "HTTP 404": 1,
+        "HTTP 500": 1,
+        "HTTP 451": 1,
+        "redirect loop (21 hops)": 1,
+        "larger than the download cap of 50 MB, not downloaded": 1,
+        "HTTP 503 with Retry-After 3600 s, above the 300 s cap": 1,
+    }
+    assert report["archived"] == 7 and report["blocked"] == {"cloudflare": 1, "geo_block": 1}
+    assert report["discovered_in_window"] == 15 and report["probable_gap"] is False
 
 
 def test_real_hosts_are_replayed_and_capped(tmp_path: Path, sites: FixtureServer) -> None:
