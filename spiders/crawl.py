@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from spiders.profile import Profile, load_profile, profiles_dir
+from spiders.proxy import proxy_url, redact
 from spiders.replay import REPLAY_ENV
 from spiders.revisit import revisits_due
 from spiders.settings import DEFAULT_USER_AGENT, USER_AGENT_ENV, crawl_settings
@@ -126,6 +127,8 @@ def run_crawl(
     profile_path = profile_path or profiles_dir() / f"{ctx.source_id}.yaml"
     # a broken profile fails here, before anything is fetched
     profile = load_profile(profile_path)
+    if profile.politeness.proxy:
+        proxy_url(profile.politeness.proxy.url_env)  # unset or malformed: fail before starting Scrapy
     due = revisits_due(capture_history(store, ctx.source_id), ctx.end, profile.revisit_after_days)
     known = archived_urls(store, ctx.source_id) - set(due)
     with tempfile.TemporaryDirectory(prefix=f"crawl-{ctx.source_id}-", dir=workdir) as tmp:
@@ -162,7 +165,7 @@ def run_crawl(
             raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} killed after {timeout:.0f} s") from exc
         log_path, warc_path = tmpdir / "crawl-log.jsonl", tmpdir / "part.warc.gz"
         if proc.returncode != 0 or not log_path.exists():
-            tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+            tail = redact("\n".join(proc.stderr.strip().splitlines()[-15:]))
             raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} exited with {proc.returncode}:\n{tail}")
         rows = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
         result = CrawlResult(

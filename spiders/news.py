@@ -6,6 +6,7 @@ import gzip
 import ipaddress
 import json
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,17 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from spiders.discovery import Candidate, DiscoveryError, parse_feed, parse_sitemap
+from spiders.discovery import (
+    WP_MAX_PAGES,
+    Candidate,
+    DiscoveryError,
+    parse_feed,
+    parse_sitemap,
+    parse_wp_posts,
+    wp_posts_url,
+)
 from spiders.profile import Profile
+from spiders.urls import clean_url
 
 MAX_SITEMAP_DEPTH = 5
 
@@ -64,9 +74,10 @@ class NewsSpider(Spider):
         self.profile = profile
         self.window = (start, end)
         self.log_file = CrawlLog(crawl_log)
-        self.known = known_urls
+        self.known = {profile.url_key(u) for u in known_urls}
         self.max_articles = max_articles
-        self.seen: set[str] = set()
+        self.seen: dict[str, str] = {}  # url key -> the first URL discovered with it
+        self.listed: set[str] = set()  # every address as discovery listed it
         self.scheduled = 0
         self.seen_sitemaps: set[str] = set()
         self.revisits = revisits or {}  # archived URL -> published: fetched again whatever the window
@@ -74,7 +85,7 @@ class NewsSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         for url, published in sorted(self.revisits.items()):
-            self.seen.add(url)  # discovery must not schedule (or skip) it a second time
+            self.seen[self.profile.url_key(url)] = url  # discovery must not schedule (or skip) it again
             meta = {"kind": "article", "via": "revisit", "via_kind": "revisit", "discovered_date": published}
             self.pending.add(url)
             yield Request(url, callback=self.parse_article, errback=self.failed, meta=meta, dont_filter=True)
@@ -84,6 +95,9 @@ class NewsSpider(Spider):
             yield Request(
                 url, callback=callback, errback=self.failed, meta={"kind": kind, "depth": 0}, dont_filter=True
             )
+        if self.profile.wordpress_api:
+            url = wp_posts_url(str(self.profile.wordpress_api), *self.window)
+            yield Request(url, callback=self.parse_wp_api, errback=self.failed, meta={"kind": "wp-api", "page": 1})
 
     # ---- discovery ----
     def _discovery_failed(self, response: Response, exc: Exception) -> None:
@@ -102,6 +116,33 @@ class NewsSpider(Spider):
             self._discovery_failed(response, exc)
             return
         self.log_file.write(response.url, "fetched", None, kind="feed", entries=len(candidates), **self._warc(response))
+        yield from self.consider(candidates)
+
+    def parse_wp_api(self, response: Response) -> Iterator[Request]:
+        """One page of the WordPress REST API; the first page schedules the others (X-WP-TotalPages)."""
+        try:
+            candidates = parse_wp_posts(self._body(response), response.url)
+        except DiscoveryError as exc:
+            self._discovery_failed(response, exc)
+            return
+        page = response.meta["page"]
+        total = int((response.headers.get("X-WP-TotalPages") or b"1").decode() or 1)
+        self.log_file.write(
+            response.url, "fetched", None, kind="wp-api", entries=len(candidates), pages=total, **self._warc(response)
+        )
+        if page == 1:
+            if total > WP_MAX_PAGES:
+                self.log_file.write(
+                    response.url, "skipped", f"pages {WP_MAX_PAGES + 1}..{total} beyond the cap", kind="wp-api"
+                )
+            api = str(self.profile.wordpress_api)
+            for n in range(2, min(total, WP_MAX_PAGES) + 1):
+                yield Request(
+                    wp_posts_url(api, *self.window, page=n),
+                    callback=self.parse_wp_api,
+                    errback=self.failed,
+                    meta={"kind": "wp-api", "page": n},
+                )
         yield from self.consider(candidates)
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
@@ -138,11 +179,18 @@ class NewsSpider(Spider):
 
     def consider(self, candidates: list[Candidate]) -> Iterator[Request]:
         start, end = self.window
-        for c in candidates:
-            if c.url in self.seen:
-                continue
-            self.seen.add(c.url)
+        for found in candidates:
+            if found.url in self.listed:
+                continue  # the same address listed again (feed and sitemap): one outcome is enough
+            self.listed.add(found.url)
+            c = replace(found, url=clean_url(found.url))  # tracking parameters and fragment removed
+            key = self.profile.url_key(c.url)
             extra = {"kind": "article", "via": c.via, "published": c.published}
+            if key in self.seen:  # another address of an article already discovered
+                reason = "duplicate of a URL already discovered in this run"
+                self.log_file.write(found.url, "skipped", reason, same_as=self.seen[key], **extra)
+                continue
+            self.seen[key] = c.url
             split = urlsplit(c.url)
             if split.scheme not in ("http", "https"):
                 self.log_file.write(c.url, "skipped", f"scheme {split.scheme!r} not fetched", **extra)
@@ -158,7 +206,7 @@ class NewsSpider(Spider):
                 self.log_file.write(c.url, "skipped", "no publication date to place it in the window", **extra)
             elif not start <= c.published < end:
                 self.log_file.write(c.url, "skipped", "published outside the window", **extra)
-            elif c.url in self.known:
+            elif key in self.known:
                 self.log_file.write(c.url, "skipped", "already archived", in_window=True, **extra)
             elif self.max_articles is not None and self.scheduled >= self.max_articles:
                 self.log_file.write(

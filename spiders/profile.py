@@ -29,12 +29,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Proxy(_Strict):
+    """An egress proxy (HTTP or HTTPS): its URL, credentials included, is read from the
+    environment variable named here and never stored; the label and exit region are
+    recorded in provenance."""
+
+    url_env: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{2,63}$")]
+    label: Annotated[str, Field(pattern=r"^[\w.-]{1,40}$")]
+    region: Annotated[str, Field(pattern=r"^[A-Za-z0-9 -]{2,40}$")]
+
+    @property
+    def provenance(self) -> str:
+        return f"{self.label} ({self.region})"
+
+
 class Politeness(_Strict):
     download_delay: Annotated[float, Field(ge=0, le=120)] = 2.0
     concurrency: Annotated[int, Field(ge=1, le=16)] = 2
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     timeout: Annotated[float, Field(gt=0, le=600)] = 60
     autothrottle: bool = True
+    proxy: Proxy | None = None
     max_retry_after: Annotated[float, Field(ge=0, le=3600)] = 300  # longer Retry-After waits give the URL up
     max_page_mb: Annotated[int, Field(ge=1, le=1024)] = 50  # larger responses are cancelled (download cap)
 
@@ -76,8 +91,13 @@ class Profile(_Strict):
     name: str
     language: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
     domains: Annotated[list[str], Field(min_length=1)]
+    # hosts serving the same site as domains[0] (e.g. RT's mirrors): allowed, and folded
+    # onto domains[0] when URLs are compared, so an article is archived once
+    mirrors: list[str] = []
     feeds: list[HttpUrl] = []
     sitemaps: list[HttpUrl] = []
+    # WordPress sources: the REST API's posts endpoint reaches any past date (backfills)
+    wordpress_api: HttpUrl | None = None
     schedule: str = "@daily"
     politeness: Politeness = Politeness()
     noise: Noise = Noise()
@@ -87,7 +107,7 @@ class Profile(_Strict):
     # days after publication at which an archived article is captured again (see spiders/revisit.py)
     revisit_after_days: list[Annotated[int, Field(ge=1, le=3650)]] = []
 
-    @field_validator("domains")
+    @field_validator("domains", "mirrors")
     @classmethod
     def _domains(cls, v: list[str]) -> list[str]:
         for d in v:
@@ -97,19 +117,25 @@ class Profile(_Strict):
 
     @model_validator(mode="after")
     def _start_points(self) -> Profile:
-        if not self.feeds and not self.sitemaps:
-            raise ValueError("a profile needs at least one feed or sitemap")
-        for url in [*self.feeds, *self.sitemaps]:
+        if not self.feeds and not self.sitemaps and not self.wordpress_api:
+            raise ValueError("a profile needs at least one feed, sitemap or WordPress API")
+        for url in [*self.feeds, *self.sitemaps, *([self.wordpress_api] if self.wordpress_api else [])]:
             if not self.allows(str(url)):
                 raise ValueError(f"start point {url} is outside the profile's domains {self.domains}")
         return self
 
     def allows(self, url: str) -> bool:
-        """True if the URL's host is one of the domains or a subdomain of one."""
+        """True if the URL's host is one of the domains or mirrors, or a subdomain of one."""
         from urllib.parse import urlsplit
 
         host = (urlsplit(url).hostname or "").lower().rstrip(".")
-        return any(host == d or host.endswith("." + d) for d in self.domains)
+        return any(host == d or host.endswith("." + d) for d in (*self.domains, *self.mirrors))
+
+    def url_key(self, url: str) -> str:
+        """What identifies an article URL of this source (see spiders/urls.py)."""
+        from spiders.urls import url_key
+
+        return url_key(url, self.domains[0], self.mirrors)
 
     @property
     def start_points(self) -> list[tuple[str, str]]:

@@ -19,9 +19,11 @@ from scrapy.http import Response
 from spiders.warc import Exchange, WarcFile
 
 
-def _headers(h: Any) -> list[tuple[str, str]]:
+def _headers(h: Any, drop: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     out = []
     for key, values in h.items():
+        if key.decode("latin-1").lower() in drop:
+            continue
         for v in values if isinstance(values, list) else [values]:
             out.append((key.decode("latin-1"), v.decode("latin-1")))
     return out
@@ -62,7 +64,8 @@ class WarcRecorderMiddleware:
             Exchange(
                 url=response.url,
                 method=request.method,
-                request_headers=_headers(request.headers),
+                # proxy credentials never reach the archive (the proxy's label is in the metadata)
+                request_headers=_headers(request.headers, {"proxy-authorization"}),
                 request_body=request.body,
                 status=response.status,
                 response_headers=_headers(response.headers),

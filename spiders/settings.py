@@ -36,6 +36,7 @@ def crawl_settings(profile: Profile, *, user_agent: str, warc_path: str, replay:
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "spiders.politeness.RetryAfterMiddleware": 550,
+            "spiders.proxy.ProxyMiddleware": 740,
             "spiders.recorder.WarcRecorderMiddleware": 990,
         },
         "DEFAULT_REQUEST_HEADERS": {
@@ -43,6 +44,8 @@ def crawl_settings(profile: Profile, *, user_agent: str, warc_path: str, replay:
             "Accept-Language": f"{profile.language},en;q=0.5",
         },
     }
+    if p.proxy:
+        settings.update({"PROXY_URL_ENV": p.proxy.url_env, "PROXY_LABEL": p.proxy.provenance})
     if replay:
         # Replay contacts only a local server, never the real site: no need to wait.
         settings.update({"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "RANDOMIZE_DOWNLOAD_DELAY": False})

@@ -62,6 +62,10 @@ def test_every_url_gets_an_outcome_with_a_reason(crawled: dict[str, Any]) -> Non
         "/articles/photo": ("archived", None),
         "/articles/throttled": ("archived", None),  # 429 twice, Retry-After honoured, then 200
         "/articles/overloaded": ("failed", "HTTP 503 with Retry-After 3600 s, above the 300 s cap"),
+        "/articles/good?utm_source=rss&utm_medium=feed#comments": (
+            "skipped",
+            "duplicate of a URL already discovered in this run",
+        ),
     }
 
 
@@ -209,3 +213,76 @@ def test_a_dead_crawl_process_is_a_transient_error(
     with pytest.raises(CrawlFailed, match="exited with 1"):
         run_crawl(LocalStore(tmp_path / "a"), CTX, profile_path=local_profile)
     assert not (tmp_path / "a").exists() or not list(LocalStore(tmp_path / "a").list(""))
+
+
+def test_wordpress_api_discovers_any_past_day(tmp_path: Path, sites: FixtureServer) -> None:
+    """A profile with only the REST API: paginated (the site caps pages at 2 posts), windowed by date_gmt."""
+    profile = tmp_path / "wp_only.yaml"
+    profile.write_text(
+        "id: wp_only\nname: WordPress API only\nlanguage: fr\ndomains: [lesmoutonsenrages.fr]\n"
+        "wordpress_api: https://lesmoutonsenrages.fr/wp-json/wp/v2/posts\n"
+        "politeness: {download_delay: 0, autothrottle: false}\n",
+        encoding="utf-8",
+    )
+    store = LocalStore(tmp_path / "archive")
+    day = RunContext("wp_only", datetime(2016, 9, 17, tzinfo=UTC), datetime(2016, 9, 18, tzinfo=UTC), date(2016, 9, 17))
+    rows = run_crawl(store, day, profile_path=profile, replay=sites.replay_map()).log_rows
+    api = [r for r in rows if r.get("kind") == "wp-api"]
+    assert [(r["outcome"], r["entries"], r["pages"]) for r in api] == [("fetched", 2, 2), ("fetched", 1, 2)]
+    assert all("after=2016-09-16T00%3A00%3A00" in r["url"] for r in api)
+    articles = {r["url"].rsplit("/", 2)[-2]: (r["outcome"], r["reason"]) for r in rows if r.get("kind") == "article"}
+    assert articles == {
+        "le-pentagone-et-le-cessez-le-feu": ("archived", None),
+        "alep-les-rebelles-rejettent-la-treve": ("skipped", "published outside the window"),
+        "62-soldats-syriens-tues-dans-une-frappe-attribuee-a-la-coalition-menee-par-les-etats-unis": (
+            "skipped",
+            "published outside the window",
+        ),
+    }
+
+
+SECRET = "s3cr3t-proxy-pw"
+
+
+def test_proxy_is_used_and_its_credentials_never_written(
+    tmp_path: Path, sites: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fixture server doubles as the forward proxy: it sees the credentials; nothing we write does."""
+    profile = write_local_profile(tmp_path, sites.address)
+    text = profile.read_text().replace(
+        "politeness: {", "politeness: {proxy: {url_env: TEST_PROXY_URL, label: test-exit-1, region: FR}, "
+    )
+    profile.write_text(text)
+    monkeypatch.setenv("TEST_PROXY_URL", f"http://researcher:{SECRET}@{sites.address}")
+    store = LocalStore(tmp_path / "archive")
+    before = len(sites.proxied)
+    result = run_crawl(store, CTX, profile_path=profile)
+    proxied = sites.proxied[before:]
+    assert proxied and all(auth and auth.startswith("Basic ") for _, auth in proxied)  # it went through the proxy
+    crawl = result.as_dict()
+    extracted = runs.extract_run(store, crawl, Extractor.from_rules([], [], "fr", 1), {"extraction_id": "x"})
+    committed = runs.commit_run(store, crawl, extracted)
+    rows = manifest.read_manifest(store, committed["manifest"])
+    assert rows and {r["proxy"] for r in rows} == {"test-exit-1 (FR)"}
+    import base64
+
+    encoded = base64.b64encode(f"researcher:{SECRET}".encode())
+    for key in store.list():
+        data = store.get_bytes(key)
+        blob = gzip.decompress(data) if key.endswith(".gz") else data
+        assert SECRET.encode() not in blob and encoded not in blob, key
+        assert b"Proxy-Authorization" not in blob, key
+    assert SECRET not in json.dumps(crawl)  # what goes to XCom
+
+
+def test_a_proxy_profile_without_its_url_does_not_crawl(tmp_path: Path, sites: FixtureServer) -> None:
+    from storage.errors import PermanentError
+
+    profile = write_local_profile(tmp_path, sites.address)
+    profile.write_text(
+        profile.read_text().replace(
+            "politeness: {", "politeness: {proxy: {url_env: UNSET_PROXY_URL, label: x, region: FR}, "
+        )
+    )
+    with pytest.raises(PermanentError, match=r"\$UNSET_PROXY_URL is not set"):
+        run_crawl(LocalStore(tmp_path / "archive"), CTX, profile_path=profile)

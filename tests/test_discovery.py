@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from spiders.discovery import DiscoveryError, parse_datetime, parse_feed, parse_sitemap
+from spiders.discovery import (
+    Candidate,
+    DiscoveryError,
+    parse_datetime,
+    parse_feed,
+    parse_sitemap,
+    parse_wp_posts,
+    wp_posts_url,
+)
 from tests.fixtures.server import SITES_DIR
 
 
@@ -97,3 +106,42 @@ def test_bad_sitemaps(body: bytes, message: str) -> None:
 def test_xml_bomb_entities_are_not_expanded() -> None:
     page = parse_sitemap(BOMB, "https://x.invalid/sitemap.xml")
     assert all(len(c.url) < 200 for c in page.candidates)
+
+
+API = "https://blog.example/wp-json/wp/v2/posts"
+
+
+def test_wordpress_api_posts_give_links_gmt_dates_and_titles() -> None:
+    body = (SITES_DIR / "lesmoutonsenrages" / "wp-posts.json").read_bytes()
+    posts = parse_wp_posts(body, API)
+    assert len(posts) == 4 and {p.via_kind for p in posts} == {"wp-api"}
+    first = posts[0]
+    assert first.published == datetime(2016, 9, 16, 7, 45, tzinfo=UTC)  # date_gmt, not the local date
+    assert first.title == "Alep\xa0: les rebelles rejettent la trêve"  # HTML entities decoded
+    assert first.url.startswith("https://lesmoutonsenrages.fr/2016/09/16/")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<html>Error establishing a database connection</html>", "not JSON"),
+        (b'{"code": "rest_post_invalid_page_number", "data": {"status": 400}}', "rest_post_invalid_page_number"),
+        (b'"just a string"', "expected a list of posts, got str"),
+    ],
+)
+def test_bad_wordpress_api_answers(body: bytes, message: str) -> None:
+    with pytest.raises(DiscoveryError, match=message):
+        parse_wp_posts(body, API)
+
+
+def test_wordpress_api_entries_without_links_are_ignored() -> None:
+    assert parse_wp_posts(b'[{"id": 1}, {"link": 5}, "x", {"link": "/a", "date_gmt": "2020-01-01T00:00:00"}]', API) == [
+        Candidate("https://blog.example/a", datetime(2020, 1, 1, tzinfo=UTC), None, API, "wp-api")
+    ]
+
+
+def test_wordpress_api_query_widens_the_window_by_a_day() -> None:
+    url = wp_posts_url(API, datetime(2016, 9, 16, tzinfo=UTC), datetime(2016, 9, 17, tzinfo=UTC), page=3)
+    query = parse_qs(urlsplit(url).query)
+    assert query["after"] == ["2016-09-15T00:00:00"] and query["before"] == ["2016-09-18T00:00:00"]
+    assert query["page"] == ["3"] and query["per_page"] == ["100"] and "date_gmt" in query["_fields"][0]

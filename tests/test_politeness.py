@@ -8,6 +8,7 @@ import pytest
 
 from extract.document import not_a_page
 from spiders.politeness import parse_retry_after
+from spiders.proxy import redact
 
 NOW = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
 
@@ -43,3 +44,16 @@ def test_parse_retry_after(value: str | bytes | None, seconds: float | None) -> 
 )
 def test_not_a_page(body: bytes | str, content_type: str | None, what: str | None) -> None:
     assert not_a_page(body, content_type) == what
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("via http://user:pw@proxy.example:3128 failed", "via http://***@proxy.example:3128 failed"),
+        ("socks5h://u:p@10.0.0.1:1080", "socks5h://***@10.0.0.1:1080"),
+        ("https://www.rt.com/news/1-x/", "https://www.rt.com/news/1-x/"),  # nothing to hide
+        ("mailto:someone@example.org", "mailto:someone@example.org"),
+    ],
+)
+def test_redact_hides_credentials_in_urls(text: str, redacted: str) -> None:
+    assert redact(text) == redacted

@@ -39,7 +39,11 @@ def test_profiles_dir_only_has_yaml() -> None:
             "(top level)",
             "outside",
         ),
-        (GOOD.replace("feeds: [https://example.org/feed/]", ""), "(top level)", "at least one feed or sitemap"),
+        (
+            GOOD.replace("feeds: [https://example.org/feed/]", ""),
+            "(top level)",
+            "at least one feed, sitemap or WordPress API",
+        ),
         (GOOD + "politeness: {download_delay: -1}\n", "politeness.download_delay", "greater than or equal"),
         (GOOD + "noise: {drop_selectors: ['div[']}\n", "noise.drop_selectors", "invalid CSS selector"),
         (
