@@ -44,8 +44,11 @@ format: env
 lock: | $(UV)
 	$(UV) lock
 
-airflow: env  ## Airflow standalone on 127.0.0.1:8080 with these DAGs, SQLite and the local archive
-	AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 $(RUN) airflow standalone
+airflow: env  ## Airflow standalone on 127.0.0.1:8080 with these DAGs, SQLite (WAL, long busy timeout) and the local archive
+	$(RUN) airflow db migrate
+	$(RUN) python -m infra.airflow_sqlite $(AIRFLOW_HOME)/airflow.db
+	AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=infra.airflow_sqlite.CONNECT_ARGS $(RUN) airflow standalone
 
 clean:
 	rm -rf .airflow archive .pytest_cache .mypy_cache .ruff_cache

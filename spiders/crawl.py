@@ -67,10 +67,32 @@ class RunContext:
         }
 
 
+def coverage_by_day(articles: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per publication day, the window's articles: discovered, archived, already archived,
+    failed and skipped by reason."""
+    days: dict[str, dict[str, Any]] = {}
+    for r in articles:
+        if not r.get("in_window") or not r.get("published"):
+            continue
+        day = days.setdefault(
+            str(r["published"])[:10],
+            {"discovered": 0, "archived": 0, "already_archived": 0, "failed": Counter(), "skipped": Counter()},
+        )
+        day["discovered"] += 1
+        if r["outcome"] == "archived":
+            day["archived"] += 1
+        elif r["outcome"] == "skipped" and r["reason"] == "already archived":
+            day["already_archived"] += 1
+        elif r["outcome"] in ("failed", "skipped"):
+            day[r["outcome"]][r["reason"]] += 1
+    return {d: {**v, "failed": dict(v["failed"]), "skipped": dict(v["skipped"])} for d, v in sorted(days.items())}
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts from a crawl log, small enough for XCom whatever the size of the sitemaps."""
     articles = [r for r in rows if r.get("kind") == "article"]
     return {
+        "by_day": coverage_by_day(articles),
         "articles": dict(Counter(r["outcome"] for r in articles)),
         "skipped_by_reason": dict(Counter(r["reason"] for r in articles if r["outcome"] == "skipped")),
         "failed_by_reason": dict(Counter(r["reason"] for r in articles if r["outcome"] == "failed")),

@@ -244,6 +244,7 @@ class NewsSpider(Spider):
             "revisit" if revisit else None,
             kind="article",
             in_window=not revisit,
+            published=response.meta.get("discovered_date"),
             final_url=response.url,
             status=response.status,
             **self._warc(response),
@@ -254,7 +255,11 @@ class NewsSpider(Spider):
         kind = request.meta.get("kind")
         requested = (request.meta.get("redirect_urls") or [request.url])[0]
         self.pending.discard(requested)
-        scope = {"in_window": request.meta.get("via") != "revisit"} if kind == "article" else {}
+        scope = (
+            {"in_window": request.meta.get("via") != "revisit", "published": request.meta.get("discovered_date")}
+            if kind == "article"
+            else {}
+        )
         error = failure.value
         if isinstance(error, HttpError):
             response = error.response

@@ -11,7 +11,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +196,26 @@ def commit_run(store: Store, crawl: dict[str, Any], extracted: dict[str, Any]) -
     return {"manifest": key, "written": written, "rows": total, "new_rows": len(rows) if written else 0}
 
 
+def day_coverage(
+    by_day: dict[str, dict[str, Any]], window: tuple[datetime, datetime], thresholds: Thresholds
+) -> dict[str, dict[str, Any]]:
+    """Every day the window touches, with its figures and a probable-gap flag: discovered far
+    below the expected volume for the part of that day the window covers."""
+    out: dict[str, dict[str, Any]] = {}
+    start, end = window
+    day = start.astimezone(UTC).date()
+    while datetime.combine(day, datetime.min.time(), UTC) < end:
+        lo = max(start, datetime.combine(day, datetime.min.time(), UTC))
+        hi = min(end, datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC))
+        expected = thresholds.expected_daily_volume * (hi - lo).total_seconds() / 86400
+        empty = {"discovered": 0, "archived": 0, "already_archived": 0, "failed": {}, "skipped": {}}
+        figures = by_day.get(day.isoformat(), empty)
+        gap = bool(expected) and figures["discovered"] < thresholds.min_volume_ratio * expected
+        out[day.isoformat()] = {**figures, "expected": round(expected, 1), "probable_gap": gap}
+        day += timedelta(days=1)
+    return out
+
+
 def report_run(
     store: Store,
     crawl: dict[str, Any],
@@ -241,6 +261,7 @@ def report_run(
         "crawl_log": crawl["crawl_log"],
         "expected_volume": round(expected, 1),
         "probable_gap": bool(expected) and summary["in_window"] < thresholds.min_volume_ratio * expected,
+        "coverage": day_coverage(summary.get("by_day", {}), window, thresholds),
         "failed_ratio": round(failed_ratio, 3),
         "leak_ratio": round(leaked / articles, 3) if articles else 0.0,
         "empty_ratio": round(empty / articles, 3) if articles else 0.0,

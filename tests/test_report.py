@@ -75,3 +75,17 @@ def test_a_page_leaking_two_kinds_counts_once(tmp_path: Path) -> None:
     cap = Capture("https://x.invalid/a", "<urn:1>", "2022-03-01T00:00:00Z", 200, [], None, 0, 1, b"p", b"p", {})
     assert job.fields(cap, "clean/k.json") is not None
     assert job.counts == {"ok": 1, "flag:leak:consent": 1, "flag:leak:share": 1, "leaky": 1}
+
+
+def test_day_coverage_flags_gaps_per_day_of_the_window() -> None:
+    from datetime import UTC, datetime
+
+    from storage.runs import Thresholds, day_coverage
+
+    by_day = {"2016-09-16": {"discovered": 9, "archived": 8, "already_archived": 1, "failed": {}, "skipped": {}}}
+    window = (datetime(2016, 9, 16, tzinfo=UTC), datetime(2016, 9, 18, 12, tzinfo=UTC))
+    cov = day_coverage(by_day, window, Thresholds(expected_daily_volume=10, min_volume_ratio=0.2))
+    assert list(cov) == ["2016-09-16", "2016-09-17", "2016-09-18"]
+    assert (cov["2016-09-16"]["archived"], cov["2016-09-16"]["probable_gap"]) == (8, False)
+    assert (cov["2016-09-17"]["discovered"], cov["2016-09-17"]["probable_gap"]) == (0, True)  # nothing found
+    assert cov["2016-09-18"]["expected"] == 5.0  # the window covers half of that day
