@@ -19,13 +19,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from spiders import conditional
 from spiders.profile import Profile, load_profile, profiles_dir
 from spiders.proxy import proxy_url, redact
 from spiders.replay import REPLAY_ENV
 from spiders.revisit import revisits_due
 from spiders.settings import DEFAULT_USER_AGENT, USER_AGENT_ENV, crawl_settings
 from storage import layout
-from storage.errors import PermanentError, TransientError
+from storage.errors import ArchiveError, PermanentError, TransientError
 from storage.manifest import archived_urls, capture_history
 from storage.store import Store
 
@@ -157,6 +158,8 @@ def run_crawl(
         tmpdir = Path(tmp)
         (tmpdir / "known.txt").write_text("\n".join(sorted(known)), encoding="utf-8")
         (tmpdir / "revisits.json").write_text(json.dumps(due), encoding="utf-8")
+        validators = conditional.load(store, ctx.source_id)
+        _write_previous_bodies(store, validators, tmpdir)
         cmd = [
             sys.executable,
             "-m",
@@ -207,7 +210,22 @@ def run_crawl(
                 "application/x-ndjson",
             )
             result.parts, result.crawl_log = [part_key], log_key
+            conditional.save(store, ctx.source_id, validators, conditional.updated(validators, rows))
         return result
+
+
+def _write_previous_bodies(store: Store, validators: conditional.Validators, tmpdir: Path) -> None:
+    """Validators and previous bodies for the spider: it sends the first and parses the second on a 304."""
+    offered = {}
+    for i, (url, entry) in enumerate(sorted(validators.items())):
+        try:
+            body = conditional.previous_body(store, entry)
+        except ArchiveError:
+            continue  # the old body cannot be read back: fetch unconditionally
+        path = tmpdir / f"previous-{i}.body"
+        path.write_bytes(body)
+        offered[url] = {"headers": conditional.request_headers(entry), "body_file": str(path)}
+    (tmpdir / "validators.json").write_text(json.dumps(offered), encoding="utf-8")
 
 
 def _main() -> int:
@@ -231,6 +249,7 @@ def _main() -> int:
     ctx = json.loads(args.context)
     known = set((args.workdir / "known.txt").read_text(encoding="utf-8").split())
     revisits = json.loads((args.workdir / "revisits.json").read_text(encoding="utf-8"))
+    validators = json.loads((args.workdir / "validators.json").read_text(encoding="utf-8"))
     settings = crawl_settings(
         profile,
         user_agent=args.user_agent,
@@ -257,6 +276,7 @@ def _main() -> int:
         crawl_log=args.workdir / "crawl-log.jsonl",
         known_urls=known,
         revisits=revisits,
+        validators=validators,
         max_articles=ctx.get("max_articles"),
     )
     process.start()

@@ -68,6 +68,7 @@ class NewsSpider(Spider):
         known_urls: set[str],
         max_articles: int | None = None,
         revisits: dict[str, str] | None = None,
+        validators: dict[str, dict[str, Any]] | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -82,6 +83,7 @@ class NewsSpider(Spider):
         self.seen_sitemaps: set[str] = set()
         self.revisits = revisits or {}  # archived URL -> published: fetched again whatever the window
         self.pending: set[str] = set()  # article URLs scheduled and not yet given an outcome
+        self.validators = validators or {}  # feed/sitemap URL -> conditional headers, previous body file
 
     async def start(self) -> AsyncIterator[Request]:
         for url, published in sorted(self.revisits.items()):
@@ -92,8 +94,8 @@ class NewsSpider(Spider):
         for kind, url in self.profile.start_points:
             self.seen_sitemaps.add(url)
             callback = self.parse_feed if kind == "feed" else self.parse_sitemap
-            yield Request(
-                url, callback=callback, errback=self.failed, meta={"kind": kind, "depth": 0}, dont_filter=True
+            yield self._conditional(
+                Request(url, callback=callback, errback=self.failed, meta={"kind": kind, "depth": 0}, dont_filter=True)
             )
         if self.profile.wordpress_api:
             url = wp_posts_url(str(self.profile.wordpress_api), *self.window)
@@ -103,7 +105,30 @@ class NewsSpider(Spider):
     def _discovery_failed(self, response: Response, exc: Exception) -> None:
         self.log_file.write(response.url, "failed", str(exc), kind=response.meta.get("kind"))
 
+    def _conditional(self, request: Request) -> Request:
+        """With the validators of the last archived response, and 304 let through to the callback."""
+        known = self.validators.get(request.url)
+        if not known:
+            return request
+        request.headers.update(known["headers"])
+        request.meta["handle_httpstatus_list"] = [304]
+        return request
+
+    def _fetched(self, response: Response) -> dict[str, Any]:
+        """Crawl-log fields of a feed or sitemap fetch: validators and WARC location."""
+        h = response.headers
+        out = {
+            "etag": (h.get("ETag") or b"").decode("latin-1") or None,
+            "last_modified": (h.get("Last-Modified") or b"").decode("latin-1") or None,
+            **self._warc(response),
+        }
+        if response.status == 304:
+            out["not_modified"] = True
+        return out
+
     def _body(self, response: Response) -> bytes:
+        if response.status == 304:  # not modified: the body archived last time, read back by the runner
+            return Path(self.validators[response.url]["body_file"]).read_bytes()
         body = response.body
         if body[:2] == b"\x1f\x8b":  # a .xml.gz sitemap served as a file, not content-encoded
             body = gzip.decompress(body)
@@ -115,7 +140,10 @@ class NewsSpider(Spider):
         except DiscoveryError as exc:
             self._discovery_failed(response, exc)
             return
-        self.log_file.write(response.url, "fetched", None, kind="feed", entries=len(candidates), **self._warc(response))
+        reason = "not modified (304): the archived body parsed again" if response.status == 304 else None
+        self.log_file.write(
+            response.url, "fetched", reason, kind="feed", entries=len(candidates), **self._fetched(response)
+        )
         yield from self.consider(candidates)
 
     def parse_wp_api(self, response: Response) -> Iterator[Request]:
@@ -154,11 +182,11 @@ class NewsSpider(Spider):
         self.log_file.write(
             response.url,
             "fetched",
-            None,
+            "not modified (304): the archived body parsed again" if response.status == 304 else None,
             kind="sitemap",
             children=len(page.children),
             entries=len(page.candidates),
-            **self._warc(response),
+            **self._fetched(response),
         )
         depth = response.meta.get("depth", 0) + 1
         for child in page.children:
@@ -172,8 +200,13 @@ class NewsSpider(Spider):
                 self.log_file.write(child, "skipped", "outside the source's domains", kind="sitemap")
             else:
                 self.seen_sitemaps.add(child)
-                yield Request(
-                    child, callback=self.parse_sitemap, errback=self.failed, meta={"kind": "sitemap", "depth": depth}
+                yield self._conditional(
+                    Request(
+                        child,
+                        callback=self.parse_sitemap,
+                        errback=self.failed,
+                        meta={"kind": "sitemap", "depth": depth},
+                    )
                 )
         yield from self.consider(page.candidates)
 

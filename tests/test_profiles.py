@@ -16,9 +16,13 @@ feeds: [https://example.org/feed/]
 """
 
 
-def test_registry_has_the_five_sources() -> None:
+def test_registry_has_every_target_outlet() -> None:
     reg = load_registry()
-    assert set(reg) == {"rt_fr", "trt_fr", "lesmoutonsenrages", "antiguerre_fr", "aa_fr"}
+    assert set(reg) == {
+        *("rt_en", "rt_fr", "rt_es", "rt_de", "sputnik_global", "sputnik_fr", "aa_fr", "aa_en", "aa_tr"),
+        *("trt_world", "trt_fr", "antiwar_news", "antiwar_original", "antiwar_blog"),
+        *("lesmoutonsenrages", "reseauinternational", "antiguerre_fr"),
+    }
     for p in reg.values():
         assert p.start_points and p.domains and p.noise.drop_selectors
 

@@ -1,0 +1,85 @@
+"""Conditional requests for feeds and sitemaps (ETag / Last-Modified), kept in the archive.
+
+After each crawl, the validators of every feed or sitemap response that went into an
+uploaded WARC are stored in `state/source=<id>/validators.json` with that response's
+WARC location. The next crawl sends If-None-Match / If-Modified-Since; on 304 Not
+Modified the previous body is read back from the archive and parsed again, so a run
+whose window differs from the previous one still sees every entry. Pure except
+`load` / `save`, which take the store.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from typing import Any
+
+import brotli
+
+from storage import layout
+from storage.errors import ObjectNotFound
+from storage.store import Store
+from storage.warcread import read_payload
+
+Validators = dict[str, dict[str, Any]]  # url -> {etag, last_modified, warc_key, offset, length, encoding}
+
+
+def state_key(source_id: str) -> str:
+    return f"state/source={layout.check_source_id(source_id)}/validators.json"
+
+
+def load(store: Store, source_id: str) -> Validators:
+    try:
+        return dict(json.loads(store.get_bytes(state_key(source_id))))
+    except ObjectNotFound:
+        return {}
+
+
+def request_headers(entry: dict[str, Any]) -> dict[str, str]:
+    headers = {}
+    if entry.get("etag"):
+        headers["If-None-Match"] = entry["etag"]
+    if entry.get("last_modified"):
+        headers["If-Modified-Since"] = entry["last_modified"]
+    return headers
+
+
+def decoded(payload: bytes, encoding: str | None) -> bytes:
+    """A stored payload as the parser needs it (the WARC keeps it content-encoded, as sent)."""
+    enc = (encoding or "").lower()
+    if enc in ("gzip", "x-gzip"):
+        return gzip.decompress(payload)
+    if enc == "deflate":
+        return zlib.decompress(payload)
+    if enc == "br":
+        return bytes(brotli.decompress(payload))
+    return payload
+
+
+def previous_body(store: Store, entry: dict[str, Any]) -> bytes:
+    return decoded(read_payload(store, entry["warc_key"], entry["offset"], entry["length"]), entry.get("encoding"))
+
+
+def updated(old: Validators, rows: list[dict[str, Any]]) -> Validators:
+    """The state after a crawl whose log rows point into an uploaded WARC part."""
+    new = dict(old)
+    for r in rows:
+        if r.get("kind") not in ("feed", "sitemap") or r["outcome"] != "fetched" or r.get("not_modified"):
+            continue
+        if not (r.get("etag") or r.get("last_modified")) or "offset" not in r:
+            continue
+        new[r["url"]] = {
+            "etag": r.get("etag"),
+            "last_modified": r.get("last_modified"),
+            "encoding": r.get("content_encoding"),
+            "warc_key": r["warc_file"],
+            "offset": r["offset"],
+            "length": r["length"],
+        }
+    return new
+
+
+def save(store: Store, source_id: str, old: Validators, new: Validators) -> None:
+    if new != old:
+        store.put_bytes(state_key(source_id), json.dumps(new, indent=1, sort_keys=True).encode(), "application/json")
