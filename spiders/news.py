@@ -7,7 +7,7 @@ import ipaddress
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,6 +97,13 @@ class NewsSpider(Spider):
             yield self._conditional(
                 Request(url, callback=callback, errback=self.failed, meta={"kind": kind, "depth": 0}, dont_filter=True)
             )
+        if self.profile.archive_pages:
+            day, last = self.window[0].astimezone(UTC).date(), (self.window[1] - timedelta(microseconds=1)).date()
+            while day <= last:
+                url = self.profile.archive_pages.url.format(year=day.year, month=day.month, day=day.day)
+                day_meta: dict[str, Any] = {"kind": "archive-page", "page": 1, "day": day.isoformat()}
+                yield Request(url, callback=self.parse_archive_page, errback=self.failed, meta=day_meta)
+                day += timedelta(days=1)
         if self.profile.wordpress_api:
             url = wp_posts_url(str(self.profile.wordpress_api), *self.window)
             yield Request(url, callback=self.parse_wp_api, errback=self.failed, meta={"kind": "wp-api", "page": 1})
@@ -144,6 +151,26 @@ class NewsSpider(Spider):
         self.log_file.write(
             response.url, "fetched", reason, kind="feed", entries=len(candidates), **self._fetched(response)
         )
+        yield from self.consider(candidates)
+
+    def parse_archive_page(self, response: Response) -> Iterator[Request]:
+        """A day's archive page: its article links (dated to that day) and the next page."""
+        pattern = self.profile.archive_pages
+        assert pattern is not None
+        day = datetime.fromisoformat(response.meta["day"]).replace(tzinfo=UTC)
+        links = [response.urljoin(h) for h in response.css(f"{pattern.link_selector}::attr(href)").getall()]
+        candidates = [Candidate(u, day, None, response.url, "archive-page") for u in dict.fromkeys(links)]
+        self.log_file.write(
+            response.url, "fetched", None, kind="archive-page", entries=len(candidates), **self._warc(response)
+        )
+        page = response.meta["page"]
+        nxt = response.css(f"{pattern.next_selector}::attr(href)").get() if pattern.next_selector else None
+        if nxt and page < pattern.max_pages:
+            meta = {**response.meta, "page": page + 1}
+            yield Request(response.urljoin(nxt), callback=self.parse_archive_page, errback=self.failed, meta=meta)
+        elif nxt:
+            reason = f"pagination beyond {pattern.max_pages} pages not followed"
+            self.log_file.write(response.urljoin(nxt), "skipped", reason, kind="archive-page")
         yield from self.consider(candidates)
 
     def parse_wp_api(self, response: Response) -> Iterator[Request]:
@@ -210,8 +237,14 @@ class NewsSpider(Spider):
                 )
         yield from self.consider(page.candidates)
 
-    def consider(self, candidates: list[Candidate]) -> Iterator[Request]:
+    def _in_window(self, c: Candidate) -> bool:
         start, end = self.window
+        assert c.published is not None
+        if c.via_kind == "archive-page":  # dated to the day only: the day overlaps the window
+            return c.published < end and c.published + timedelta(days=1) > start
+        return start <= c.published < end
+
+    def consider(self, candidates: list[Candidate]) -> Iterator[Request]:
         for found in candidates:
             if found.url in self.listed:
                 continue  # the same address listed again (feed and sitemap): one outcome is enough
@@ -237,7 +270,7 @@ class NewsSpider(Spider):
                 self.log_file.write(c.url, "skipped", why, **extra)
             elif c.published is None:
                 self.log_file.write(c.url, "skipped", "no publication date to place it in the window", **extra)
-            elif not start <= c.published < end:
+            elif not self._in_window(c):
                 self.log_file.write(c.url, "skipped", "published outside the window", **extra)
             elif key in self.known:
                 self.log_file.write(c.url, "skipped", "already archived", in_window=True, **extra)

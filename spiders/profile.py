@@ -43,6 +43,40 @@ class Proxy(_Strict):
         return f"{self.label} ({self.region})"
 
 
+class ArchivePages(_Strict):
+    """Date archive pages (e.g. WordPress /2018/12/01/), followed through their pagination.
+
+    `url` is formatted with the day ({year}, {month:02d}, {day:02d}); links matching
+    `link_selector` are the day's articles; `next_selector` finds the next page.
+    """
+
+    url: str
+    link_selector: str
+    next_selector: str | None = None
+    max_pages: Annotated[int, Field(ge=1, le=200)] = 20
+
+    @field_validator("url")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        try:
+            filled = v.format(year=2000, month=1, day=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"bad archive page template {v!r}: {exc}") from exc
+        if not filled.startswith(("http://", "https://")):
+            raise ValueError(f"archive page template {v!r} is not an http(s) URL")
+        return v
+
+    @field_validator("link_selector", "next_selector")
+    @classmethod
+    def _css(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                GenericTranslator().css_to_xpath(v)
+            except SelectorError as exc:
+                raise ValueError(f"invalid CSS selector {v!r}: {exc}") from exc
+        return v
+
+
 class Politeness(_Strict):
     download_delay: Annotated[float, Field(ge=0, le=120)] = 2.0
     concurrency: Annotated[int, Field(ge=1, le=16)] = 2
@@ -98,6 +132,7 @@ class Profile(_Strict):
     sitemaps: list[HttpUrl] = []
     # WordPress sources: the REST API's posts endpoint reaches any past date (backfills)
     wordpress_api: HttpUrl | None = None
+    archive_pages: ArchivePages | None = None
     schedule: str = "@daily"
     politeness: Politeness = Politeness()
     noise: Noise = Noise()
@@ -117,9 +152,10 @@ class Profile(_Strict):
 
     @model_validator(mode="after")
     def _start_points(self) -> Profile:
-        if not self.feeds and not self.sitemaps and not self.wordpress_api:
-            raise ValueError("a profile needs at least one feed, sitemap or WordPress API")
-        for url in [*self.feeds, *self.sitemaps, *([self.wordpress_api] if self.wordpress_api else [])]:
+        if not (self.feeds or self.sitemaps or self.wordpress_api or self.archive_pages):
+            raise ValueError("a profile needs at least one feed, sitemap, WordPress API or archive page pattern")
+        archive = [self.archive_pages.url.format(year=2000, month=1, day=1)] if self.archive_pages else []
+        for url in [*self.feeds, *self.sitemaps, *([self.wordpress_api] if self.wordpress_api else []), *archive]:
             if not self.allows(str(url)):
                 raise ValueError(f"start point {url} is outside the profile's domains {self.domains}")
         return self

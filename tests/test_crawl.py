@@ -328,3 +328,26 @@ def test_feeds_and_sitemaps_are_fetched_conditionally(tmp_path: Path, sites: Fix
     articles = {r["url"]: r["reason"] for r in second.log_rows if r.get("kind") == "article"}
     assert articles[f"http://{sites.address}/articles/good"] == "already archived"
     assert second.parts == [] and conditional.load(store, "local_test") == state  # nothing new, state kept
+
+
+def test_date_archive_pages_are_followed_through_their_pagination(tmp_path: Path, sites: FixtureServer) -> None:
+    profile = tmp_path / "archive_only.yaml"
+    profile.write_text(
+        "id: archive_only\nname: Archive pages only\nlanguage: fr\ndomains: [www.antiguerre.fr]\n"
+        "archive_pages:\n  url: 'https://www.antiguerre.fr/{year}/{month:02d}/{day:02d}/'\n"
+        "  link_selector: h2.entry-title a\n  next_selector: a.next.page-numbers\n"
+        "politeness: {download_delay: 0, autothrottle: false}\n",
+        encoding="utf-8",
+    )
+    ctx = RunContext(
+        "archive_only", datetime(2018, 12, 1, tzinfo=UTC), datetime(2018, 12, 2, tzinfo=UTC), date(2018, 12, 1)
+    )
+    rows = run_crawl(LocalStore(tmp_path / "archive"), ctx, profile_path=profile, replay=sites.replay_map()).log_rows
+    pages = [
+        (r["url"].removeprefix("https://www.antiguerre.fr"), r["entries"])
+        for r in rows
+        if r.get("kind") == "archive-page"
+    ]
+    assert pages == [("/2018/12/01/", 1), ("/2018/12/01/page/2/", 1)]  # the sidebar's links are not the day's
+    articles = {r["url"].rsplit("/", 2)[-2]: r["outcome"] for r in rows if r.get("kind") == "article"}
+    assert articles == {"afghanistan-pertes-civiles": "archived", "yemen-treve-hodeida": "archived"}

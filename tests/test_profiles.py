@@ -46,9 +46,26 @@ def test_profiles_dir_only_has_yaml() -> None:
         (
             GOOD.replace("feeds: [https://example.org/feed/]", ""),
             "(top level)",
-            "at least one feed, sitemap or WordPress API",
+            "at least one feed, sitemap, WordPress API or archive page pattern",
         ),
         (GOOD + "politeness: {download_delay: -1}\n", "politeness.download_delay", "greater than or equal"),
+        (
+            GOOD + "archive_pages: {url: 'https://example.org/{yr}/', link_selector: a}\n",
+            "archive_pages.url",
+            "bad archive page template",
+        ),
+        (
+            GOOD + "archive_pages: {url: 'https://example.org/{year}/', link_selector: 'h2 >'}\n",
+            "archive_pages.link_selector",
+            "invalid CSS selector",
+        ),
+        (GOOD + "mirrors: ['http://x.org']\n", "mirrors", "not a host name"),
+        (
+            GOOD + "politeness: {proxy: {url_env: lower, label: a, region: FR}}\n",
+            "politeness.proxy.url_env",
+            "pattern",
+        ),
+        (GOOD + "revisit_after_days: [0]\n", "revisit_after_days.0", "greater than or equal"),
         (GOOD + "noise: {drop_selectors: ['div[']}\n", "noise.drop_selectors", "invalid CSS selector"),
         (
             GOOD + "noise: {drop_line_patterns: ['(unclosed']}\n",
