@@ -256,7 +256,7 @@ class Catalog:
         for rec in self.db.execute(sql, args):
             row = {**json.loads(rec[0]), "text": rec[1]}
             if ranked:
-                row["snippet"], row["score"] = rec[2], rec[3]
+                row["snippet"], row["score"] = " ".join((rec[2] or "").split()), rec[3]  # one line
             yield row
 
     def extractions(self, capture_id: str) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from storage.reader import Archive, Query, UnknownCapture, citation, select_extr
 from storage.store import open_store
 
 app = typer.Typer(help="Search and retrieve from the news archive.", no_args_is_help=True, add_completion=False)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages are not wrapped at 80 columns in logs
 # Piped output (logs, CI, make) gets a wide table instead of rich's 80-column default.
 WIDTH = None if sys.stdout.isatty() else 160
 ArchiveOpt = Annotated[str, typer.Option("--archive", envvar="ARCHIVE_URL", help="file:///path or s3://bucket/prefix")]
@@ -50,7 +50,8 @@ LangOpt = Annotated[str | None, typer.Option("--lang", help="language, e.g. fr (
 def _progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
     """A rich progress bar on stderr; yields update(done, total)."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    # no bar when stderr is a pipe or a log: it would only leave blank lines there
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
