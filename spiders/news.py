@@ -33,6 +33,11 @@ from spiders.urls import clean_url
 MAX_SITEMAP_DEPTH = 5
 
 
+def _not_modified(response: Response) -> str | None:
+    """The crawl-log reason of a feed or sitemap fetch answered 304."""
+    return "not modified (304): the archived body parsed again" if response.status == 304 else None
+
+
 class CrawlLog:
     """JSON lines, one per URL outcome: archived, skipped or failed, with a reason."""
 
@@ -88,6 +93,7 @@ class NewsSpider(Spider):
     async def start(self) -> AsyncIterator[Request]:
         for url, published in sorted(self.revisits.items()):
             self.seen[self.profile.url_key(url)] = url  # discovery must not schedule (or skip) it again
+            self.listed.add(url)
             meta = {"kind": "article", "via": "revisit", "via_kind": "revisit", "discovered_date": published}
             self.pending.add(url)
             yield Request(url, callback=self.parse_article, errback=self.failed, meta=meta, dont_filter=True)
@@ -147,9 +153,13 @@ class NewsSpider(Spider):
         except DiscoveryError as exc:
             self._discovery_failed(response, exc)
             return
-        reason = "not modified (304): the archived body parsed again" if response.status == 304 else None
         self.log_file.write(
-            response.url, "fetched", reason, kind="feed", entries=len(candidates), **self._fetched(response)
+            response.url,
+            "fetched",
+            _not_modified(response),
+            kind="feed",
+            entries=len(candidates),
+            **self._fetched(response),
         )
         yield from self.consider(candidates)
 
@@ -209,7 +219,7 @@ class NewsSpider(Spider):
         self.log_file.write(
             response.url,
             "fetched",
-            "not modified (304): the archived body parsed again" if response.status == 304 else None,
+            _not_modified(response),
             kind="sitemap",
             children=len(page.children),
             entries=len(page.candidates),
