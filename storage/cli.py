@@ -59,7 +59,7 @@ def _progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
 def _archive(url: str, catalog: Path | None) -> Archive:
     """The archive with its catalog brought up to date (a progress bar when manifests are new)."""
     store = open_store(url if "://" in url else Path(url).resolve().as_uri())
-    a = Archive(store, Catalog(catalog or default_catalog_path(store.url)))
+    a = Archive(store, Catalog(catalog or default_catalog_path(store.url)), refresh_each_read=False)
     with _progress("reading new manifests") as update:
         a.refresh(update)
     return a

@@ -23,24 +23,33 @@ class Archive:
     Without a catalog path the catalog lives in memory and is rebuilt per Archive object.
     """
 
-    def __init__(self, store: Store, catalog: Catalog | None = None):
+    def __init__(self, store: Store, catalog: Catalog | None = None, *, refresh_each_read: bool = True):
+        """refresh_each_read=False: the catalog is brought up to date once, by the first read or an
+        explicit refresh(), as a one-shot command wants; a long-lived object sees new commits."""
         self.store = store
         self.catalog = catalog or Catalog()
+        self.refresh_each_read = refresh_each_read
+        self._refreshed = False
 
     def refresh(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Bring the catalog up to date with the committed manifests; returns rows (re)read."""
+        self._refreshed = True
         return self.catalog.update(self.store, progress)
+
+    def _fresh(self) -> None:
+        if self.refresh_each_read or not self._refreshed:
+            self.refresh()
 
     def search(self, q: Query) -> list[dict[str, Any]]:
         return list(self.iter_search(q))
 
     def iter_search(self, q: Query) -> Iterator[dict[str, Any]]:
         """Matching rows streamed in the query's order (bounded memory however many match)."""
-        self.refresh()
+        self._fresh()
         return self.catalog.rows(q)
 
     def count(self, q: Query) -> int:
-        self.refresh()
+        self._fresh()
         return self.catalog.count(q)
 
     def search_all(self) -> list[dict[str, Any]]:
@@ -49,7 +58,7 @@ class Archive:
 
     def extractions(self, capture_id: str) -> list[dict[str, Any]]:
         """Every committed extraction of a capture, newest first."""
-        self.refresh()
+        self._fresh()
         rows = self.catalog.extractions(capture_id)
         if not rows:
             raise UnknownCapture(f"no committed capture with id {capture_id!r}")
@@ -77,7 +86,7 @@ class Archive:
 
     def versions(self, url: str) -> list[dict[str, Any]]:
         """Every committed capture of a URL (requested, final or canonical), oldest first."""
-        self.refresh()
+        self._fresh()
         return self.catalog.versions(url)
 
 
