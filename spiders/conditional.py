@@ -25,13 +25,9 @@ from storage.warcread import read_payload
 Validators = dict[str, dict[str, Any]]  # url -> {etag, last_modified, warc_key, offset, length, encoding}
 
 
-def state_key(source_id: str) -> str:
-    return f"state/source={layout.check_source_id(source_id)}/validators.json"
-
-
 def load(store: Store, source_id: str) -> Validators:
     try:
-        return dict(json.loads(store.get_bytes(state_key(source_id))))
+        return dict(json.loads(store.get_bytes(layout.validators_key(source_id))))
     except ObjectNotFound:
         return {}
 
@@ -82,4 +78,6 @@ def updated(old: Validators, rows: list[dict[str, Any]]) -> Validators:
 
 def save(store: Store, source_id: str, old: Validators, new: Validators) -> None:
     if new != old:
-        store.put_bytes(state_key(source_id), json.dumps(new, indent=1, sort_keys=True).encode(), "application/json")
+        store.put_bytes(
+            layout.validators_key(source_id), json.dumps(new, indent=1, sort_keys=True).encode(), "application/json"
+        )

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from storage.catalog import SORTS, Catalog, default_catalog_path
 from storage.errors import ArchiveError
-from storage.export import FORMATS, atomic_write_bytes, counted, write_export
+from storage.export import FORMATS, atomic_write_bytes, counted, csv_row, write_export
 from storage.manifest import COLUMNS
 from storage.reader import Archive, Query, UnknownCapture, citation, select_extraction, text_diff
 from storage.store import open_store
@@ -111,7 +111,7 @@ def _write_rows(rows: Iterator[dict[str, Any]], fmt: str) -> None:
     writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in (first, *rows):
-        writer.writerow({k: "; ".join(v) if isinstance(v, list) else v for k, v in r.items()})
+        writer.writerow(csv_row(r))
 
 
 @app.command()

@@ -37,13 +37,18 @@ def _jsonl(rows: Rows, path: Path) -> int:
     return n
 
 
+def csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row for csv.DictWriter: list columns (authors, tags, flags) joined with '; '."""
+    return {k: "; ".join(v) if isinstance(v, list) else v for k, v in row.items()}
+
+
 def _csv(rows: Rows, path: Path) -> int:
     n = 0
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: "; ".join(v) if isinstance(v, list) else v for k, v in row.items()})
+            writer.writerow(csv_row(row))
             n += 1
     return n
 

@@ -78,6 +78,11 @@ def report_key(source_id: str, run: str) -> str:
     return f"runs/source={check_source_id(source_id)}/{run}.json"
 
 
+def validators_key(source_id: str) -> str:
+    """The source's feed/sitemap validators for conditional requests (mutable state, not a capture)."""
+    return f"state/source={check_source_id(source_id)}/validators.json"
+
+
 def parse_partition(key: str) -> dict[str, str]:
     """The hive-style fields of a key: {'source': ..., 'date': ...}."""
     return dict(p.split("=", 1) for p in key.split("/") if "=" in p)
