@@ -261,7 +261,7 @@ class NewsSpider(Spider):
             self.listed.add(found.url)
             c = replace(found, url=clean_url(found.url))  # tracking parameters and fragment removed
             key = self.profile.url_key(c.url)
-            extra = {"kind": "article", "via": c.via, "published": c.published}
+            extra = {"kind": "article", "via": c.via, "published": c.published, "listed_title": c.title}
             if key in self.seen:  # another address of an article already discovered
                 reason = "duplicate of a URL already discovered in this run"
                 self.log_file.write(found.url, "skipped", reason, same_as=self.seen[key], **extra)
@@ -278,6 +278,10 @@ class NewsSpider(Spider):
                     else "outside the source's domains"
                 )
                 self.log_file.write(c.url, "skipped", why, **extra)
+            elif not self.profile.in_sections(c.url):
+                self.log_file.write(
+                    c.url, "skipped", f"outside the source's sections ({', '.join(self.profile.sections)})", **extra
+                )
             elif c.published is None:
                 self.log_file.write(c.url, "skipped", "no publication date to place it in the window", **extra)
             elif not self._in_window(c):
@@ -303,6 +307,7 @@ class NewsSpider(Spider):
                         "via": c.via,
                         "via_kind": c.via_kind,
                         "discovered_date": c.published.isoformat(),
+                        "listed_title": c.title,
                     },
                 )
 
@@ -323,6 +328,8 @@ class NewsSpider(Spider):
             published=response.meta.get("discovered_date"),
             final_url=response.url,
             status=response.status,
+            via=response.meta.get("via"),
+            listed_title=response.meta.get("listed_title"),
             **self._warc(response),
         )
 

@@ -1,4 +1,10 @@
-"""Retry-After: a 429 or 503 that says how long to wait pauses the whole host that long.
+"""Politeness the server asks for: robots.txt's Crawl-delay, and Retry-After on 429/503.
+
+Crawl-delay: once a host's robots.txt is parsed, its Crawl-delay for our user agent (up to
+the profile's cap) becomes the floor of that host's download delay, without jitter, which
+AutoThrottle then leaves alone. The value, the cap and whether it was applied go to the crawl log.
+
+Retry-After: a 429 or 503 that says how long to wait pauses the whole host that long.
 
 Scrapy's RetryMiddleware retries those statuses at once (after the usual delay); a
 polite crawler waits what the server asked. The host's download slot is held for the
@@ -16,8 +22,10 @@ from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
+from scrapy.utils.httpobj import urlparse_cached
 
 THROTTLE_STATUSES = (429, 503)
 
@@ -36,6 +44,56 @@ def parse_retry_after(value: str | bytes | None, now: datetime | None = None) ->
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class RobotsCrawlDelayMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, plus the file's Crawl-delay as the host's minimum delay."""
+
+    def __init__(self, crawler: Any):
+        super().__init__(crawler)
+        self.cap = crawler.settings.getfloat("CRAWL_DELAY_MAX", 60)
+        self.apply = crawler.settings.getbool("CRAWL_DELAY_APPLY", True)
+        self.delays: dict[str, float | None] = {}  # netloc -> the delay in force (None: robots.txt sets none)
+
+    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        await super().process_request(request)  # raises IgnoreRequest for a disallowed URL
+        if request.meta.get("dont_obey_robotstxt"):
+            return
+        netloc = urlparse_cached(request).netloc
+        if netloc not in self.delays:
+            self.delays[netloc] = self._read_delay(request, netloc)
+        delay = self.delays[netloc]
+        if delay and self.apply:
+            request.meta["autothrottle_dont_adjust_delay"] = True  # AutoThrottle must not go below it
+            downloader = self.crawler.engine.downloader if self.crawler.engine else None
+            if downloader is not None:
+                key = downloader.get_slot_key(request)
+                # the asked delay is a minimum: no jitter below it, for this slot or one created later
+                downloader.per_slot_settings.setdefault(key, {}).update(delay=delay, jitter=0.0)
+                slot = downloader.slots.get(key)
+                if slot is not None and slot.delay < delay:
+                    slot.delay, slot.jitter = delay, 0.0
+
+    def _read_delay(self, request: Request, netloc: str) -> float | None:
+        parser = self._parsers.get(netloc)
+        if parser is None or not hasattr(parser, "crawl_delay"):
+            return None
+        agent = self._robotstxt_useragent or request.headers.get(b"User-Agent", self._default_useragent)
+        asked = parser.crawl_delay(agent)
+        if asked is None:
+            return None
+        delay = min(asked, self.cap)
+        if asked > self.cap:
+            note = f"Crawl-delay {asked:g} s above the {self.cap:g} s cap: {delay:g} s used"
+        elif self.apply:
+            note = f"Crawl-delay {asked:g} s applied"
+        else:
+            note = f"Crawl-delay {asked:g} s read, not applied (replay of a local server)"
+        log = getattr(self.crawler.spider, "log_file", None)
+        if log is not None:
+            url = f"{urlparse_cached(request).scheme}://{netloc}/robots.txt"
+            log.write(url, "fetched", note, kind="robots", crawl_delay=asked, delay=delay if self.apply else 0)
+        return delay
 
 
 class RetryAfterMiddleware(RetryMiddleware):

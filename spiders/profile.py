@@ -86,6 +86,8 @@ class Politeness(_Strict):
     proxy: Proxy | None = None
     max_retry_after: Annotated[float, Field(ge=0, le=3600)] = 300  # longer Retry-After waits give the URL up
     max_page_mb: Annotated[int, Field(ge=1, le=1024)] = 50  # larger responses are cancelled (download cap)
+    # robots.txt's Crawl-delay is honoured up to this many seconds (a larger one is capped, and recorded)
+    max_crawl_delay: Annotated[float, Field(ge=0, le=600)] = 60
 
 
 class Noise(_Strict):
@@ -128,6 +130,9 @@ class Profile(_Strict):
     # hosts serving the same site as domains[0] (e.g. RT's mirrors): allowed, and folded
     # onto domains[0] when URLs are compared, so an article is archived once
     mirrors: list[str] = []
+    # path prefixes of the source's articles, where its host serves more than this source
+    # (Anadolu's languages share www.aa.com.tr; antiwar.com's blog lives under /blog/)
+    sections: list[Annotated[str, Field(pattern=r"^/[^?#]*$")]] = []
     feeds: list[HttpUrl] = []
     sitemaps: list[HttpUrl] = []
     # WordPress sources: the REST API's posts endpoint reaches any past date (backfills)
@@ -166,6 +171,13 @@ class Profile(_Strict):
 
         host = (urlsplit(url).hostname or "").lower().rstrip(".")
         return any(host == d or host.endswith("." + d) for d in (*self.domains, *self.mirrors))
+
+    def in_sections(self, url: str) -> bool:
+        """True if the URL's path is under one of the sections (always, when none are declared)."""
+        from urllib.parse import urlsplit
+
+        path = urlsplit(url).path or "/"
+        return not self.sections or any(path.startswith(prefix) for prefix in self.sections)
 
     def url_key(self, url: str) -> str:
         """What identifies an article URL of this source (see spiders/urls.py)."""

@@ -29,12 +29,16 @@ def crawl_settings(profile: Profile, *, user_agent: str, warc_path: str, replay:
         "DOWNLOAD_MAXSIZE": p.max_page_mb * 1024 * 1024,
         "DOWNLOAD_WARNSIZE": 0,
         "RETRY_AFTER_MAX": p.max_retry_after,
+        "CRAWL_DELAY_MAX": p.max_crawl_delay,
+        "CRAWL_DELAY_APPLY": not replay,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": "INFO",
         "WARC_PATH": warc_path,
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "spiders.politeness.RobotsCrawlDelayMiddleware": 100,
             "spiders.politeness.RetryAfterMiddleware": 550,
             "spiders.proxy.ProxyMiddleware": 740,
             "spiders.recorder.WarcRecorderMiddleware": 990,
@@ -47,7 +51,8 @@ def crawl_settings(profile: Profile, *, user_agent: str, warc_path: str, replay:
     if p.proxy:
         settings.update({"PROXY_URL_ENV": p.proxy.url_env, "PROXY_LABEL": p.proxy.provenance})
     if replay:
-        # Replay contacts only a local server, never the real site: no need to wait.
+        # Replay contacts only a local server, never the real site: no need to wait
+        # (robots.txt's Crawl-delay is still read and recorded, not applied).
         settings.update({"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "RANDOMIZE_DOWNLOAD_DELAY": False})
         handler = "spiders.replay.ReplayDownloadHandler"
         settings["DOWNLOAD_HANDLERS"] = {"http": handler, "https": handler}

@@ -72,7 +72,7 @@ def test_google_news_sitemap_gives_publication_dates_and_titles() -> None:
 
 
 def test_sitemap_index_lists_children() -> None:
-    body = (SITES_DIR / "aa_fr" / "sitemap.xml").read_bytes()
+    body = (SITES_DIR / "aa" / "sitemap.xml").read_bytes()
     page = parse_sitemap(body, "https://www.aa.com.tr/sitemap.xml")
     assert page.children == ["https://www.aa.com.tr/sitemap/fr/2020-02.xml"] and page.candidates == []
 

@@ -30,7 +30,7 @@ PAGES = {
         "antiguerre_fr",
         "antiguerre_fr/posts/les-etats-unis-et-la-russie-ont-echange-des-tirs-plusieurs-fois-en-syrie.html",
     ),
-    "004": ("aa_fr", "aa_fr/fr/monde/1748452.html"),
+    "004": ("aa_fr", "aa/fr/monde/1748452.html"),
 }
 GOLD = {e["seed"][:3]: e for e in json.loads((SEEDS / "gold.json").read_text(encoding="utf-8"))}
 
