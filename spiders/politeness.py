@@ -24,6 +24,7 @@ from scrapy import Request, Spider
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.http import Response
+from scrapy.robotstxt import RobotParser
 from scrapy.settings import BaseSettings
 from scrapy.utils.httpobj import urlparse_cached
 
@@ -76,9 +77,9 @@ class RobotsCrawlDelayMiddleware(RobotsTxtMiddleware):
 
     def _read_delay(self, request: Request, netloc: str) -> float | None:
         parser = self._parsers.get(netloc)
-        if parser is None or not hasattr(parser, "crawl_delay"):
+        if not isinstance(parser, RobotParser):  # no robots.txt (or an unreadable one): no delay asked
             return None
-        agent = self._robotstxt_useragent or request.headers.get(b"User-Agent", self._default_useragent)
+        agent = self._robotstxt_useragent or request.headers.get(b"User-Agent") or self._default_useragent
         asked = parser.crawl_delay(agent)
         if asked is None:
             return None
