@@ -83,7 +83,7 @@ class RobotsCrawlDelayMiddleware(RobotsTxtMiddleware):
         asked = parser.crawl_delay(agent)
         if asked is None:
             return None
-        delay = min(asked, self.cap)
+        delay = min(float(asked), self.cap)
         if asked > self.cap:
             note = f"Crawl-delay {asked:g} s above the {self.cap:g} s cap: {delay:g} s used"
         elif self.apply:
