@@ -52,7 +52,7 @@ class RobotsCrawlDelayMiddleware(RobotsTxtMiddleware):
 
     def __init__(self, crawler: Any):
         super().__init__(crawler)
-        self.cap = crawler.settings.getfloat("CRAWL_DELAY_MAX", 60)
+        self.cap: float = crawler.settings.getfloat("CRAWL_DELAY_MAX", 60)
         self.apply = crawler.settings.getbool("CRAWL_DELAY_APPLY", True)
         self.delays: dict[str, float | None] = {}  # netloc -> the delay in force (None: robots.txt sets none)
 
