@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version as _pkg_version
 from typing import Any
+from urllib.parse import urljoin
 
 import lxml.html
 import trafilatura
@@ -267,7 +268,7 @@ def extract_document(
         flags.append("short_text")
     return CleanDocument(
         url=url,
-        canonical_url=str(canonical) if canonical else None,
+        canonical_url=urljoin(url, str(canonical).strip()) if canonical else None,  # hrefs may be relative
         title=title or None,
         text=text,
         authors=authors,

@@ -10,11 +10,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, Spider
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
@@ -88,6 +88,7 @@ class NewsSpider(Spider):
         self.seen_sitemaps: set[str] = set()
         self.revisits = revisits or {}  # archived URL -> published: fetched again whatever the window
         self.pending: set[str] = set()  # article URLs scheduled and not yet given an outcome
+        self.canonicals: dict[str, str] = {}  # canonical key of each article archived in this run -> its URL
         self.validators = validators or {}  # feed/sitemap URL -> conditional headers, previous body file
 
     async def start(self) -> AsyncIterator[Request]:
@@ -315,23 +316,42 @@ class NewsSpider(Spider):
     def _warc(self, response: Response) -> dict[str, Any]:
         return dict(response.meta.get("warc_record") or {})
 
+    def _canonical_duplicate(self, requested: str, response: Response) -> tuple[str, str] | None:
+        """(why, which) if this page is another address of an article already archived, per its rel=canonical.
+
+        Discovery folds addresses it can compare (tracking parameters, mirrors); only the page
+        itself can say that two different paths are one article.
+        """
+        href = response.xpath('//link[@rel="canonical"]/@href').get() if isinstance(response, TextResponse) else None
+        key = self.profile.url_key(urljoin(response.url, href.strip())) if href else self.profile.url_key(response.url)
+        if key in self.canonicals:
+            return "same rel=canonical as an article archived in this run", self.canonicals[key]
+        own = {self.profile.url_key(requested), self.profile.url_key(response.url)}
+        if key in self.known and key not in own:
+            return "its rel=canonical is already archived", key
+        self.canonicals[key] = requested
+        return None
+
     def parse_article(self, response: Response) -> None:
         requested = (response.meta.get("redirect_urls") or [response.url])[0]
         self.pending.discard(requested)
         revisit = response.meta.get("via") == "revisit"
-        self.log_file.write(
-            requested,
-            "archived",
-            "revisit" if revisit else None,
-            kind="article",
-            in_window=not revisit,
-            published=response.meta.get("discovered_date"),
-            final_url=response.url,
-            status=response.status,
-            via=response.meta.get("via"),
-            listed_title=response.meta.get("listed_title"),
+        fields: dict[str, Any] = {
+            "kind": "article",
+            "in_window": not revisit,
+            "published": response.meta.get("discovered_date"),
+            "final_url": response.url,
+            "status": response.status,
+            "via": response.meta.get("via"),
+            "listed_title": response.meta.get("listed_title"),
             **self._warc(response),
-        )
+        }
+        duplicate = None if revisit or response.status != 200 else self._canonical_duplicate(requested, response)
+        if duplicate:
+            # the response stays in the WARC (raw is raw); it is not archived as an article again
+            self.log_file.write(requested, "skipped", duplicate[0], same_as=duplicate[1], duplicate=True, **fields)
+            return
+        self.log_file.write(requested, "archived", "revisit" if revisit else None, **fields)
 
     def failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]

@@ -40,13 +40,23 @@ class Thresholds:
     max_empty_ratio: float = 0.2
 
 
-def _final_captures(path: Path) -> Iterator[Capture]:
-    """The last response per requested article URL: after retries and redirects, what the run got."""
+def _final_captures(path: Path, duplicates: set[str]) -> Iterator[Capture]:
+    """The last response per requested article URL: after retries and redirects, what the run got.
+    Responses the crawl found to be another address of an archived article are left out."""
     final: dict[str, Capture] = {}
     for cap in iter_captures(path):
-        if cap.metadata.get("kind") == "article":
-            final[cap.metadata.get("requested_url") or cap.url] = cap
+        requested = cap.metadata.get("requested_url") or cap.url
+        if cap.metadata.get("kind") == "article" and requested not in duplicates:
+            final[requested] = cap
     yield from final.values()
+
+
+def _duplicates(store: Store, crawl: dict[str, Any]) -> set[str]:
+    """Requested URLs the crawl log marks as duplicates (same rel=canonical as an archived article)."""
+    if not crawl.get("crawl_log"):
+        return set()
+    lines = store.get_bytes(crawl["crawl_log"]).decode("utf-8").splitlines()
+    return {row["url"] for row in map(json.loads, filter(None, lines)) if row.get("duplicate")}
 
 
 @dataclass
@@ -120,11 +130,12 @@ def extract_run(
     source, run, day = crawl["source_id"], crawl["run"], date.fromisoformat(crawl["logical_date"])
     job = _Extraction(store, extract, extractor, classify)
     clean_keys: list[str] = []
+    duplicates = _duplicates(store, crawl)
     with tempfile.TemporaryDirectory(prefix="extract-") as tmp:
         for part in crawl["parts"]:
             local = Path(tmp) / Path(part).name
             store.download(part, local)
-            for cap in _final_captures(local):
+            for cap in _final_captures(local, duplicates):
                 cid = layout.capture_id(source, run, cap.metadata.get("requested_url") or cap.url)
                 key = layout.clean_key(source, day, cid, extractor["extraction_id"])
                 extraction = job.fields(cap, key)

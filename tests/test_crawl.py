@@ -392,3 +392,41 @@ def test_a_crawl_delay_above_the_profile_s_cap_is_capped(tmp_path: Path) -> None
         assert min(b - a for a, b in itertools.pairwise(times)) >= 0.2
     finally:
         polite.stop()
+
+
+def test_two_addresses_with_one_rel_canonical_are_archived_once(tmp_path: Path) -> None:
+    """A renamed article: the feed lists both addresses; the page names one canonical."""
+    from tests.fixtures.server import SITES_DIR
+
+    renamed = FixtureServer({}, default_site=SITES_DIR / "renamed").start()
+    try:
+        profile = write_local_profile(tmp_path, renamed.address)
+        store = LocalStore(tmp_path / "archive")
+        first = run_crawl(store, CTX, profile_path=profile)
+        crawl = first.as_dict()
+        rows = {r["url"].rsplit("/", 1)[-1]: r for r in first.log_rows if r.get("kind") == "article"}
+        pair = ["1001-strike-near-airport", "1001-strike-near-airport-kills-six"]
+        outcomes = sorted((rows[n]["outcome"], rows[n]["reason"]) for n in pair)
+        assert outcomes == [("archived", None), ("skipped", "same rel=canonical as an article archived in this run")]
+        kept, dup = sorted(pair, key=lambda n: rows[n]["outcome"])
+        assert rows[dup]["same_as"] == rows[kept]["url"]
+        assert rows["1002-another"]["outcome"] == "archived"
+        # both responses are in the WARC; only one becomes an article of the archive
+        (part,) = first.parts
+        fetched = {c.metadata["requested_url"] for c in iter_captures(store.root / part)}
+        assert {rows[n]["url"] for n in pair} <= fetched
+        ex = Extractor.from_rules([], [], "en", 1)
+        committed = runs.commit_run(store, crawl, runs.extract_run(store, crawl, ex, ex.info))
+        urls = sorted(
+            r["requested_url"].rsplit("/", 1)[-1] for r in manifest.read_manifest(store, committed["manifest"])
+        )
+        assert urls == sorted([kept, "1002-another"])
+        assert crawl["summary"]["skipped_by_reason"] == {"same rel=canonical as an article archived in this run": 1}
+
+        # the next run knows the article by its canonical address, whichever address was kept
+        again = run_crawl(store, CTX, profile_path=profile)
+        reasons = {r["url"].rsplit("/", 1)[-1]: r["reason"] for r in again.log_rows if r.get("kind") == "article"}
+        assert reasons[kept] == "already archived" and again.parts == [], again.log_rows
+        assert reasons[dup] in ("already archived", "its rel=canonical is already archived")
+    finally:
+        renamed.stop()
