@@ -21,7 +21,7 @@ from typing import Any
 
 from spiders import conditional
 from spiders.profile import Profile, load_profile, profiles_dir
-from spiders.proxy import proxy_url, redact
+from spiders.proxy import is_socks, proxy_url, redact
 from spiders.replay import REPLAY_ENV
 from spiders.revisit import revisits_due
 from spiders.settings import DEFAULT_USER_AGENT, USER_AGENT_ENV, crawl_settings
@@ -255,6 +255,7 @@ def _main() -> int:
         user_agent=args.user_agent,
         warc_path=str(args.workdir / "part.warc.gz"),
         replay=bool(os.environ.get(REPLAY_ENV)),
+        socks=bool(profile.politeness.proxy and is_socks(proxy_url(profile.politeness.proxy.url_env))),
     )
     settings["RUN_METADATA"] = json.dumps({k: v for k, v in ctx.items() if k != "max_articles"})
     settings["WARCINFO"] = json.dumps(

@@ -30,7 +30,7 @@ class _Strict(BaseModel):
 
 
 class Proxy(_Strict):
-    """An egress proxy (HTTP or HTTPS): its URL, credentials included, is read from the
+    """An egress proxy (HTTP, HTTPS or SOCKS5): its URL, credentials included, is read from the
     environment variable named here and never stored; the label and exit region are
     recorded in provenance."""
 

@@ -4,8 +4,9 @@ The proxy URL (e.g. http://user:secret@proxy.example:3128) comes from the enviro
 variable the profile names. Scrapy's HttpProxyMiddleware turns its credentials into a
 Proxy-Authorization header; the WARC recorder drops that header, provenance gets only the
 profile's label and exit region, and `redact` scrubs credentials from any text we keep
-(such as a failed crawl's stderr). Scrapy's HTTP stack speaks to HTTP(S) proxies; a SOCKS
-exit is reached through a local HTTP-to-SOCKS bridge.
+(such as a failed crawl's stderr). HTTP(S) proxies go through Scrapy's default download
+handler; SOCKS5 proxies (socks5://, or socks5h:// to resolve names at the exit) through
+Scrapy's httpx download handler, which speaks SOCKS (see spiders/settings.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from scrapy.exceptions import NotConfigured
 
 from storage.errors import PermanentError
 
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 SENSITIVE_HEADERS = {"proxy-authorization", "authorization", "cookie"}
 _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
@@ -36,9 +38,14 @@ def proxy_url(env: str) -> str:
     if not value:
         raise PermanentError(f"the profile sends its requests through a proxy, but ${env} is not set")
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PermanentError(f"${env} must be an http:// or https:// proxy URL, got {redact(value)!r}")
+    if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
+        schemes = ", ".join(f"{s}://" for s in PROXY_SCHEMES)
+        raise PermanentError(f"${env} must be a proxy URL ({schemes}), got {redact(value)!r}")
     return value
+
+
+def is_socks(url: str) -> bool:
+    return urlsplit(url).scheme.startswith("socks")
 
 
 class ProxyMiddleware:

@@ -11,7 +11,13 @@ DEFAULT_USER_AGENT = "newsarchive/0.1 (research news archive; Scrapy)"
 USER_AGENT_ENV = "NEWSARCHIVE_USER_AGENT"
 
 
-def crawl_settings(profile: Profile, *, user_agent: str, warc_path: str, replay: bool) -> dict[str, Any]:
+HTTPX_HANDLER = "scrapy.core.downloader.handlers._httpx.HttpxDownloadHandler"
+
+
+def crawl_settings(
+    profile: Profile, *, user_agent: str, warc_path: str, replay: bool, socks: bool = False
+) -> dict[str, Any]:
+    """`socks`: the profile's proxy is a SOCKS5 one, which only the httpx handler can use."""
     p = profile.politeness
     settings: dict[str, Any] = {
         "BOT_NAME": "newsarchive",
@@ -50,6 +56,12 @@ def crawl_settings(profile: Profile, *, user_agent: str, warc_path: str, replay:
     }
     if p.proxy:
         settings.update({"PROXY_URL_ENV": p.proxy.url_env, "PROXY_LABEL": p.proxy.provenance})
+    if socks:
+        if replay:
+            raise ValueError("replay sends requests to a local server directly, not through a SOCKS proxy")
+        # Scrapy's default (Twisted) handler speaks to HTTP proxies only; its httpx handler
+        # (experimental in Scrapy 2.19) also to SOCKS5, so SOCKS profiles use it.
+        settings["DOWNLOAD_HANDLERS"] = {"http": HTTPX_HANDLER, "https": HTTPX_HANDLER}
     if replay:
         # Replay contacts only a local server, never the real site: no need to wait
         # (robots.txt's Crawl-delay is still read and recorded, not applied).

@@ -244,22 +244,18 @@ def test_wordpress_api_discovers_any_past_day(tmp_path: Path, sites: FixtureServ
 SECRET = "s3cr3t-proxy-pw"
 
 
-def test_proxy_is_used_and_its_credentials_never_written(
-    tmp_path: Path, sites: FixtureServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The fixture server doubles as the forward proxy: it sees the credentials; nothing we write does."""
-    profile = write_local_profile(tmp_path, sites.address)
+def _crawl_through_proxy(tmp_path: Path, address: str, proxy: str, monkeypatch: pytest.MonkeyPatch) -> LocalStore:
+    """Crawl the local site through `proxy`, commit, and check its credentials went nowhere we write."""
+    profile = write_local_profile(tmp_path, address)
     text = profile.read_text().replace(
         "politeness: {", "politeness: {proxy: {url_env: TEST_PROXY_URL, label: test-exit-1, region: FR}, "
     )
     profile.write_text(text)
-    monkeypatch.setenv("TEST_PROXY_URL", f"http://researcher:{SECRET}@{sites.address}")
+    monkeypatch.setenv("TEST_PROXY_URL", proxy)
     store = LocalStore(tmp_path / "archive")
-    before = len(sites.proxied)
     result = run_crawl(store, CTX, profile_path=profile)
-    proxied = sites.proxied[before:]
-    assert proxied and all(auth and auth.startswith("Basic ") for _, auth in proxied)  # it went through the proxy
     crawl = result.as_dict()
+    assert outcomes(result.log_rows, f"http://{address}")["/articles/good"] == ("archived", None)
     extracted = runs.extract_run(store, crawl, Extractor.from_rules([], [], "fr", 1), {"extraction_id": "x"})
     committed = runs.commit_run(store, crawl, extracted)
     rows = manifest.read_manifest(store, committed["manifest"])
@@ -273,6 +269,31 @@ def test_proxy_is_used_and_its_credentials_never_written(
         assert SECRET.encode() not in blob and encoded not in blob, key
         assert b"Proxy-Authorization" not in blob, key
     assert SECRET not in json.dumps(crawl)  # what goes to XCom
+    return store
+
+
+def test_proxy_is_used_and_its_credentials_never_written(
+    tmp_path: Path, sites: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fixture server doubles as the forward proxy: it sees the credentials; nothing we write does."""
+    before = len(sites.proxied)
+    _crawl_through_proxy(tmp_path, sites.address, f"http://researcher:{SECRET}@{sites.address}", monkeypatch)
+    proxied = sites.proxied[before:]
+    assert proxied and all(auth and auth.startswith("Basic ") for _, auth in proxied)  # it went through the proxy
+
+
+def test_a_socks5_proxy_is_used_and_its_credentials_never_written(
+    tmp_path: Path, sites: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fixtures.socks import SocksServer
+
+    socks = SocksServer("researcher", SECRET).start()
+    try:
+        _crawl_through_proxy(tmp_path, sites.address, f"socks5://researcher:{SECRET}@{socks.address}", monkeypatch)
+    finally:
+        socks.stop()
+    port = int(sites.address.rsplit(":", 1)[1])
+    assert socks.connections and set(socks.connections) == {("researcher", "127.0.0.1", port)}
 
 
 def test_a_proxy_profile_without_its_url_does_not_crawl(tmp_path: Path, sites: FixtureServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -57,3 +58,25 @@ def test_not_a_page(body: bytes | str, content_type: str | None, what: str | Non
 )
 def test_redact_hides_credentials_in_urls(text: str, redacted: str) -> None:
     assert redact(text) == redacted
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("http://u:p@proxy.example:3128", None),
+        ("socks5h://u:p@exit.example:1080", None),
+        ("socks4://exit.example:1080", "must be a proxy URL (http://, https://, socks5://, socks5h://), got 'socks4:"),
+        ("ftp://u:secret@proxy.example", "got 'ftp://***@proxy.example'"),  # credentials redacted in the error
+        ("", "$TEST_PROXY is not set"),
+    ],
+)
+def test_proxy_url_schemes(value: str, error: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spiders.proxy import proxy_url
+    from storage.errors import PermanentError
+
+    monkeypatch.setenv("TEST_PROXY", value)
+    if error is None:
+        assert proxy_url("TEST_PROXY") == value
+    else:
+        with pytest.raises(PermanentError, match=re.escape(error)):
+            proxy_url("TEST_PROXY")
