@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from spiders.profile import PROFILES_DIR, ProfileError, load_profile, load_registry
+from spiders.profile import PROFILES_DIR, Profile, ProfileError, load_profile, load_registry
 
 GOOD = """id: {id}
 name: Test
@@ -66,6 +66,8 @@ def test_profiles_dir_only_has_yaml() -> None:
             "pattern",
         ),
         (GOOD + "revisit_after_days: [0]\n", "revisit_after_days.0", "greater than or equal"),
+        (GOOD + "sections: [fr/]\n", "sections.0", "pattern"),
+        (GOOD + "politeness: {max_crawl_delay: 3600}\n", "politeness.max_crawl_delay", "less than or equal"),
         (GOOD + "noise: {drop_selectors: ['div[']}\n", "noise.drop_selectors", "invalid CSS selector"),
         (
             GOOD + "noise: {drop_line_patterns: ['(unclosed']}\n",
@@ -115,3 +117,23 @@ def test_domain_check(tmp_path: Path, url: str, allowed: bool) -> None:
     path = tmp_path / "ok_src.yaml"
     path.write_text(GOOD.replace("{id}", "ok_src"), encoding="utf-8")
     assert load_profile(path).allows(url) is allowed
+
+
+@pytest.mark.parametrize(
+    ("sections", "url", "inside"),
+    [
+        ([], "https://www.aa.com.tr/en/world/x/1", True),  # no sections: the whole host
+        (["/tr/"], "https://www.aa.com.tr/tr/dunya/x/1", True),
+        (["/tr/"], "https://www.aa.com.tr/en/world/x/1", False),
+        (["/tr/"], "https://www.aa.com.tr/tr", False),  # the edition's home page, not under /tr/
+        (["/blog/"], "https://www.antiwar.com/blog/2019/05/20/x/", True),
+        (["/blog/"], "https://www.antiwar.com/latest.php", False),
+        (["/fr/", "/en/"], "https://www.aa.com.tr/en/x/2", True),
+    ],
+)
+def test_section_check(sections: list[str], url: str, inside: bool) -> None:
+    profile = Profile.model_validate(
+        {"id": "sec_src", "name": "S", "language": "en", "domains": ["www.aa.com.tr", "www.antiwar.com"]}
+        | {"feeds": ["https://www.aa.com.tr/feed/"], "sections": sections}
+    )
+    assert profile.in_sections(url) is inside
