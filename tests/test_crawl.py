@@ -374,45 +374,40 @@ def test_date_archive_pages_are_followed_through_their_pagination(tmp_path: Path
     assert articles == {"afghanistan-pertes-civiles": "archived", "yemen-treve-hodeida": "archived"}
 
 
-def test_robots_crawl_delay_spaces_the_host_s_requests(tmp_path: Path) -> None:
-    """A host whose robots.txt asks Crawl-delay: 1, crawled with no delay of the profile's own."""
-    from tests.fixtures.server import SITES_DIR
-
-    polite = FixtureServer({}, default_site=SITES_DIR / "polite").start()
-    try:
-        profile = write_local_profile(tmp_path, polite.address)  # download_delay 0, concurrency 4
-        profile.write_text(profile.read_text().replace("autothrottle: false", "autothrottle: true"))
-        rows = run_crawl(LocalStore(tmp_path / "archive"), CTX, profile_path=profile).log_rows
-        (robots,) = [r for r in rows if r.get("kind") == "robots"]
-        assert (robots["crawl_delay"], robots["delay"], robots["reason"]) == (1, 1, "Crawl-delay 1 s applied")
-        articles = {
-            r["url"].rsplit("/", 1)[-1]: (r["outcome"], r["reason"]) for r in rows if r.get("kind") == "article"
-        }
-        assert articles["four"] == ("skipped", "disallowed by robots.txt")
-        assert [articles[n][0] for n in ("one", "two", "three")] == ["archived"] * 3
-        times = sorted(t for key, ts in polite.times.items() if key != "127.0.0.1/robots.txt" for t in ts)
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        # the feed, the profile's (missing) sitemap and three articles, a second apart
-        assert len(times) == 5 and min(gaps) >= 0.95, gaps
-    finally:
-        polite.stop()
-
-
-def test_a_crawl_delay_above_the_profile_s_cap_is_capped(tmp_path: Path) -> None:
+def _crawl_polite_host(tmp_path: Path, politeness: str) -> tuple[list[dict[str, Any]], list[float]]:
+    """Crawl a host whose robots.txt asks Crawl-delay: 1 (local profile, no delay of its own,
+    `politeness` settings added): the crawl log, and the gaps between requests after robots.txt."""
     from tests.fixtures.server import SITES_DIR
 
     polite = FixtureServer({}, default_site=SITES_DIR / "polite").start()
     try:
         profile = write_local_profile(tmp_path, polite.address)
-        profile.write_text(profile.read_text().replace("timeout: 10", "timeout: 10, max_crawl_delay: 0.25"))
+        # AutoThrottle on: it must not bring the delay below what robots.txt asks
+        profile.write_text(profile.read_text().replace("autothrottle: false", f"autothrottle: true, {politeness}"))
         rows = run_crawl(LocalStore(tmp_path / "archive"), CTX, profile_path=profile).log_rows
-        (robots,) = [r for r in rows if r.get("kind") == "robots"]
-        assert (robots["crawl_delay"], robots["delay"]) == (1, 0.25)
-        assert robots["reason"] == "Crawl-delay 1 s above the 0.25 s cap: 0.25 s used"
-        times = sorted(t for key, ts in polite.times.items() if key != "127.0.0.1/robots.txt" for t in ts)
-        assert min(b - a for a, b in itertools.pairwise(times)) >= 0.2
     finally:
         polite.stop()
+    times = sorted(t for key, ts in polite.times.items() if key != "127.0.0.1/robots.txt" for t in ts)
+    return rows, [b - a for a, b in itertools.pairwise(times)]
+
+
+def test_robots_crawl_delay_spaces_the_host_s_requests(tmp_path: Path) -> None:
+    rows, gaps = _crawl_polite_host(tmp_path, "max_crawl_delay: 60")
+    (robots,) = [r for r in rows if r.get("kind") == "robots"]
+    assert (robots["crawl_delay"], robots["delay"], robots["reason"]) == (1, 1, "Crawl-delay 1 s applied")
+    articles = {r["url"].rsplit("/", 1)[-1]: (r["outcome"], r["reason"]) for r in rows if r.get("kind") == "article"}
+    assert articles["four"] == ("skipped", "disallowed by robots.txt")
+    assert [articles[n][0] for n in ("one", "two", "three")] == ["archived"] * 3
+    # the feed, the profile's (missing) sitemap and three articles, a second apart
+    assert len(gaps) == 4 and min(gaps) >= 0.95, gaps
+
+
+def test_a_crawl_delay_above_the_profile_s_cap_is_capped(tmp_path: Path) -> None:
+    rows, gaps = _crawl_polite_host(tmp_path, "max_crawl_delay: 0.25")
+    (robots,) = [r for r in rows if r.get("kind") == "robots"]
+    assert (robots["crawl_delay"], robots["delay"]) == (1, 0.25)
+    assert robots["reason"] == "Crawl-delay 1 s above the 0.25 s cap: 0.25 s used"
+    assert min(gaps) >= 0.2, gaps
 
 
 def test_two_addresses_with_one_rel_canonical_are_archived_once(tmp_path: Path) -> None:
