@@ -38,8 +38,15 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class ChildSitemap:
+    url: str
+    # the latest moment the index's <lastmod> can mean (a bare date: the end of that day), or None
+    modified_by: datetime | None = None
+
+
+@dataclass(frozen=True)
 class SitemapPage:
-    children: list[str]  # sitemap URLs (for an index)
+    children: list[ChildSitemap]  # sitemaps listed by an index
     candidates: list[Candidate]  # article URLs (for a urlset)
 
 
@@ -53,6 +60,14 @@ def parse_datetime(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _latest_meaning(value: str) -> datetime | None:
+    """A W3C datetime as the latest moment it can stand for: a bare date is the whole day."""
+    parsed = parse_datetime(value)
+    if parsed is not None and "T" not in value:
+        parsed += timedelta(days=1)
+    return parsed
 
 
 def parse_feed(body: bytes, feed_url: str) -> list[Candidate]:
@@ -86,8 +101,13 @@ def parse_sitemap(body: bytes, sitemap_url: str) -> SitemapPage:
         raise DiscoveryError(f"{sitemap_url}: empty sitemap")
     tag = etree.QName(root).localname
     if tag == "sitemapindex":
-        locs = [(el.text or "").strip() for el in root.iter(f"{SITEMAP_NS}loc", "loc")]
-        return SitemapPage([urljoin(sitemap_url, loc) for loc in locs if loc][:MAX_SITEMAP_ENTRIES], [])
+        children = []
+        for el in root.iterchildren(f"{SITEMAP_NS}sitemap", "sitemap"):
+            loc = (el.findtext(f"{SITEMAP_NS}loc") or el.findtext("loc") or "").strip()
+            if loc:
+                lastmod = (el.findtext(f"{SITEMAP_NS}lastmod") or el.findtext("lastmod") or "").strip()
+                children.append(ChildSitemap(urljoin(sitemap_url, loc), _latest_meaning(lastmod)))
+        return SitemapPage(children[:MAX_SITEMAP_ENTRIES], [])
     if tag != "urlset":
         raise DiscoveryError(f"{sitemap_url}: root element <{tag}> is neither <urlset> nor <sitemapindex>")
     out = []

@@ -227,7 +227,8 @@ class NewsSpider(Spider):
             **self._fetched(response),
         )
         depth = response.meta.get("depth", 0) + 1
-        for child in page.children:
+        for ref in page.children:
+            child = ref.url
             if child in self.seen_sitemaps:
                 self.log_file.write(child, "skipped", "sitemap already visited (loop)", kind="sitemap")
             elif depth > MAX_SITEMAP_DEPTH:
@@ -236,6 +237,10 @@ class NewsSpider(Spider):
                 )
             elif not self.profile.allows(child):
                 self.log_file.write(child, "skipped", "outside the source's domains", kind="sitemap")
+            elif self.profile.trust_sitemap_lastmod and ref.modified_by and ref.modified_by <= self.window[0]:
+                # an article published in the window would have changed it after the window began
+                reason = "last modified before the window began: it cannot list the window's articles"
+                self.log_file.write(child, "skipped", reason, kind="sitemap", lastmod=ref.modified_by)
             else:
                 self.seen_sitemaps.add(child)
                 yield self._conditional(

@@ -135,6 +135,9 @@ class Profile(_Strict):
     sections: list[Annotated[str, Field(pattern=r"^/[^?#]*$")]] = []
     feeds: list[HttpUrl] = []
     sitemaps: list[HttpUrl] = []
+    # a child sitemap whose index <lastmod> is before the window is not fetched (set false
+    # for a site whose index dates are wrong)
+    trust_sitemap_lastmod: bool = True
     # WordPress sources: the REST API's posts endpoint reaches any past date (backfills)
     wordpress_api: HttpUrl | None = None
     archive_pages: ArchivePages | None = None

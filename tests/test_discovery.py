@@ -9,6 +9,7 @@ import pytest
 
 from spiders.discovery import (
     Candidate,
+    ChildSitemap,
     DiscoveryError,
     parse_datetime,
     parse_feed,
@@ -74,7 +75,26 @@ def test_google_news_sitemap_gives_publication_dates_and_titles() -> None:
 def test_sitemap_index_lists_children() -> None:
     body = (SITES_DIR / "aa" / "sitemap.xml").read_bytes()
     page = parse_sitemap(body, "https://www.aa.com.tr/sitemap.xml")
-    assert page.children == ["https://www.aa.com.tr/sitemap/fr/2020-02.xml"] and page.candidates == []
+    assert page.children == [ChildSitemap("https://www.aa.com.tr/sitemap/fr/2020-02.xml")] and page.candidates == []
+
+
+@pytest.mark.parametrize(
+    ("lastmod", "modified_by"),
+    [
+        ("<lastmod>2022-03-31T23:00:00+00:00</lastmod>", datetime(2022, 3, 31, 23, tzinfo=UTC)),
+        ("<lastmod>2022-03-31T23:00:00+02:00</lastmod>", datetime(2022, 3, 31, 21, tzinfo=UTC)),
+        ("<lastmod>2022-03-31</lastmod>", datetime(2022, 4, 1, tzinfo=UTC)),  # any time that day
+        ("<lastmod>last week</lastmod>", None),
+        ("", None),
+    ],
+)
+def test_sitemap_index_children_carry_their_lastmod(lastmod: str, modified_by: datetime | None) -> None:
+    body = (
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>/sitemap-2022-03.xml</loc>{lastmod}</sitemap></sitemapindex>"
+    ).encode()
+    (child,) = parse_sitemap(body, "https://example.org/sitemap.xml").children
+    assert child == ChildSitemap("https://example.org/sitemap-2022-03.xml", modified_by)
 
 
 def test_urlset_uses_lastmod() -> None:

@@ -33,6 +33,7 @@ class Case:
     discovery_failures: tuple[str, ...] = ()  # "url reason" of feeds/sitemaps that failed
     meta: dict[str, Any] = field(default_factory=dict)  # manifest fields of the first archived row
     crawl_delay: float | None = None  # robots.txt's Crawl-delay (read; replay does not wait it out)
+    stale_sitemaps: tuple[str, ...] = ()  # child sitemaps not fetched: last modified before the window
 
 
 D22, D19 = date(2022, 3, 29), date(2019, 5, 20)
@@ -69,6 +70,9 @@ CASES = [
             "Trending",
         ),
         meta={"title": "Moscow urges restraint after Deir ez-Zor strike", "language": "en"},
+        # the index's older monthly sitemaps are not fetched (they are not served either: a
+        # fetch would show up as a discovery failure)
+        stale_sitemaps=(f"{RT_EN}/sitemap_2022-02.xml", f"{RT_EN}/sitemap_2022-01.xml"),
     ),
     Case(
         "rt_de",
@@ -208,6 +212,8 @@ def test_source_profile_crawls_its_site(case: Case, sites: FixtureServer, tmp_pa
         assert reason in [why for key, why in reasons if key == p.url_key(url)], (url, reasons)
     robots = [r for r in rows if r.get("kind") == "robots"]
     assert [r["crawl_delay"] for r in robots] == ([case.crawl_delay] if case.crawl_delay else [])
+    stale = [r["url"] for r in rows if r.get("kind") == "sitemap" and str(r["reason"]).startswith("last modified")]
+    assert sorted(stale) == sorted(case.stale_sitemaps)
     failures = sorted(f"{f['url']} {f['reason']}" for f in crawl["summary"]["discovery_failures"])
     assert failures == sorted(case.discovery_failures)
 
