@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urljoin
 
 import feedparser
 from lxml import etree
+from parsel import Selector
 
 from storage.errors import PermanentError
 
@@ -127,6 +128,30 @@ def parse_sitemap(body: bytes, sitemap_url: str) -> SitemapPage:
         if len(out) >= MAX_SITEMAP_ENTRIES:
             break
     return SitemapPage([], out)
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    candidates: list[Candidate]
+    next_url: str | None
+    oldest: datetime | None  # the oldest date listed on the page
+
+
+def parse_section_page(
+    html: str, page_url: str, item: str, link: str, date: str, next_selector: str | None
+) -> ListingPage:
+    """A section listing: each item's link and date (CSS selectors), and the next page's URL."""
+    sel = Selector(text=html)
+    out = []
+    for el in sel.css(item):
+        href = el.css(link if "::" in link else f"{link}::attr(href)").get()
+        if not href or not href.strip():
+            continue
+        published = parse_datetime(el.css(date).get())
+        out.append(Candidate(urljoin(page_url, href.strip()), published, None, page_url, "section-page"))
+    nxt = sel.css(f"{next_selector}::attr(href)").get() if next_selector else None
+    dates = [c.published for c in out if c.published]
+    return ListingPage(out, urljoin(page_url, nxt.strip()) if nxt else None, min(dates) if dates else None)
 
 
 WP_PER_PAGE = 100  # the WordPress REST API's own maximum

@@ -23,6 +23,7 @@ from spiders.discovery import (
     Candidate,
     DiscoveryError,
     parse_feed,
+    parse_section_page,
     parse_sitemap,
     parse_wp_posts,
     wp_posts_url,
@@ -111,6 +112,10 @@ class NewsSpider(Spider):
                 day_meta: dict[str, Any] = {"kind": "archive-page", "page": 1, "day": day.isoformat()}
                 yield Request(url, callback=self.parse_archive_page, errback=self.failed, meta=day_meta)
                 day += timedelta(days=1)
+        if self.profile.section_pages:
+            for section in map(str, self.profile.section_pages.urls):
+                section_meta = {"kind": "section-page", "page": 1, "section": section}
+                yield Request(section, callback=self.parse_section_page, errback=self.failed, meta=section_meta)
         if self.profile.wordpress_api:
             url = wp_posts_url(str(self.profile.wordpress_api), *self.window)
             yield Request(url, callback=self.parse_wp_api, errback=self.failed, meta={"kind": "wp-api", "page": 1})
@@ -183,6 +188,44 @@ class NewsSpider(Spider):
             reason = f"pagination beyond {pattern.max_pages} pages not followed"
             self.log_file.write(response.urljoin(nxt), "skipped", reason, kind="archive-page")
         yield from self.consider(candidates)
+
+    def parse_section_page(self, response: Response) -> Iterator[Request]:
+        """A page of a section listing (newest first): its dated links, and the next page while
+        the listing has not yet reached articles older than the window."""
+        pattern = self.profile.section_pages
+        assert pattern is not None
+        if not isinstance(response, TextResponse):
+            self._discovery_failed(response, DiscoveryError(f"{response.url}: not an HTML listing"))
+            return
+        listing = parse_section_page(
+            response.text,
+            response.url,
+            pattern.item_selector,
+            pattern.link_selector,
+            pattern.date_selector,
+            pattern.next_selector,
+        )
+        page = response.meta["page"]
+        self.log_file.write(
+            response.url,
+            "fetched",
+            None,
+            kind="section-page",
+            entries=len(listing.candidates),
+            oldest=listing.oldest,
+            **self._warc(response),
+        )
+        if listing.next_url:
+            if listing.oldest is not None and listing.oldest < self.window[0]:
+                reason = "the listing has reached articles older than the window"
+                self.log_file.write(listing.next_url, "skipped", reason, kind="section-page")
+            elif page >= pattern.max_pages:
+                reason = f"pagination beyond {pattern.max_pages} pages not followed"
+                self.log_file.write(listing.next_url, "skipped", reason, kind="section-page")
+            else:
+                meta = {**response.meta, "page": page + 1}
+                yield Request(listing.next_url, callback=self.parse_section_page, errback=self.failed, meta=meta)
+        yield from self.consider(listing.candidates)
 
     def parse_wp_api(self, response: Response) -> Iterator[Request]:
         """One page of the WordPress REST API; the first page schedules the others (X-WP-TotalPages)."""

@@ -77,6 +77,33 @@ class ArchivePages(_Strict):
         return v
 
 
+class SectionPages(_Strict):
+    """Section listings (newest first), followed through their pagination back to the window.
+
+    Each element matching `item_selector` is one listed article: its link is the first
+    `link_selector` match inside it, its date the first `date_selector` match (a CSS
+    selector ending in ::attr(...) or ::text, giving a W3C datetime). Pages are followed
+    while they list nothing older than the window, up to `max_pages`.
+    """
+
+    urls: Annotated[list[HttpUrl], Field(min_length=1)]
+    item_selector: str
+    link_selector: str = "a"
+    date_selector: str = "time::attr(datetime)"
+    next_selector: str | None = None
+    max_pages: Annotated[int, Field(ge=1, le=500)] = 50
+
+    @field_validator("item_selector", "link_selector", "date_selector", "next_selector")
+    @classmethod
+    def _css(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                GenericTranslator().css_to_xpath(re.sub(r"::(attr\([\w:-]+\)|text)$", "", v))
+            except SelectorError as exc:
+                raise ValueError(f"invalid CSS selector {v!r}: {exc}") from exc
+        return v
+
+
 class Politeness(_Strict):
     download_delay: Annotated[float, Field(ge=0, le=120)] = 2.0
     concurrency: Annotated[int, Field(ge=1, le=16)] = 2
@@ -141,6 +168,7 @@ class Profile(_Strict):
     # WordPress sources: the REST API's posts endpoint reaches any past date (backfills)
     wordpress_api: HttpUrl | None = None
     archive_pages: ArchivePages | None = None
+    section_pages: SectionPages | None = None
     schedule: str = "@daily"
     politeness: Politeness = Politeness()
     noise: Noise = Noise()
@@ -160,10 +188,14 @@ class Profile(_Strict):
 
     @model_validator(mode="after")
     def _start_points(self) -> Profile:
-        if not (self.feeds or self.sitemaps or self.wordpress_api or self.archive_pages):
-            raise ValueError("a profile needs at least one feed, sitemap, WordPress API or archive page pattern")
+        if not (self.feeds or self.sitemaps or self.wordpress_api or self.archive_pages or self.section_pages):
+            raise ValueError(
+                "a profile needs at least one feed, sitemap, WordPress API, archive page pattern or section page"
+            )
         archive = [self.archive_pages.url.format(year=2000, month=1, day=1)] if self.archive_pages else []
-        for url in [*self.feeds, *self.sitemaps, *([self.wordpress_api] if self.wordpress_api else []), *archive]:
+        sections = self.section_pages.urls if self.section_pages else []
+        api = [self.wordpress_api] if self.wordpress_api else []
+        for url in [*self.feeds, *self.sitemaps, *api, *archive, *sections]:
             if not self.allows(str(url)):
                 raise ValueError(f"start point {url} is outside the profile's domains {self.domains}")
         return self

@@ -1,4 +1,4 @@
-"""Feeds and sitemaps -> candidates: plain tables of cases."""
+"""Feeds, sitemaps, listings and the WordPress API -> candidates: plain tables of cases."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from spiders.discovery import (
     DiscoveryError,
     parse_datetime,
     parse_feed,
+    parse_section_page,
     parse_sitemap,
     parse_wp_posts,
     wp_posts_url,
@@ -165,3 +166,37 @@ def test_wordpress_api_query_widens_the_window_by_a_day() -> None:
     query = parse_qs(urlsplit(url).query)
     assert query["after"] == ["2016-09-15T00:00:00"] and query["before"] == ["2016-09-18T00:00:00"]
     assert query["page"] == ["3"] and query["per_page"] == ["100"] and "date_gmt" in query["_fields"][0]
+
+
+def test_section_page_lists_dated_items_and_the_next_page() -> None:
+    html = (SITES_DIR / "trt_world" / "middle-east-page-2.html").read_text(encoding="utf-8")
+    page = parse_section_page(
+        html,
+        "https://www.trtworld.com/middle-east?page=2",
+        "article.card",
+        "a.card__link",
+        "time::attr(datetime)",
+        "a.pagination__next",
+    )
+    base = "https://www.trtworld.com/middle-east/"
+    assert [(c.url, c.published) for c in page.candidates] == [
+        (base + "lebanon-fuel-shortage-hospitals-55800", datetime(2022, 3, 29, 7, 45, tzinfo=UTC)),
+        (base + "idlib-ceasefire-holds-55790", datetime(2022, 3, 28, 9, tzinfo=UTC)),
+    ]  # the sidebar's "most read" link is not an item of the listing
+    assert page.next_url == "https://www.trtworld.com/middle-east?page=3"
+    assert page.oldest == datetime(2022, 3, 28, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("html", "urls", "oldest"),
+    [
+        ('<div class="i"><a href="/a">A</a></div>', [("https://x.org/a", None)], None),  # undated: recorded later
+        ('<div class="i"><a>no link</a><time datetime="2022-01-01T00:00:00Z"></time></div>', [], None),
+        ('<div class="i"><a href=" /b ">B</a><time datetime="soon"></time></div>', [("https://x.org/b", None)], None),
+        ("<p>no items</p>", [], None),
+    ],
+)
+def test_section_page_odd_items(html: str, urls: list[tuple[str, datetime | None]], oldest: datetime | None) -> None:
+    page = parse_section_page(html, "https://x.org/s", "div.i", "a", "time::attr(datetime)", "a.next")
+    assert [(c.url, c.published) for c in page.candidates] == urls
+    assert page.oldest == oldest and page.next_url is None

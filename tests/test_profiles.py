@@ -46,7 +46,7 @@ def test_profiles_dir_only_has_yaml() -> None:
         (
             GOOD.replace("feeds: [https://example.org/feed/]", ""),
             "(top level)",
-            "at least one feed, sitemap, WordPress API or archive page pattern",
+            "at least one feed, sitemap, WordPress API, archive page pattern or section page",
         ),
         (GOOD + "politeness: {download_delay: -1}\n", "politeness.download_delay", "greater than or equal"),
         (
@@ -67,6 +67,17 @@ def test_profiles_dir_only_has_yaml() -> None:
         ),
         (GOOD + "revisit_after_days: [0]\n", "revisit_after_days.0", "greater than or equal"),
         (GOOD + "sections: [fr/]\n", "sections.0", "pattern"),
+        (
+            GOOD + "section_pages: {urls: ['https://example.org/s'], item_selector: 'div['}\n",
+            "section_pages.item_selector",
+            "invalid CSS selector",
+        ),
+        (
+            GOOD + "section_pages: {urls: ['https://other.org/s'], item_selector: div}\n",
+            "(top level)",
+            "outside",
+        ),
+        (GOOD + "section_pages: {urls: [], item_selector: div}\n", "section_pages.urls", "at least 1"),
         (GOOD + "politeness: {max_crawl_delay: 3600}\n", "politeness.max_crawl_delay", "less than or equal"),
         (GOOD + "noise: {drop_selectors: ['div[']}\n", "noise.drop_selectors", "invalid CSS selector"),
         (

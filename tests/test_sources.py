@@ -126,11 +126,15 @@ CASES = [
     Case(
         "trt_world",
         D22,
-        archived={TRT_ART: TRT_ART},
+        # the second article is listed only on the section's second page
+        archived={TRT_ART: TRT_ART, "https://www.trtworld.com/middle-east/lebanon-fuel-shortage-hospitals-55800": ""},
         other={
+            "https://www.trtworld.com/middle-east/iraq-kurdish-region-talks-55830": "published outside the window",
             "https://www.trtworld.com/middle-east/idlib-ceasefire-holds-55790": "published outside the window",
             "https://www.trtworld.com/middle-east": "no publication date to place it in the window",
         },
+        # the Türkiye section is not served: its failure is recorded and the rest goes on
+        discovery_failures=("https://www.trtworld.com/turkiye HTTP 404",),
         keep=("wounding two soldiers", "a threat to its national security"),
         drop=(
             "Recommended",
@@ -242,3 +246,20 @@ def test_google_news_sitemap_titles_in_cdata_reach_the_crawl_log(sites: FixtureS
     (duma,) = [r for r in rows if r.get("kind") == "article" and "552333" in r["url"]]
     assert duma["listed_title"] == "Duma votes on 'mirror' sanctions & export curbs"
     assert duma["via"] == "https://www.rt.com/newssitemap.xml"
+
+
+def test_a_section_listing_is_followed_back_to_the_window_and_no_further(sites: FixtureServer, tmp_path: Any) -> None:
+    ctx = RunContext("trt_world", datetime(2022, 3, 29, tzinfo=UTC), datetime(2022, 3, 30, tzinfo=UTC), D22)
+    rows = run_crawl(LocalStore(tmp_path / "a"), ctx, replay=sites.replay_map()).log_rows
+    pages = [
+        (r["url"].removeprefix("https://www.trtworld.com"), r["outcome"], r.get("entries"), r["reason"])
+        for r in rows
+        if r.get("kind") == "section-page"
+    ]
+    assert sorted(pages) == [
+        ("/middle-east", "fetched", 2, None),
+        ("/middle-east?page=2", "fetched", 2, None),
+        # page 2 already lists the 28th: page 3 cannot hold the 29th
+        ("/middle-east?page=3", "skipped", None, "the listing has reached articles older than the window"),
+        ("/turkiye", "failed", None, "HTTP 404"),
+    ]
