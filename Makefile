@@ -20,7 +20,7 @@ $(CURDIR)/.tools/bin/uv:
 
 env: .venv/.synced
 
-demo: env  ## replay the five fixture sites, run each source's DAG once into ./archive, print a summary
+demo: env  ## replay every fixture site, run each source's DAG once into ./archive, print a summary
 	$(RUN) python infra/demo.py
 
 test: env  ## the whole test suite (starts its own fixture web server and S3 server on 127.0.0.1)

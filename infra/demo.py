@@ -1,4 +1,4 @@
-"""Offline demo: replay the five fixture sites locally and run each source's DAG once.
+"""Offline demo: replay every fixture site locally and run each source's DAG once.
 
 Runs with embedded defaults: Airflow on SQLite in ./.airflow, the archive in ./archive.
 The sources' real host names are kept; a replay map sends their requests to a local
@@ -40,6 +40,18 @@ DEMO_RUNS = {
     "lesmoutonsenrages": ("2016-09-18", "2016-09-16", "2016-09-21"),
     "antiguerre_fr": ("2018-12-02", "2018-11-30", "2018-12-05"),
     "aa_fr": ("2020-02-28", "2020-02-26", "2020-03-01"),
+    "sputnik_fr": ("2020-02-28", "2020-02-27", "2020-02-29"),
+    "rt_en": ("2022-03-29", "2022-03-28", "2022-03-30"),
+    "rt_es": ("2022-03-29", "2022-03-28", "2022-03-30"),
+    "rt_de": ("2022-03-29", "2022-03-28", "2022-03-30"),
+    "sputnik_global": ("2022-03-29", "2022-03-28", "2022-03-30"),
+    "aa_en": ("2022-03-29", "2022-03-28", "2022-03-30"),
+    "aa_tr": ("2022-03-29", "2022-03-28", "2022-03-30"),
+    "trt_world": ("2022-03-29", "2022-03-28", "2022-03-30"),
+    "antiwar_news": ("2019-05-20", "2019-05-19", "2019-05-22"),
+    "antiwar_original": ("2019-05-20", "2019-05-19", "2019-05-22"),
+    "antiwar_blog": ("2019-05-20", "2019-05-19", "2019-05-22"),
+    "reseauinternational": ("2019-05-20", "2019-05-19", "2019-05-22"),
 }
 
 

@@ -14,7 +14,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from extract import Extractor, classify_capture
 from spiders.crawl import RunContext, run_crawl
-from spiders.profile import get_profile, load_profile
+from spiders.profile import load_profile
 from storage import layout, manifest, runs
 from storage.store import LocalStore
 from storage.warcread import iter_captures
@@ -307,24 +307,6 @@ def test_a_proxy_profile_without_its_url_does_not_crawl(tmp_path: Path, sites: F
     )
     with pytest.raises(PermanentError, match=r"\$UNSET_PROXY_URL is not set"):
         run_crawl(LocalStore(tmp_path / "archive"), CTX, profile_path=profile)
-
-
-def test_sputnik_read_also_blocks_inside_the_body_do_not_leak(tmp_path: Path, sites: FixtureServer) -> None:
-    """The real profile against a page built like Sputnik's: b-inject blocks sit between paragraphs."""
-    store = LocalStore(tmp_path / "archive")
-    ctx = RunContext(
-        "sputnik_fr", datetime(2020, 2, 28, tzinfo=UTC), datetime(2020, 2, 29, tzinfo=UTC), date(2020, 2, 28)
-    )
-    crawl = run_crawl(store, ctx, replay=sites.replay_map()).as_dict()
-    assert crawl["summary"]["articles"] == {"archived": 1}
-    assert crawl["summary"]["discovery_failures"][0]["reason"] == "HTTP 404"  # the missing sitemap, recorded
-    p = get_profile("sputnik_fr")
-    ex = Extractor.from_rules(p.noise.drop_selectors, p.noise.drop_line_patterns, p.language, p.rules_version)
-    committed = runs.commit_run(store, crawl, runs.extract_run(store, crawl, ex, ex.info))
-    (row,) = manifest.read_manifest(store, committed["manifest"])
-    assert row["requested_url"] == "https://fr.sputniknews.africa/20200228/idleb-ankara-renforts-1046.html"
-    assert "Saraqeb" in row["text"] and "Lire aussi" not in row["text"] and "Telegram" not in row["text"]
-    assert row["flags"] == []
 
 
 def test_feeds_and_sitemaps_are_fetched_conditionally(tmp_path: Path, sites: FixtureServer) -> None:
