@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export ARCHIVE_URL ?= file://$(CURDIR)/archive
 
-.PHONY: env demo test check format lock airflow bench-quality bench-archive clean
+.PHONY: env demo test check format lock airflow bench-quality bench-crawl bench-archive clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/python -m pip install -q --upgrade pip uv
@@ -33,6 +33,9 @@ check: env  ## lint, format and types: exactly what CI runs besides the tests
 
 bench-quality: env  ## extraction quality per source and configuration; figures also in bench-quality.json
 	$(RUN) python -m tests.bench.quality --json bench-quality.json
+
+bench-crawl: env  ## sitemap parsing, sitemap pruning in backfills and crawl throughput on a synthetic local site
+	$(RUN) python -m tests.bench.discovery --json .work/bench-crawl.json
 
 bench-archive: env  ## search/get/export figures on a synthetic archive of ROWS manifest rows (default 1,000,000; kept in .work/)
 	$(RUN) python -m tests.bench.archive --rows $(or $(ROWS),1000000) --json .work/bench-archive.json
