@@ -35,7 +35,7 @@ class Candidate:
     published: datetime | None
     title: str | None
     via: str  # the feed or sitemap URL it was found in
-    via_kind: str  # feed | sitemap | news-sitemap
+    via_kind: str  # feed | sitemap | news-sitemap | wp-api | archive-page | section-page
 
 
 @dataclass(frozen=True)
