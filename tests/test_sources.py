@@ -17,7 +17,7 @@ import pytest
 
 from extract import Extractor, classify_capture
 from spiders.crawl import RunContext, run_crawl
-from spiders.profile import get_profile
+from spiders.profile import get_profile, profiles_dir
 from storage import manifest, runs
 from storage.store import LocalStore
 from tests.fixtures.server import FixtureServer
@@ -48,6 +48,59 @@ DUPLICATE = "duplicate of a URL already discovered in this run"
 WP_NOISE = ("Share this:", "Leave a Reply", "thoughts on", "Related", "powered by WordPress")
 
 CASES = [
+    # the five sources of the seed pages (their pages are also checked line by line against
+    # ../shared/seeds/gold.json in test_extract_gold.py)
+    Case(
+        "rt_fr",
+        date(2017, 6, 9),
+        archived={
+            "https://francais.rt.com/international/38871-etats-unis-frappent-nouveau-forces-pro-gouvernementales-syrie-drone": ""
+        },
+        other={"https://francais.rt.com/international/38911-moscou-appelle-retenue": "published outside the window"},
+        keep=("Deux jours après un bombardement sur des forces alliées au gouvernement syrien",),
+        drop=("Suivez RT en français", "Lire aussi", "Raconter l'actualité", "Tout Accepter", "utilise des cookies"),
+        meta={"published": "2017-06-09T06:42:00Z", "language": "fr"},
+    ),
+    Case(
+        "trt_fr",
+        date(2016, 9, 18),
+        archived={
+            "https://turquie2023.com/2016/09/18/syrie-la-coalition-frappe-les-soldats-du-regime-reunion-durgence-au-conseil-de-securite-de-lonu/": ""
+        },
+        keep=("a frappé une base militaire du régime Assad à Deyr Zor",),
+        drop=("Partager cet article",),
+        meta={"published": "2016-09-18T09:14:00Z"},
+    ),
+    Case(
+        "lesmoutonsenrages",
+        date(2016, 9, 18),
+        archived={
+            "https://lesmoutonsenrages.fr/2016/09/18/62-soldats-syriens-tues-dans-une-frappe-attribuee-a-la-coalition-menee-par-les-etats-unis/": ""
+        },
+        keep=("on aurait presque l’impression que les États-Unis",),
+        drop=("28 Commentaires", "Daech passe à l’attaque", "Le budget militaire des États-Unis est impressionant"),
+        meta={"authors": ["Benji"]},
+    ),
+    Case(
+        "antiguerre_fr",
+        date(2018, 12, 2),
+        archived={
+            "https://www.antiguerre.fr/2018/12/02/les-etats-unis-et-la-russie-ont-echange-des-tirs-plusieurs-fois-en-syrie/": ""
+        },
+        keep=("L’ambassadeur James Jeffrey",),
+        drop=("Tapez pour rechercher", "Mots clés", "Vous pourriez aussi aimer", "Doug Bryant", "Trumpanzee"),
+        meta={"authors": ["Kyle Anzalone"]},
+    ),
+    Case(
+        "aa_fr",
+        date(2020, 2, 28),
+        archived={
+            "https://www.aa.com.tr/fr/monde/syrie-washington-appelle-moscou-et-damas-a-cesser-le-carnage-a-idleb/1748452": ""
+        },
+        keep=("Les États-Unis ont exprimé jeudi leur solidarité avec leur allié de l’OTAN",),
+        drop=("Quitter la version mobile",),
+        meta={"authors": ["Michael Hernandez"], "published": "2020-02-28T07:55:00Z"},
+    ),
     Case(
         "rt_en",
         D22,
@@ -198,6 +251,10 @@ CASES = [
         meta={"language": "fr"},
     ),
 ]
+
+
+def test_every_shipped_profile_has_a_row() -> None:
+    assert sorted(c.source for c in CASES) == sorted(p.stem for p in profiles_dir().glob("*.yaml"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.source for c in CASES])
