@@ -412,7 +412,12 @@ class NewsSpider(Spider):
             else {}
         )
         error = failure.value
-        if isinstance(error, HttpError):
+        if isinstance(error, HttpError) and error.response.status == 404 and kind == "archive-page":
+            # WordPress answers a day without posts with 404: not a discovery failure; the
+            # day's coverage (nothing discovered) still flags it if posts were expected
+            reason = "no archive page for the day (HTTP 404, as WordPress answers a day without posts)"
+            self.log_file.write(request.url, "skipped", reason, kind=kind, status=404, **self._warc(error.response))
+        elif isinstance(error, HttpError):
             response = error.response
             self.log_file.write(
                 requested,
