@@ -61,19 +61,24 @@ class RobotsCrawlDelayMiddleware(RobotsTxtMiddleware):
         if request.meta.get("dont_obey_robotstxt"):
             return
         netloc = urlparse_cached(request).netloc
-        if netloc not in self.delays:
-            self.delays[netloc] = self._read_delay(request, netloc)
-        delay = self.delays[netloc]
-        if delay and self.apply:
+        if netloc not in self.delays:  # the host's first request since its robots.txt was parsed
+            delay = self.delays[netloc] = self._read_delay(request, netloc)
+            if delay and self.apply:
+                self._set_floor(request, delay)
+        if self.delays[netloc] and self.apply:
             request.meta["autothrottle_dont_adjust_delay"] = True  # AutoThrottle must not go below it
-            downloader = self.crawler.engine.downloader if self.crawler.engine else None
-            if downloader is not None:
-                key = downloader.get_slot_key(request)
-                # the asked delay is a minimum: no jitter below it, for this slot or one created later
-                downloader.per_slot_settings.setdefault(key, {}).update(delay=delay, jitter=0.0)
-                slot = downloader.slots.get(key)
-                if slot is not None and slot.delay < delay:
-                    slot.delay, slot.jitter = delay, 0.0
+
+    def _set_floor(self, request: Request, delay: float) -> None:
+        """The host's download slot waits at least `delay`, without jitter, now and whenever
+        the downloader recreates the slot (it drops idle ones)."""
+        downloader = self.crawler.engine.downloader if self.crawler.engine else None
+        if downloader is None:
+            return
+        key = downloader.get_slot_key(request)
+        downloader.per_slot_settings.setdefault(key, {}).update(delay=delay, jitter=0.0)
+        slot = downloader.slots.get(key)
+        if slot is not None and slot.delay < delay:
+            slot.delay, slot.jitter = delay, 0.0
 
     def _read_delay(self, request: Request, netloc: str) -> float | None:
         parser = self._parsers.get(netloc)
