@@ -29,6 +29,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_PSEUDO = re.compile(r"::(attr\([\w:-]+\)|text)$")  # parsel's ::attr(name) / ::text ending
+
+
+def _check_css(selector: str, *, pseudo: bool = False) -> str:
+    """A CSS selector cssselect can compile (with `pseudo`, one may end in ::attr(...)/::text)."""
+    try:
+        GenericTranslator().css_to_xpath(_PSEUDO.sub("", selector) if pseudo else selector)
+    except SelectorError as exc:
+        raise ValueError(f"invalid CSS selector {selector!r}: {exc}") from exc
+    return selector
+
+
 class Proxy(_Strict):
     """An egress proxy (HTTP, HTTPS or SOCKS5): its URL, credentials included, is read from the
     environment variable named here and never stored; the label and exit region are
@@ -69,12 +81,7 @@ class ArchivePages(_Strict):
     @field_validator("link_selector", "next_selector")
     @classmethod
     def _css(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                GenericTranslator().css_to_xpath(v)
-            except SelectorError as exc:
-                raise ValueError(f"invalid CSS selector {v!r}: {exc}") from exc
-        return v
+        return None if v is None else _check_css(v)
 
 
 class SectionPages(_Strict):
@@ -96,12 +103,7 @@ class SectionPages(_Strict):
     @field_validator("item_selector", "link_selector", "date_selector", "next_selector")
     @classmethod
     def _css(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                GenericTranslator().css_to_xpath(re.sub(r"::(attr\([\w:-]+\)|text)$", "", v))
-            except SelectorError as exc:
-                raise ValueError(f"invalid CSS selector {v!r}: {exc}") from exc
-        return v
+        return None if v is None else _check_css(v, pseudo=True)
 
 
 class Politeness(_Strict):
@@ -124,12 +126,7 @@ class Noise(_Strict):
     @field_validator("drop_selectors")
     @classmethod
     def _css(cls, v: list[str]) -> list[str]:
-        for sel in v:
-            try:
-                GenericTranslator().css_to_xpath(sel)
-            except SelectorError as exc:
-                raise ValueError(f"invalid CSS selector {sel!r}: {exc}") from exc
-        return v
+        return [_check_css(sel) for sel in v]
 
     @field_validator("drop_line_patterns")
     @classmethod
