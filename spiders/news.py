@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import ipaddress
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -179,15 +179,21 @@ class NewsSpider(Spider):
         self.log_file.write(
             response.url, "fetched", None, kind="archive-page", entries=len(candidates), **self._warc(response)
         )
-        page = response.meta["page"]
         nxt = response.css(f"{pattern.next_selector}::attr(href)").get() if pattern.next_selector else None
-        if nxt and page < pattern.max_pages:
-            meta = {**response.meta, "page": page + 1}
-            yield Request(response.urljoin(nxt), callback=self.parse_archive_page, errback=self.failed, meta=meta)
-        elif nxt:
-            reason = f"pagination beyond {pattern.max_pages} pages not followed"
-            self.log_file.write(response.urljoin(nxt), "skipped", reason, kind="archive-page")
+        if nxt:
+            yield from self._next_page(response, response.urljoin(nxt), pattern.max_pages, self.parse_archive_page)
         yield from self.consider(candidates)
+
+    def _next_page(
+        self, response: Response, url: str, max_pages: int, callback: Callable[[Response], Iterator[Request]]
+    ) -> Iterator[Request]:
+        """The next page of a paginated listing, unless the profile's page cap is reached (recorded)."""
+        page = response.meta["page"]
+        if page < max_pages:
+            yield Request(url, callback=callback, errback=self.failed, meta={**response.meta, "page": page + 1})
+        else:
+            reason = f"pagination beyond {max_pages} pages not followed"
+            self.log_file.write(url, "skipped", reason, kind=response.meta["kind"])
 
     def parse_section_page(self, response: Response) -> Iterator[Request]:
         """A page of a section listing (newest first): its dated links, and the next page while
@@ -205,7 +211,6 @@ class NewsSpider(Spider):
             pattern.date_selector,
             pattern.next_selector,
         )
-        page = response.meta["page"]
         self.log_file.write(
             response.url,
             "fetched",
@@ -215,16 +220,11 @@ class NewsSpider(Spider):
             oldest=listing.oldest,
             **self._warc(response),
         )
-        if listing.next_url:
-            if listing.oldest is not None and listing.oldest < self.window[0]:
-                reason = "the listing has reached articles older than the window"
-                self.log_file.write(listing.next_url, "skipped", reason, kind="section-page")
-            elif page >= pattern.max_pages:
-                reason = f"pagination beyond {pattern.max_pages} pages not followed"
-                self.log_file.write(listing.next_url, "skipped", reason, kind="section-page")
-            else:
-                meta = {**response.meta, "page": page + 1}
-                yield Request(listing.next_url, callback=self.parse_section_page, errback=self.failed, meta=meta)
+        if listing.next_url and listing.oldest is not None and listing.oldest < self.window[0]:
+            reason = "the listing has reached articles older than the window"
+            self.log_file.write(listing.next_url, "skipped", reason, kind="section-page")
+        elif listing.next_url:
+            yield from self._next_page(response, listing.next_url, pattern.max_pages, self.parse_section_page)
         yield from self.consider(listing.candidates)
 
     def parse_wp_api(self, response: Response) -> Iterator[Request]:

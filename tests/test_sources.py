@@ -324,3 +324,17 @@ def test_a_section_listing_is_followed_back_to_the_window_and_no_further(sites: 
         ("/turkiye", "fetched", 1, None),
         ("/turkiye?page=2", "skipped", None, "the listing has reached articles older than the window"),
     ]
+
+
+def test_a_section_listing_stops_at_the_profile_s_page_cap(sites: FixtureServer, tmp_path: Any) -> None:
+    profile = tmp_path / "trt_world.yaml"
+    profile.write_text(
+        (profiles_dir() / "trt_world.yaml").read_text(encoding="utf-8").replace("max_pages: 30", "max_pages: 1"),
+        encoding="utf-8",
+    )
+    ctx = RunContext(
+        "trt_world", datetime(2022, 3, 28, tzinfo=UTC), datetime(2022, 3, 29, tzinfo=UTC), date(2022, 3, 28)
+    )
+    rows = run_crawl(LocalStore(tmp_path / "a"), ctx, profile_path=profile, replay=sites.replay_map()).log_rows
+    skipped = [(r["url"], r["reason"]) for r in rows if r.get("kind") == "section-page" and r["outcome"] == "skipped"]
+    assert ("https://www.trtworld.com/middle-east?page=2", "pagination beyond 1 pages not followed") in skipped
