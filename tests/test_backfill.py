@@ -99,6 +99,8 @@ def test_one_successful_run_per_day(backfilled: dict[str, Any], source: str) -> 
         (day, "backfill", "success") for day in _days(source)
     ], backfilled["logs"]()
     first = _days(source)[0]
+    backfill = backfilled["backfills"][source]  # what POST /api/v2/backfills answered
+    assert (backfill["dag_id"], backfill["from_date"][:10]) == (f"news_{source}", first)
     assert runs[0]["data_interval_start"][:10] == first
     assert runs[0]["data_interval_end"][:10] == (date.fromisoformat(first) + timedelta(days=1)).isoformat()
 
