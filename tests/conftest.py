@@ -16,7 +16,7 @@ from types import ModuleType
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO.parent / "shared" / "seeds"
+SEEDS = REPO / "tests" / "fixtures" / "seeds"  # gold lines copied once from the project's shared seeds
 
 # Airflow reads its configuration at import time: point it at a throw-away home first.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="newsarchive-airflow-"))

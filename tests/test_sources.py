@@ -49,7 +49,7 @@ WP_NOISE = ("Share this:", "Leave a Reply", "thoughts on", "Related", "powered b
 
 CASES = [
     # the five sources of the seed pages (their pages are also checked line by line against
-    # ../shared/seeds/gold.json in test_extract_gold.py)
+    # tests/fixtures/seeds/gold.json in test_extract_gold.py)
     Case(
         "rt_fr",
         date(2017, 6, 9),

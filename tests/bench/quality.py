@@ -25,7 +25,7 @@ from extract import ExtractionError, NoiseRules, extract_document
 from spiders.profile import get_profile
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+SEEDS = FIXTURES / "seeds"
 
 
 @dataclass(frozen=True)
