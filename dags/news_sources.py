@@ -123,7 +123,8 @@ def build_dag(profile: Profile) -> Any:
         @_permanent_fails
         def extract(crawled: dict[str, Any]) -> dict[str, Any]:
             ex = _extractor(profile)
-            return runs.extract_run(_store(), crawled, ex, ex.info, classify_capture)
+            cap = profile.politeness.max_page_mb * 2**20  # the crawl's download cap bounds decompression too
+            return runs.extract_run(_store(), crawled, ex, ex.info, classify_capture, max_body=cap)
 
         @task
         @_permanent_fails
@@ -182,6 +183,7 @@ def build_reprocess_dag(source_ids: list[str]) -> Any:
                 ex,
                 ex.info,
                 classify_capture,
+                max_body=profile.politeness.max_page_mb * 2**20,
             )
 
         reprocess()

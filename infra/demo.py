@@ -29,7 +29,7 @@ sys.path[:0] = [str(REPO), str(REPO / "dags")]
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from storage import layout  # noqa: E402
+from storage import layout, runs  # noqa: E402
 from storage.store import open_store  # noqa: E402
 from tests.fixtures.server import fixture_server  # noqa: E402
 
@@ -80,7 +80,7 @@ def main() -> int:
             run = dag.test(logical_date=_utc(logical), run_conf=conf)
         run_key = layout.run_key(_utc(start), _utc(end))
         try:
-            report = json.loads(store.get_bytes(layout.report_key(source, run_key)))
+            report = runs.latest_report(store, source, run_key) or {}
         except KeyError:
             report = {}
         state = str(run.state)

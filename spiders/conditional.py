@@ -10,17 +10,13 @@ whose window differs from the previous one still sees every entry. Pure except
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
 from typing import Any
-
-import brotli
 
 from storage import layout
 from storage.errors import ObjectNotFound
 from storage.store import Store
-from storage.warcread import read_payload
+from storage.warcread import decode_body, read_payload
 
 Validators = dict[str, dict[str, Any]]  # url -> {etag, last_modified, warc_key, offset, length, encoding}
 
@@ -42,15 +38,8 @@ def request_headers(entry: dict[str, Any]) -> dict[str, str]:
 
 
 def decoded(payload: bytes, encoding: str | None) -> bytes:
-    """A stored payload as the parser needs it (the WARC keeps it content-encoded, as sent)."""
-    enc = (encoding or "").lower()
-    if enc in ("gzip", "x-gzip"):
-        return gzip.decompress(payload)
-    if enc == "deflate":
-        return zlib.decompress(payload)
-    if enc == "br":
-        return bytes(brotli.decompress(payload))
-    return payload
+    """A stored payload as the parser needs it (the WARC keeps it content-encoded, as sent), within the cap."""
+    return decode_body(payload, encoding)
 
 
 def previous_body(store: Store, entry: dict[str, Any]) -> bytes:
@@ -78,6 +67,4 @@ def updated(old: Validators, rows: list[dict[str, Any]]) -> Validators:
 
 def save(store: Store, source_id: str, old: Validators, new: Validators) -> None:
     if new != old:
-        store.put_bytes(
-            layout.validators_key(source_id), json.dumps(new, indent=1, sort_keys=True).encode(), "application/json"
-        )
+        store.replace_state(layout.validators_key(source_id), json.dumps(new, indent=1, sort_keys=True).encode())

@@ -7,9 +7,9 @@ Scrapy's reactor cannot restart inside one process, so every crawl is its own
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,6 +115,7 @@ class CrawlResult:
     source_id: str
     run: str
     logical_date: str
+    attempt: str = ""  # names this attempt's raw objects: no other attempt writes them
     parts: list[str] = field(default_factory=list)
     crawl_log: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
@@ -126,10 +127,32 @@ class CrawlResult:
         return out
 
 
-def _attempt_name(rows: list[dict[str, Any]]) -> str:
-    """Content-derived part name: the same set of archived URLs gives the same key."""
-    archived = sorted(r["url"] for r in rows if r["outcome"] == "archived")
-    return hashlib.sha256("\n".join(archived).encode()).hexdigest()[:16]
+_TMP_PREFIX = "newsarchive-crawl-"
+
+
+def _die_with_parent() -> None:
+    """In the crawl subprocess, before exec: die when the task process dies, even by SIGKILL
+    (Linux's parent-death signal), so a killed task never leaves a crawler running."""
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def sweep_stale_workdirs(base: Path) -> list[Path]:
+    """Remove work directories left by crawl tasks that were killed (their pid is gone)."""
+    removed = []
+    for path in base.glob(f"{_TMP_PREFIX}*"):
+        try:
+            pid = int(path.name.removeprefix(_TMP_PREFIX).split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid == os.getpid() or Path(f"/proc/{pid}").exists():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def run_crawl(
@@ -144,8 +167,10 @@ def run_crawl(
 ) -> CrawlResult:
     """Crawl the window in a subprocess and upload the WARC part and crawl log.
 
-    A crawl that archives nothing new uploads nothing, so re-running a committed
-    interval leaves the archive as it was.
+    The attempt's objects get keys of their own (time and a random token), so a retry, a
+    re-run or a concurrent run of the interval never writes over another's. A crawl that
+    archives nothing new uploads nothing. The subprocess dies with this process, and a work
+    directory left by a killed task is removed by the next crawl.
     """
     profile_path = profile_path or profiles_dir() / f"{ctx.source_id}.yaml"
     # a broken profile fails here, before anything is fetched
@@ -154,7 +179,10 @@ def run_crawl(
         proxy_url(profile.politeness.proxy.url_env)  # unset or malformed: fail before starting Scrapy
     due = revisits_due(capture_history(store, ctx.source_id), ctx.end, profile.revisit_after_days)
     known = archived_urls(store, ctx.source_id) - set(due)
-    with tempfile.TemporaryDirectory(prefix=f"crawl-{ctx.source_id}-", dir=workdir) as tmp:
+    attempt = layout.new_attempt()
+    base = Path(workdir or tempfile.gettempdir())
+    sweep_stale_workdirs(base)
+    with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-{ctx.source_id}-", dir=base) as tmp:
         tmpdir = Path(tmp)
         (tmpdir / "known.txt").write_text("\n".join(sorted(known)), encoding="utf-8")
         (tmpdir / "revisits.json").write_text(json.dumps(due), encoding="utf-8")
@@ -185,6 +213,7 @@ def run_crawl(
                 text=True,
                 timeout=timeout,
                 cwd=Path(__file__).resolve().parent.parent,
+                preexec_fn=_die_with_parent,  # only prctl, before exec
             )
         except subprocess.TimeoutExpired as exc:
             raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} killed after {timeout:.0f} s") from exc
@@ -194,12 +223,11 @@ def run_crawl(
             raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} exited with {proc.returncode}:\n{tail}")
         rows = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
         result = CrawlResult(
-            ctx.source_id, ctx.run, ctx.logical_date.isoformat(), summary=summarize(rows), log_rows=rows
+            ctx.source_id, ctx.run, ctx.logical_date.isoformat(), attempt, summary=summarize(rows), log_rows=rows
         )
         if any(r["outcome"] == "archived" for r in rows):
-            name = _attempt_name(rows)
-            part_key = layout.raw_key(ctx.source_id, ctx.logical_date, ctx.run, name)
-            log_key = layout.crawl_log_key(ctx.source_id, ctx.logical_date, ctx.run, name)
+            part_key = layout.raw_key(ctx.source_id, ctx.logical_date, ctx.run, attempt)
+            log_key = layout.crawl_log_key(ctx.source_id, ctx.logical_date, ctx.run, attempt)
             for r in rows:
                 if "warc_file" in r:
                     r["warc_file"] = part_key

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import ipaddress
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from scrapy import Request, Spider
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
@@ -28,6 +27,7 @@ from spiders.discovery import (
     parse_wp_posts,
     wp_posts_url,
 )
+from spiders.guard import RedirectRefused, refusal
 from spiders.profile import Profile
 from spiders.urls import clean_url
 
@@ -52,14 +52,6 @@ class CrawlLog:
 
     def close(self) -> None:
         self._fh.close()
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class NewsSpider(Spider):
@@ -316,17 +308,9 @@ class NewsSpider(Spider):
                 self.log_file.write(found.url, "skipped", reason, same_as=self.seen[key], **extra)
                 continue
             self.seen[key] = c.url
-            split = urlsplit(c.url)
-            if split.scheme not in ("http", "https"):
-                self.log_file.write(c.url, "skipped", f"scheme {split.scheme!r} not fetched", **extra)
-            elif not self.profile.allows(c.url):
-                host = split.hostname or ""
-                why = (
-                    "IP address, not one of the source's domains"
-                    if _is_ip_literal(host)
-                    else "outside the source's domains"
-                )
-                self.log_file.write(c.url, "skipped", why, **extra)
+            refused = refusal(self.profile, c.url)
+            if refused:
+                self.log_file.write(c.url, "skipped", refused, **extra)
             elif not self.profile.in_sections(c.url):
                 self.log_file.write(
                     c.url, "skipped", f"outside the source's sections ({', '.join(self.profile.sections)})", **extra
@@ -428,6 +412,9 @@ class NewsSpider(Spider):
                 **scope,
                 **self._warc(response),
             )
+        elif isinstance(error, RedirectRefused):
+            hops = [*request.meta.get("redirect_urls", []), request.url]
+            self.log_file.write(requested, "failed", str(error), kind=kind, redirect_chain=hops, **scope)
         elif isinstance(error, IgnoreRequest) and "redirect" in str(error):
             hops = [*request.meta.get("redirect_urls", []), request.url]
             loop = len(set(hops)) < len(hops)

@@ -41,6 +41,7 @@ class ReplayDownloadHandler(HTTP11DownloadHandler):
         split = urlsplit(request.url)
         address = self.replay.get((split.hostname or "").lower())
         if address is None:
+            request.meta.pop("replayed_to", None)  # a redirect hop may leave the replayed hosts
             return await super().download_request(request)
         local = urlunsplit(("http", address, split.path or "/", split.query, ""))
         headers = request.headers.copy()

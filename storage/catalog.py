@@ -151,15 +151,31 @@ class Catalog:
 
     # -- keeping up with the manifests ------------------------------------------------
 
-    def update(self, store: Store, progress: Callable[[int, int], None] | None = None) -> int:
-        """Read manifests that are new or changed, forget removed ones; returns rows (re)indexed."""
-        listed = {i.key: i.version for i in store.list_info(layout.manifests_prefix()) if i.key.endswith(".parquet")}
+    def update(
+        self,
+        store: Store,
+        progress: Callable[[int, int], None] | None = None,
+        on_corrupt: Callable[[manifest.CorruptManifest], None] | None = None,
+    ) -> int:
+        """Read manifest parts that are new or changed, forget removed ones; returns rows (re)indexed.
+
+        A part that cannot be read is reported to on_corrupt and skipped (tried again next
+        time), or raises CorruptManifest without on_corrupt."""
+        listed = {
+            i.key: i.version for i in store.list_info(layout.manifests_prefix()) if layout.parse_commit_key(i.key)
+        }
         known = dict(self.db.execute("select key, version from manifests"))
         changed = [k for k, v in listed.items() if known.get(k) != v]
         gone = [k for k in known if k not in listed]
         added = 0
         for done, key in enumerate([*gone, *changed], 1):
-            rows = manifest.read_rows(store, key) if key in listed else []
+            try:
+                rows = manifest.read_rows(store, key) if key in listed else []
+            except manifest.CorruptManifest as exc:
+                if on_corrupt is None:
+                    raise
+                on_corrupt(exc)
+                continue
             with self.db:
                 self._replace(key, rows)
                 if key in listed:
@@ -201,7 +217,12 @@ class Catalog:
     # -- reading ----------------------------------------------------------------------
 
     def _select(self, q: Query, what: str) -> tuple[str, list[Any]]:
-        where, args = ["c.latest = 1"], []
+        # a blocked capture is superseded, for readers, by a later good capture of its URL (both stay)
+        superseded = (
+            "not (c.status = 'blocked' and exists (select 1 from captures g where g.latest = 1 "
+            "and g.requested_url = c.requested_url and g.status != 'blocked'))"
+        )
+        where, args = ["c.latest = 1", superseded], []
         joined = bool(q.text or q.title)
         if joined:
             match = " AND ".join(fts_query(t, col) for t, col in ((q.text, None), (q.title, "title")) if t is not None)

@@ -17,11 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from storage.catalog import SORTS, Catalog, default_catalog_path
-from storage.errors import ArchiveError
+from storage.errors import ArchiveError, PermanentError
 from storage.export import FORMATS, atomic_write_bytes, counted, csv_row, write_export
 from storage.manifest import COLUMNS
-from storage.reader import Archive, Query, UnknownCapture, citation, select_extraction, text_diff
-from storage.store import open_store
+from storage.reader import Archive, Query, UnknownCapture, check_archive, citation, select_extraction, text_diff
+from storage.store import Store, open_store
 
 app = typer.Typer(help="Search and retrieve from the news archive.", no_args_is_help=True, add_completion=False)
 err = Console(stderr=True, soft_wrap=True)  # messages are not wrapped at 80 columns in logs
@@ -56,10 +56,23 @@ def _progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
+def _store(url: str) -> Store:
+    """The store at --archive, which must hold an archive (a mistyped path is an error, not an empty result)."""
+    store = open_store(url if "://" in url else Path(url).resolve().as_uri())
+    check_archive(store)
+    return store
+
+
+def _warn_corrupt(exc: Exception) -> None:
+    err.print(f"[yellow]warning:[/yellow] {exc}; skipped (run `archive verify`)")
+
+
 def _archive(url: str, catalog: Path | None) -> Archive:
     """The archive with its catalog brought up to date (a progress bar when manifests are new)."""
-    store = open_store(url if "://" in url else Path(url).resolve().as_uri())
-    a = Archive(store, Catalog(catalog or default_catalog_path(store.url)), refresh_each_read=False)
+    store = _store(url)
+    a = Archive(
+        store, Catalog(catalog or default_catalog_path(store.url)), refresh_each_read=False, on_corrupt=_warn_corrupt
+    )
     with _progress("reading new manifests") as update:
         a.refresh(update)
     return a
@@ -218,15 +231,20 @@ def get(
         bool, typer.Option("--warc", help="the capture's WARC records (response, request, metadata)")
     ] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing --output file")] = False,
     extraction: ExtractionOpt = None,
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
     catalog: CatalogOpt = None,
 ) -> None:
-    """Write a capture's raw payload (--raw), its WARC records (--warc) or its clean text."""
+    """Write a capture's raw payload (--raw), its WARC records (--warc) or its clean text.
+
+    Raw bytes are written only after their SHA-256 matches the committed one."""
     try:
-        store = open_store(archive if "://" in archive else Path(archive).resolve().as_uri())
+        if output is not None and output.exists() and not force:
+            raise PermanentError(f"{output} already exists; choose another name or pass --force")
+        store = _store(archive)
         # the catalog is refreshed only if it does not know the capture yet: one ranged read
-        a = Archive(store, Catalog(catalog or default_catalog_path(store.url)))
+        a = Archive(store, Catalog(catalog or default_catalog_path(store.url)), on_corrupt=_warn_corrupt)
         if warc:
             data = a.warc_records(capture_id)
         elif raw:
@@ -237,8 +255,12 @@ def get(
         return _fail(exc)
     if output is None:
         sys.stdout.buffer.write(data)
-    else:
-        atomic_write_bytes(output, data)
+        return None
+    try:
+        atomic_write_bytes(output, data, replace=force)
+    except ArchiveError as exc:
+        return _fail(exc)
+    return None
 
 
 @app.command()
@@ -283,7 +305,7 @@ def verify(
     from storage.verify import verify as run_verify
 
     try:
-        store = open_store(archive if "://" in archive else Path(archive).resolve().as_uri())
+        store = _store(archive)
         with _progress("verifying") as update:
             report = run_verify(store, source, update)
     except ArchiveError as exc:
@@ -295,7 +317,8 @@ def verify(
             sys.stdout.write(f"{p.kind}\t{p.key}\t{p.capture_id or '-'}\t{p.detail}\n")
         err.print(
             f"{report.rows} row(s): raw ok {report.raw_ok}, clean ok {report.clean_ok}; "
-            f"{report.objects} object(s) under raw/ and clean/; {len(report.problems)} problem(s)"
+            f"{report.manifests} manifest part(s); {report.objects} object(s) under raw/ and clean/ "
+            f"({len(report.uncommitted)} of attempts that committed nothing); {len(report.problems)} problem(s)"
         )
     if not report.ok:
         raise typer.Exit(1)

@@ -63,21 +63,46 @@ def _parquet(rows: Rows, path: Path) -> int:
     return n
 
 
-def _atomically(target: Path, write: Callable[[Path], Any]) -> Any:
-    """Run write(tmp_path) and move the result to target; nothing appears under target on failure."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _atomically(target: Path, write: Callable[[Path], Any], *, replace: bool = False) -> Any:
+    """Run write(tmp_path) and move the result to target; nothing appears under target on failure.
+
+    An existing target is kept (PermanentError) unless replace; the file gets the mode the
+    umask gives new files (0644 under the usual 022), not mkstemp's private 0600.
+    """
+    if not target.parent.is_dir():
+        raise PermanentError(f"{target.parent} is not a directory")
+    if target.exists() and not replace:
+        raise PermanentError(f"{target} already exists; choose another name")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as exc:
+        raise PermanentError(f"cannot write in {target.parent}: {exc.strerror}") from None
     os.close(fd)
     try:
         result = write(Path(tmp))
-        os.replace(tmp, target)
-    except BaseException:
+        os.chmod(tmp, 0o666 & ~_umask())
+        if replace:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)  # fails if the name appeared meanwhile: never over a file
+            except FileExistsError:
+                raise PermanentError(f"{target} already exists; choose another name") from None
+    except OSError as exc:
+        raise PermanentError(f"cannot write {target}: {exc.strerror}") from None
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
     return result
 
 
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    _atomically(target, lambda p: p.write_bytes(data))
+def atomic_write_bytes(target: Path, data: bytes, *, replace: bool = False) -> None:
+    _atomically(target, lambda p: p.write_bytes(data), replace=replace)
 
 
 def counted(rows: Rows, tick: Callable[[], None]) -> Iterator[dict[str, Any]]:

@@ -1,16 +1,24 @@
-"""Archive key layout and the identifiers keys are built from. Pure functions.
+"""Archive key layout and the identifiers keys are built from. Pure functions (but `new_attempt`).
 
-Keys derive from the run (source + data interval) and from content, never from
-wall-clock time, so a retry or a re-run of the same interval writes the same keys.
+The archive is write-once: no key is ever written twice with different bytes. Raw WARC
+parts, crawl logs and run reports are named by the attempt that wrote them (a UTC time and
+a random token), so a retry, a re-run or a concurrent run of the same interval writes beside
+the others, never over them. A capture is named by its WARC record (unique per response),
+a clean document by capture and extraction. Manifests are the per-source commit log:
+`manifests/source=<id>/<seq>.parquet`, numbered from 1, each created only if its number is
+free; see storage.manifest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 from datetime import UTC, date, datetime
 
 _SOURCE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+_COMMIT_RE = re.compile(r"^manifests/source=([a-z][a-z0-9_]{1,63})/(\d{10})\.parquet$")
+_ATTEMPT_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
 
 def check_source_id(source_id: str) -> str:
@@ -33,9 +41,23 @@ def run_key(start: datetime, end: datetime) -> str:
     return f"{s:%Y%m%dT%H%M%SZ}-{e:%Y%m%dT%H%M%SZ}"
 
 
-def capture_id(source_id: str, run: str, url: str) -> str:
-    """One capture per URL per run: stable across retries of the same run."""
-    return hashlib.sha256(f"{source_id}\n{run}\n{url}".encode()).hexdigest()[:24]
+def attempt_name(at: datetime, token: str) -> str:
+    """An attempt's name: when it started (UTC, sortable) and a random token no other attempt shares."""
+    name = f"{_utc(at):%Y%m%dT%H%M%SZ}-{token}"
+    if not _ATTEMPT_RE.match(name):
+        raise ValueError(f"invalid attempt token {token!r}: 8 hex digits")
+    return name
+
+
+def new_attempt() -> str:
+    """A fresh attempt name (the one impure function here: the clock and 32 random bits)."""
+    return attempt_name(datetime.now(UTC), secrets.token_hex(4))
+
+
+def capture_id(source_id: str, run: str, url: str, record_id: str) -> str:
+    """One capture per WARC response record: a retry or a concurrent run that fetches the same
+    URL again makes a new capture, never a second meaning for an old id."""
+    return hashlib.sha256(f"{source_id}\n{run}\n{url}\n{record_id}".encode()).hexdigest()[:24]
 
 
 def _partition(source_id: str, day: date) -> str:
@@ -64,18 +86,30 @@ def clean_key(source_id: str, day: date, capture: str, extraction: str) -> str:
     return f"clean/{_partition(source_id, day)}/{capture}/{extraction}.json"
 
 
-def manifest_key(source_id: str, day: date, run: str, extraction: str | None = None) -> str:
-    """The crawl run's manifest, or (extraction given) the manifest of a re-extraction of that run."""
-    suffix = f".x-{extraction}" if extraction else ""
-    return f"manifests/{_partition(source_id, day)}/{run}{suffix}.parquet"
+def commit_key(source_id: str, seq: int) -> str:
+    """The source's commit number seq (from 1): one immutable manifest part."""
+    if not 1 <= seq < 10**10:
+        raise ValueError(f"commit number {seq} out of range")
+    return f"manifests/source={check_source_id(source_id)}/{seq:010d}.parquet"
+
+
+def parse_commit_key(key: str) -> tuple[str, int] | None:
+    """(source, seq) of a commit key, None for any other key."""
+    m = _COMMIT_RE.match(key)
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 def manifests_prefix(source_id: str | None = None) -> str:
     return f"manifests/source={check_source_id(source_id)}/" if source_id else "manifests/"
 
 
-def report_key(source_id: str, run: str) -> str:
-    return f"runs/source={check_source_id(source_id)}/{run}.json"
+def report_key(source_id: str, run: str, attempt: str) -> str:
+    """Each report of a run is kept: a re-run adds one beside the first."""
+    return f"runs/source={check_source_id(source_id)}/{run}/{attempt}.json"
+
+
+def reports_prefix(source_id: str, run: str) -> str:
+    return f"runs/source={check_source_id(source_id)}/{run}/"
 
 
 def validators_key(source_id: str) -> str:

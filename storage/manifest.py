@@ -1,20 +1,33 @@
-"""Run manifests: one Parquet file per run, written once, the archive's commit point.
+"""Manifests: each source's commit log of immutable Parquet parts, the archive's commit point.
 
-A capture is part of the archive only if a committed manifest lists it. The schema
-is fixed here so DuckDB, pandas, Spark or Athena read every manifest alike.
+A capture is part of the archive only if a committed part lists it. Commits follow the
+optimistic protocol Delta Lake and Iceberg use on object storage: read the log, decide
+which rows are new, then create part number n+1 with a create-only write, which fails if
+another committer took that number first; then read again and retry. Nothing is ever
+rewritten or removed, so a failed, repeated or concurrent commit cannot drop a committed
+row, and any read error other than a confirmed "no such key" aborts the commit.
+
+Every Parquet file under manifests/ is committed data (the part *is* the log entry), so
+DuckDB, pandas, Spark or Athena read `manifests/*/*.parquet` as the archive's table with no
+log to interpret. The schema is fixed here so every part reads alike.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+import json
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from storage import layout
-from storage.errors import ObjectNotFound
+from storage.errors import CorruptObject, ObjectExists, ObjectNotFound, StorageUnavailable
 from storage.store import Store
 
 _s, _i, _ls = pa.string(), pa.int64(), pa.list_(pa.string())
@@ -73,26 +86,72 @@ SCHEMA = pa.schema(
 COLUMNS = SCHEMA.names
 
 
-def to_parquet(rows: Iterable[dict[str, Any]]) -> bytes:
-    rows = sorted(rows, key=lambda r: r["capture_id"])
-    table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=SCHEMA)
+COMMIT_METADATA = b"newsarchive.commit"
+ARTICLE_STATUSES = ("ok", "extraction_failed")  # a `blocked` capture is fetched again next time
+MAX_CONFLICTS = 200  # commits lost to concurrent committers before giving up (transient)
+# The columns de-duplication reads from the log.
+_DEDUP_COLUMNS = [
+    "capture_id",
+    "extraction_id",
+    "status",
+    "requested_url",
+    "final_url",
+    "canonical_url",
+    "discovery_kind",
+    "run",
+]
+
+
+class CorruptManifest(CorruptObject):
+    """A committed manifest part that does not read as Parquet of this schema, or is missing
+    from the log's numbering."""
+
+    def __init__(self, key: str, detail: str):
+        super().__init__(f"manifest {key} {detail}")
+        self.key = key
+
+
+def to_parquet(rows: Iterable[dict[str, Any]], commit: dict[str, Any] | None = None) -> bytes:
+    """Rows as one Parquet part; `commit` (who committed it, when, why) goes into its metadata."""
+    rows = sorted(rows, key=lambda r: (r["capture_id"], r.get("extraction_id") or ""))
+    schema = SCHEMA.with_metadata({COMMIT_METADATA: json.dumps(commit, sort_keys=True)}) if commit else SCHEMA
+    table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=schema)
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()
 
 
-def from_parquet(data: bytes) -> list[dict[str, Any]]:
-    return list(pq.read_table(io.BytesIO(data)).to_pylist())
+def _parse(key: str, data: bytes) -> pa.Table:
+    try:
+        # ParquetFile, not read_table: read_table goes through pyarrow.dataset and pyarrow.fs, and
+        # pipeline processes that had used it aborted at exit ("terminate called without an active
+        # exception", seen in tests/test_write_once.py); a part is one small buffer, no dataset needed.
+        return pq.ParquetFile(pa.BufferReader(data)).read()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise CorruptManifest(key, f"is corrupt ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def read_part(store: Store, key: str) -> pa.Table:
+    """One listed part. A listed key that reads as missing is a store fault (retried), never absence."""
+    try:
+        data = store.get_bytes(key)
+    except ObjectNotFound:
+        raise StorageUnavailable(f"manifest {key} is listed but reads as missing; not taken for absent") from None
+    return _parse(key, data)
+
+
+def commit_info(table: pa.Table) -> dict[str, Any]:
+    raw = (table.schema.metadata or {}).get(COMMIT_METADATA)
+    return dict(json.loads(raw)) if raw else {}
 
 
 def read_manifest(store: Store, key: str) -> list[dict[str, Any]]:
-    return from_parquet(store.get_bytes(key))
+    return list(read_part(store, key).to_pylist())
 
 
 def read_rows(store: Store, key: str) -> list[dict[str, Any]]:
-    """A manifest's rows in today's schema (columns added since it was written are None)."""
-    table = pq.read_table(io.BytesIO(store.get_bytes(key)))
-    return list(_conform(table, COLUMNS).to_pylist())
+    """A part's rows in today's schema (columns added since it was written are None)."""
+    return list(_conform(read_part(store, key), COLUMNS).to_pylist())
 
 
 def latest_extractions(table: pa.Table) -> pa.Table:
@@ -106,23 +165,53 @@ def latest_extractions(table: pa.Table) -> pa.Table:
 
 
 def manifest_keys(store: Store, source_id: str | None = None) -> list[str]:
-    return [k for k in store.list(layout.manifests_prefix(source_id)) if k.endswith(".parquet")]
+    """The committed parts of a source (or of every source), in commit order per source."""
+    keys = [k for k in store.list(layout.manifests_prefix(source_id)) if layout.parse_commit_key(k)]
+    return sorted(keys)
 
 
-def load_manifests(store: Store, source_id: str | None = None, columns: list[str] | None = None) -> pa.Table:
-    """Every committed row of a source (or of the whole archive) as one Arrow table."""
+def check_contiguous(keys: list[str]) -> list[str]:
+    """Problems of a log's numbering: parts are numbered 1..n with no gap (a part is only
+    created when its predecessor exists), so a gap means a part was lost."""
+    problems: list[str] = []
+    expected: dict[str, int] = {}
+    for key in keys:
+        source, seq = layout.parse_commit_key(key) or ("", 0)
+        want = expected.get(source, 1)
+        if seq != want:
+            problems.append(f"{layout.commit_key(source, want)} missing before {key}")
+        expected[source] = seq + 1
+    return problems
+
+
+def load_manifests(
+    store: Store,
+    source_id: str | None = None,
+    columns: list[str] | None = None,
+    on_corrupt: Callable[[CorruptManifest], None] | None = None,
+) -> pa.Table:
+    """Every committed row of a source (or of the whole archive) as one Arrow table.
+
+    A corrupt part raises CorruptManifest naming it, or, with on_corrupt, is reported there
+    and skipped (a researcher's read goes on; the pipeline must not decide on a partial log).
+    """
     tables = []
     wanted = columns or COLUMNS
-    for key in manifest_keys(store, source_id):
-        table = pq.read_table(io.BytesIO(store.get_bytes(key)))
-        tables.append(_conform(table, wanted))
+    keys = manifest_keys(store, source_id)
+    gaps = check_contiguous(keys)
+    if gaps and on_corrupt is None:
+        raise CorruptManifest(gaps[0].split()[0], "is missing from the log: " + gaps[0])
+    for key in keys:
+        try:
+            tables.append(_conform(read_part(store, key), wanted))
+        except CorruptManifest as exc:
+            if on_corrupt is None:
+                raise
+            on_corrupt(exc)
     if not tables:
         schema = pa.schema([SCHEMA.field(c) for c in columns]) if columns else SCHEMA
         return schema.empty_table()
     return pa.concat_tables(tables, promote_options="default")
-
-
-ARTICLE_STATUSES = ("ok", "extraction_failed")  # a `blocked` capture is fetched again next time
 
 
 def _conform(table: pa.Table, columns: list[str]) -> pa.Table:
@@ -161,22 +250,140 @@ def capture_history(store: Store, source_id: str) -> dict[str, tuple[str | None,
     return history
 
 
-def commit(store: Store, key: str, rows: list[dict[str, Any]]) -> tuple[bool, int]:
-    """Merge rows into the run's manifest and write it in one put.
+# -- the commit ---------------------------------------------------------------------------
 
-    Rows already committed are kept as they are; returns (written, row count).
-    Nothing is written when the merge adds nothing, so a re-run is a no-op.
+
+class _Index:
+    """What the log already holds, as de-duplication needs it. Pure."""
+
+    def __init__(self) -> None:
+        self.extractions: set[tuple[str, str | None]] = set()  # (capture, extraction) committed
+        self.captures: set[str] = set()
+        self.article_urls: set[str] = set()  # any URL of a committed article capture
+        self.run_urls: set[tuple[str, str, str]] = set()  # (kind, run, requested URL): revisits, blocks
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.extractions.add((row["capture_id"], row.get("extraction_id")))
+        self.captures.add(row["capture_id"])
+        if row.get("status") in ARTICLE_STATUSES and row.get("discovery_kind") != "revisit":
+            self.article_urls |= _urls(row)
+        if row.get("requested_url"):
+            self.run_urls.add((_kind(row), row.get("run") or "", row["requested_url"]))
+
+    def duplicate(self, row: dict[str, Any]) -> str | None:
+        """Why a candidate row adds nothing to the log, or None when it is new."""
+        if (row["capture_id"], row.get("extraction_id")) in self.extractions:
+            return "already committed"
+        if row["capture_id"] in self.captures:
+            return None  # a new extraction of a committed capture
+        if row.get("requested_url") and (_kind(row), row.get("run") or "", row["requested_url"]) in self.run_urls:
+            return "captured by another attempt of the same run"
+        if row.get("discovery_kind") == "revisit":
+            return None  # a revisit is a new capture of an archived URL, once per run
+        if _urls(row) & self.article_urls:
+            return "article already archived by another run"
+        return None
+
+
+def _urls(row: dict[str, Any]) -> set[str]:
+    return {str(row[c]) for c in ("requested_url", "final_url", "canonical_url") if row.get(c)}
+
+
+def _kind(row: dict[str, Any]) -> str:
+    if row.get("discovery_kind") == "revisit":
+        return "revisit"
+    return "blocked" if row.get("status") == "blocked" else "article"
+
+
+def select_new(
+    committed: Iterable[dict[str, Any]], candidates: Iterable[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The candidate rows the log does not hold yet, and the others counted by reason. Pure.
+
+    Each article enters the archive once: a capture of a URL another run already archived
+    (an overlapping backfill, a concurrent run of the same interval) is left out, and so is
+    a second capture of the same URL by the same run. A blocked capture does not count as
+    archived, so a later good capture of the URL is committed beside it; a revisit is a new
+    capture by design; a new extraction of a committed capture is a new row.
     """
-    try:
-        existing = {r["capture_id"]: r for r in read_manifest(store, key)}
-    except ObjectNotFound:
-        existing = {}
-    merged = dict(existing)
-    for row in rows:
-        merged.setdefault(row["capture_id"], row)
-    if existing and len(merged) == len(existing):
-        return False, len(existing)
-    if not merged:
-        return False, 0
-    store.put_bytes(key, to_parquet(merged.values()), "application/vnd.apache.parquet")
-    return True, len(merged)
+    index = _Index()
+    for row in committed:
+        index.add(row)
+    new: list[dict[str, Any]] = []
+    dropped: dict[str, int] = {}
+    for row in candidates:
+        why = index.duplicate(row)
+        if why:
+            dropped[why] = dropped.get(why, 0) + 1
+            continue
+        new.append(row)
+        index.add(row)
+    return new, dropped
+
+
+@dataclass
+class CommitResult:
+    key: str | None  # the part this commit created, None when nothing was new
+    committed: list[str]  # capture ids of the rows it added
+    dropped: dict[str, int]  # rows left out, by reason
+    conflicts: int  # times another committer took the number first
+
+    @property
+    def new_rows(self) -> int:
+        return len(self.committed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"manifest": self.key, "new_rows": self.new_rows, "dropped": self.dropped, "conflicts": self.conflicts}
+
+
+class _Log:
+    """A source's parts read so far: they are immutable, so a retry reads only newer ones."""
+
+    def __init__(self, store: Store, source_id: str):
+        self.store, self.source_id = store, source_id
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+
+    def refresh(self) -> int:
+        """Read parts not read yet; returns the next free commit number."""
+        keys = manifest_keys(self.store, self.source_id)
+        gaps = check_contiguous(keys)
+        if gaps:
+            raise CorruptManifest(gaps[0].split()[0], "is missing from the log: " + gaps[0])
+        for key in keys:
+            if key not in self.rows:
+                self.rows[key] = _conform(read_part(self.store, key), _DEDUP_COLUMNS).to_pylist()
+        return len(keys) + 1
+
+    def all_rows(self) -> Iterable[dict[str, Any]]:
+        for rows in self.rows.values():
+            yield from rows
+
+
+def commit(
+    store: Store,
+    source_id: str,
+    rows: list[dict[str, Any]],
+    info: dict[str, Any] | None = None,
+    *,
+    max_conflicts: int = MAX_CONFLICTS,
+) -> CommitResult:
+    """Append the rows the log does not hold yet as the source's next part, conditionally.
+
+    Re-running a commit is a no-op; two committers racing for one number: one wins, the
+    other reads the winner's part and tries the next number with what is still new.
+    """
+    log = _Log(store, source_id)
+    for conflicts in range(max_conflicts + 1):
+        seq = log.refresh()
+        new, dropped = select_new(log.all_rows(), rows)
+        if not new:
+            return CommitResult(None, [], dropped, conflicts)
+        key = layout.commit_key(source_id, seq)
+        meta = {**(info or {}), "seq": seq, "committed_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        try:
+            store.put_bytes(key, to_parquet(new, meta), "application/vnd.apache.parquet")
+        except ObjectExists:
+            time.sleep(random.uniform(0, min(0.05 * 2**conflicts, 1.0)))  # noqa: S311 - jitter, not a secret
+            continue
+        return CommitResult(key, [r["capture_id"] for r in new], dropped, conflicts)
+    raise StorageUnavailable(f"commit to {source_id}'s manifest log lost {max_conflicts} races in a row; retried later")

@@ -2,19 +2,56 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from storage.catalog import Catalog, Query
-from storage.errors import ObjectNotFound
-from storage.store import Store
-from storage.warcread import read_capture_records, read_payload
+from warcio.archiveiterator import ArchiveIterator
 
-__all__ = ["Archive", "Query", "UnknownCapture", "citation", "select_extraction", "text_diff"]
+from storage.catalog import Catalog, Query
+from storage.errors import CorruptObject, ObjectNotFound, PermanentError
+from storage.manifest import CorruptManifest
+from storage.store import LocalStore, Store
+from storage.warcread import _READ_ERRORS, read_capture_records, read_payload
+
+__all__ = ["Archive", "Query", "UnknownCapture", "check_archive", "citation", "select_extraction", "text_diff"]
 
 
 class UnknownCapture(ObjectNotFound):
     """No committed manifest lists this capture id."""
+
+
+class NotAnArchive(PermanentError):
+    """The archive URL points at something that holds no archive (a typo must not pass a check)."""
+
+
+def check_archive(store: Store) -> None:
+    """Refuse a location that is not an archive: a missing directory, a file, or a place with
+    nothing under manifests/ or raw/ (an empty archive has nothing to search or verify either)."""
+    if isinstance(store, LocalStore):
+        root = Path(store.root)
+        if not root.exists():
+            raise NotAnArchive(f"no archive at {root}: no such directory")
+        if not root.is_dir():
+            raise NotAnArchive(f"no archive at {root}: not a directory")
+    for prefix in ("manifests/", "raw/"):
+        if next(iter(store.list(prefix)), None) is not None:
+            return
+    where = store.root if isinstance(store, LocalStore) else store.url
+    raise NotAnArchive(f"no archive at {where}: nothing under manifests/ or raw/")
+
+
+def verified_payload(row: dict[str, Any], payload: bytes) -> bytes:
+    """The payload if its SHA-256 is the one the manifest committed; never unverified bytes."""
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != row["payload_sha256"]:
+        raise CorruptObject(
+            f"capture {row['capture_id']}: the payload in {row['warc_key']} at offset {row['warc_offset']} "
+            f"has SHA-256 {digest[:16]}…, not the committed {str(row['payload_sha256'])[:16]}…; nothing written"
+        )
+    return payload
 
 
 class Archive:
@@ -23,18 +60,27 @@ class Archive:
     Without a catalog path the catalog lives in memory and is rebuilt per Archive object.
     """
 
-    def __init__(self, store: Store, catalog: Catalog | None = None, *, refresh_each_read: bool = True):
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog | None = None,
+        *,
+        refresh_each_read: bool = True,
+        on_corrupt: Callable[[CorruptManifest], None] | None = None,
+    ):
         """refresh_each_read=False: the catalog is brought up to date once, by the first read or an
-        explicit refresh(), as a one-shot command wants; a long-lived object sees new commits."""
+        explicit refresh(), as a one-shot command wants; a long-lived object sees new commits.
+        on_corrupt: told of each manifest part that cannot be read, which is skipped (default: raise)."""
         self.store = store
         self.catalog = catalog or Catalog()
         self.refresh_each_read = refresh_each_read
+        self.on_corrupt = on_corrupt
         self._refreshed = False
 
     def refresh(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Bring the catalog up to date with the committed manifests; returns rows (re)read."""
         self._refreshed = True
-        return self.catalog.update(self.store, progress)
+        return self.catalog.update(self.store, progress, self.on_corrupt)
 
     def _fresh(self) -> None:
         if self.refresh_each_read or not self._refreshed:
@@ -75,14 +121,22 @@ class Archive:
         return rows[0] if rows else self.show(capture_id)
 
     def raw(self, capture_id: str) -> bytes:
-        """The HTTP payload exactly as the server sent it (content-encoding included), by ranged read."""
+        """The HTTP payload exactly as the server sent it (content-encoding included), by ranged
+        read, checked against the committed SHA-256."""
         row = self._located(capture_id)
-        return read_payload(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
+        return verified_payload(row, read_payload(self.store, row["warc_key"], row["warc_offset"], row["warc_length"]))
 
     def warc_records(self, capture_id: str) -> bytes:
-        """The capture's response, request and metadata records: a small, valid WARC file."""
+        """The capture's response, request and metadata records: a small, valid WARC file,
+        its response's payload checked against the committed SHA-256."""
         row = self._located(capture_id)
-        return read_capture_records(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
+        data = read_capture_records(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
+        try:
+            payload = next(iter(ArchiveIterator(io.BytesIO(data[: row["warc_length"]])))).raw_stream.read()
+        except _READ_ERRORS:
+            payload = b""  # unreadable: the digest check below says so
+        verified_payload(row, bytes(payload))
+        return data
 
     def versions(self, url: str) -> list[dict[str, Any]]:
         """Every committed capture of a URL (requested, final or canonical), oldest first."""

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from storage import layout, manifest
-from storage.errors import PermanentError
+from storage.errors import CorruptObject, ObjectExists, ObjectNotFound, PermanentError, StorageUnavailable
 from storage.provenance import CAPTURE_COLUMNS, capture_fields, extraction_fields
 from storage.store import Store
-from storage.warcread import Capture, iter_captures, read_capture
+from storage.warcread import DEFAULT_MAX_BODY, Capture, CorruptWarc, PayloadTooLarge, iter_captures, read_capture
 
 # body, url, content type -> clean document as a dict; raises ValueError when no article is found
 ExtractFn = Callable[[bytes, str, str | None], dict[str, Any]]
@@ -40,23 +40,34 @@ class Thresholds:
     max_empty_ratio: float = 0.2
 
 
-def _final_captures(path: Path, duplicates: set[str]) -> Iterator[Capture]:
+def _final_captures(path: Path, skipped: set[str], max_body: int) -> Iterator[Capture]:
     """The last response per requested article URL: after retries and redirects, what the run got.
-    Responses the crawl found to be another address of an archived article are left out."""
+    Responses the crawl log records as skipped (another address of an archived article, over
+    the download cap, ...) stay in the WARC but are not captures."""
     final: dict[str, Capture] = {}
-    for cap in iter_captures(path):
+    for cap in iter_captures(path, max_body):
         requested = cap.metadata.get("requested_url") or cap.url
-        if cap.metadata.get("kind") == "article" and requested not in duplicates:
+        if cap.metadata.get("kind") == "article":
             final[requested] = cap
-    yield from final.values()
+    yield from (cap for requested, cap in final.items() if requested not in skipped)
 
 
-def _duplicates(store: Store, crawl: dict[str, Any]) -> set[str]:
-    """Requested URLs the crawl log marks as duplicates (same rel=canonical as an archived article)."""
+def _skipped(store: Store, crawl: dict[str, Any]) -> set[str]:
+    """Article URLs whose last word in the crawl log is "skipped", whatever their WARC holds
+    (the last: an address first logged as a duplicate listing may be fetched and archived later)."""
     if not crawl.get("crawl_log"):
         return set()
-    lines = store.get_bytes(crawl["crawl_log"]).decode("utf-8").splitlines()
-    return {row["url"] for row in map(json.loads, filter(None, lines)) if row.get("duplicate")}
+    lines = _read_listed(store, crawl["crawl_log"]).decode("utf-8").splitlines()
+    last = {r["url"]: r["outcome"] for r in map(json.loads, filter(None, lines)) if r.get("kind") == "article"}
+    return {url for url, outcome in last.items() if outcome == "skipped"}
+
+
+def _read_listed(store: Store, key: str) -> bytes:
+    """An object this run wrote: reading it as missing is a store fault to retry, never an absence."""
+    try:
+        return store.get_bytes(key)
+    except ObjectNotFound:
+        raise StorageUnavailable(f"{key} was written by this run but reads as missing; retried") from None
 
 
 @dataclass
@@ -75,20 +86,30 @@ class _Extraction:
 
     def fields(self, cap: Capture, clean_key: str) -> dict[str, Any] | None:
         """Extraction fields for one capture, or None for a failed fetch (not an article)."""
-        blocked = self.classify(cap.status, cap.body, cap.header("Content-Type")) if self.classify else None
-        if blocked is None and cap.status != 200:
-            return None
         document: dict[str, Any] | None = None
         error: str | None = None
+        try:
+            body = cap.body
+        except (PayloadTooLarge, CorruptWarc) as exc:
+            body, error = None, str(exc)
+        blocked = (
+            self.classify(cap.status, body, cap.header("Content-Type")) if self.classify and body is not None else None
+        )
+        if blocked is None and cap.status != 200:
+            return None
         if blocked:
             status, error = "blocked", blocked
             self.counts[f"blocked:{blocked}"] += 1
         else:
-            try:
-                document, status = self.extract(cap.body, cap.url, cap.header("Content-Type")), "ok"
-            except ValueError as exc:
-                status, error = "extraction_failed", f"{type(exc).__name__}: {exc}"
-                self.errors[str(exc)] += 1
+            if body is None:
+                status = "extraction_failed"
+                self.errors[error or ""] += 1
+            else:
+                try:
+                    document, status = self.extract(body, cap.url, cap.header("Content-Type")), "ok"
+                except ValueError as exc:
+                    status, error = "extraction_failed", f"{type(exc).__name__}: {exc}"
+                    self.errors[str(exc)] += 1
             self.counts[status] += 1
             flags = (document or {}).get("flags", [])
             for flag in flags:
@@ -104,15 +125,24 @@ class _Extraction:
             extracted_at=self.extracted_at,
         )
 
-    def write(self, row: dict[str, Any]) -> None:
-        """The clean document: text and metadata (or why there is none) plus the row's provenance."""
+    def write(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The clean document (text and metadata, or why there is none, plus the row's provenance),
+        created once: when an earlier attempt already wrote this capture's extraction, that
+        document stands and its row is returned."""
         payload = {
             "capture_id": row["capture_id"],
             "text": row["text"],
             "provenance": {k: v for k, v in row.items() if k != "text"},
         }
         data = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
-        self.store.put_bytes(row["clean_key"], data, "application/json")
+        try:
+            self.store.put_bytes(row["clean_key"], data, "application/json")
+        except ObjectExists:
+            earlier = _row_from_clean(row["clean_key"], _read_listed(self.store, row["clean_key"]))
+            if (earlier["capture_id"], earlier["extraction_id"]) != (row["capture_id"], row["extraction_id"]):
+                raise CorruptObject(f"{row['clean_key']} holds another capture's document") from None
+            return earlier
+        return row
 
 
 def extract_run(
@@ -121,22 +151,29 @@ def extract_run(
     extract: ExtractFn,
     extractor: dict[str, Any],
     classify: ClassifyFn | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> dict[str, Any]:
     """Write one clean document per article capture in the run's WARC parts.
 
     A block or challenge page (classify) is recorded as `blocked` and never extracted; a
-    page the extractor rejects is recorded as `extraction_failed`; both keep their raw copy.
+    page the extractor rejects, or whose body decompresses beyond max_body, is recorded as
+    `extraction_failed`; all keep their raw copy. Captures are named by their WARC record,
+    so a retry of this step finds and keeps the documents an earlier try wrote.
     """
     source, run, day = crawl["source_id"], crawl["run"], date.fromisoformat(crawl["logical_date"])
     job = _Extraction(store, extract, extractor, classify)
     clean_keys: list[str] = []
-    duplicates = _duplicates(store, crawl)
+    skipped = _skipped(store, crawl)
     with tempfile.TemporaryDirectory(prefix="extract-") as tmp:
         for part in crawl["parts"]:
             local = Path(tmp) / Path(part).name
-            store.download(part, local)
-            for cap in _final_captures(local, duplicates):
-                cid = layout.capture_id(source, run, cap.metadata.get("requested_url") or cap.url)
+            try:
+                store.download(part, local)
+            except ObjectNotFound:
+                raise StorageUnavailable(f"{part} was written by this run but reads as missing; retried") from None
+            for cap in _final_captures(local, skipped, max_body):
+                requested = cap.metadata.get("requested_url") or cap.url
+                cid = layout.capture_id(source, run, requested, cap.record_id)
                 key = layout.clean_key(source, day, cid, extractor["extraction_id"])
                 extraction = job.fields(cap, key)
                 if extraction is None:
@@ -144,6 +181,9 @@ def extract_run(
                 job.write({**capture_fields(cap, capture_id=cid, warc_key=part), **extraction})
                 clean_keys.append(key)
     return {"clean_keys": clean_keys, "counts": dict(job.counts), "errors": dict(job.errors)}
+
+
+REPROCESS_BATCH = 1000  # rows per commit: a killed re-extraction keeps what it committed
 
 
 def reprocess_range(
@@ -154,57 +194,88 @@ def reprocess_range(
     extract: ExtractFn,
     extractor: dict[str, Any],
     classify: ClassifyFn | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> dict[str, Any]:
     """Re-extract every committed capture of a source whose run date is in [date_from, date_to].
 
     Nothing is fetched: each capture is read back from its WARC record by offset and
-    length. New clean documents sit beside the old ones (keyed by extraction id) and each
-    run gets a manifest of its re-extraction; re-running with the same extractor is a no-op.
+    length. New clean documents sit beside the old ones (keyed by extraction id) and are
+    committed to the source's log in batches; re-running with the same extractor is a no-op.
     """
     if date_to < date_from:
         raise PermanentError(f"date range is inverted: {date_from} is after {date_to}")
     xid = extractor["extraction_id"]
     job = _Extraction(store, extract, extractor, classify)
-    committed: list[dict[str, Any]] = []
-    for key in manifest.manifest_keys(store, source_id):
-        day = date.fromisoformat(layout.parse_partition(key)["date"])
-        if not date_from <= day <= date_to or ".x-" in key.rsplit("/", 1)[1]:
-            continue  # outside the range, or itself a re-extraction
-        target = layout.manifest_key(source_id, day, Path(key).stem, xid)
-        olds = manifest.read_manifest(store, key)
-        if all(old["extraction_id"] == xid for old in olds):
-            job.counts["unchanged"] += len(olds)
-            continue  # the run was extracted with exactly this extractor and these rules
-        rows = []
-        for old in olds:
-            clean = layout.clean_key(source_id, day, old["capture_id"], xid)
-            if store.exists(clean):  # written by an earlier attempt of this re-extraction
-                rows.append(_row_from_clean(store.get_bytes(clean)))
-                job.counts["unchanged"] += 1
-                continue
-            cap = read_capture(store, old["warc_key"], old["warc_offset"], old["warc_length"])
-            extraction = job.fields(cap, clean)
-            if extraction is None:  # cannot happen for a committed row; keep the record honest
-                raise PermanentError(f"{old['capture_id']}: committed capture is not an article any more")
-            row = {**{k: v for k, v in old.items() if k in CAPTURE_COLUMNS}, **extraction}
-            job.write(row)
-            rows.append(row)
-        written, total = manifest.commit(store, target, rows)
-        committed.append({"manifest": target, "written": written, "rows": total})
-    return {"extraction_id": xid, "manifests": committed, "counts": dict(job.counts), "errors": dict(job.errors)}
+    table = manifest.load_manifests(store, source_id)
+    done = {
+        cid
+        for cid, x in zip(table["capture_id"].to_pylist(), table["extraction_id"].to_pylist(), strict=True)
+        if x == xid
+    }
+    todo: dict[str, dict[str, Any]] = {}
+    for old in manifest.latest_extractions(table).to_pylist():
+        day = date.fromisoformat(old["logical_date"]) if old["logical_date"] else None
+        if day is None or not date_from <= day <= date_to:
+            continue
+        if old["capture_id"] in done:
+            job.counts["unchanged"] += 1  # extracted with exactly this extractor and these rules
+            continue
+        todo[old["capture_id"]] = old
+    commits: list[dict[str, Any]] = []
+    batch: list[dict[str, Any]] = []
+    for old in todo.values():
+        day = date.fromisoformat(old["logical_date"])
+        clean = layout.clean_key(source_id, day, old["capture_id"], xid)
+        cap = read_capture(store, old["warc_key"], old["warc_offset"], old["warc_length"], max_body)
+        extraction = job.fields(cap, clean)
+        if extraction is None:  # cannot happen for a committed row; keep the record honest
+            raise PermanentError(f"{old['capture_id']}: committed capture is not an article any more")
+        batch.append(job.write({**{k: v for k, v in old.items() if k in CAPTURE_COLUMNS}, **extraction}))
+        if len(batch) >= REPROCESS_BATCH:
+            commits.append(_commit_batch(store, source_id, batch, xid))
+            batch = []
+    if batch:
+        commits.append(_commit_batch(store, source_id, batch, xid))
+    return {"extraction_id": xid, "commits": commits, "counts": dict(job.counts), "errors": dict(job.errors)}
 
 
-def _row_from_clean(data: bytes) -> dict[str, Any]:
-    doc = json.loads(data)
-    return {**doc["provenance"], "text": doc["text"]}
+def _commit_batch(store: Store, source_id: str, rows: list[dict[str, Any]], xid: str) -> dict[str, Any]:
+    info = {"kind": "reprocess", "source_id": source_id, "extraction_id": xid}
+    return manifest.commit(store, source_id, rows, info).as_dict()
+
+
+def _row_from_clean(key: str, data: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+        return {**doc["provenance"], "text": doc["text"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptObject(f"clean document {key} is corrupt ({type(exc).__name__})") from None
 
 
 def commit_run(store: Store, crawl: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
-    """Write the run's manifest in one put; only then are its captures part of the archive."""
-    rows = [_row_from_clean(store.get_bytes(k)) for k in extracted["clean_keys"]]
-    key = layout.manifest_key(crawl["source_id"], date.fromisoformat(crawl["logical_date"]), crawl["run"])
-    written, total = manifest.commit(store, key, rows)
-    return {"manifest": key, "written": written, "rows": total, "new_rows": len(rows) if written else 0}
+    """Append the run's new captures to the source's manifest log in one conditional step;
+    only then are they part of the archive. A capture another run committed first is left out."""
+    rows = [_row_from_clean(k, _read_listed(store, k)) for k in extracted["clean_keys"]]
+    info = {
+        "kind": "crawl",
+        "source_id": crawl["source_id"],
+        "run": crawl["run"],
+        "attempt": crawl.get("attempt"),
+        "warc_parts": crawl["parts"],
+    }
+    result = manifest.commit(store, crawl["source_id"], rows, info)
+    new = [r for r in rows if r["capture_id"] in set(result.committed)]
+    return {
+        **result.as_dict(),
+        "new_articles": sum(1 for r in new if r["status"] in manifest.ARTICLE_STATUSES),
+        "new_blocked": sum(1 for r in new if r["status"] == "blocked"),
+    }
+
+
+def latest_report(store: Store, source_id: str, run: str) -> dict[str, Any] | None:
+    """The newest report of a run (each attempt writes its own; their names sort by time)."""
+    keys = sorted(store.list(layout.reports_prefix(source_id, run)))
+    return dict(json.loads(_read_listed(store, keys[-1]))) if keys else None
 
 
 def day_coverage(
@@ -243,6 +314,7 @@ def report_run(
     counts = extracted.get("counts", {})
     blocked = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("blocked:")}
     articles = counts.get("ok", 0) + counts.get("extraction_failed", 0)
+    attempt = layout.new_attempt()
     leaked = counts.get("leaky", 0)
     empty = counts.get("extraction_failed", 0) + counts.get("flag:short_text", 0)
     archived, failed = outcomes.get("archived", 0), outcomes.get("failed", 0)
@@ -256,7 +328,9 @@ def report_run(
         "discovered": sum(outcomes.values()),
         "discovered_in_window": summary["in_window"],
         "fetched": fetched,
-        "archived": articles,
+        "archived": committed.get("new_articles", 0),  # articles this run added to the archive
+        "extracted": articles,
+        "not_committed": committed.get("dropped", {}),  # captured, but committed first by another run
         "responses_archived": archived,
         "blocked": blocked,
         "already_archived": summary["skipped_by_reason"].get("already archived", 0),
@@ -268,6 +342,7 @@ def report_run(
         "extraction": extracted.get("counts", {}),
         "extraction_errors": extracted.get("errors", {}),
         "manifest": committed,
+        "report_attempt": attempt,
         "warc_parts": crawl["parts"],
         "crawl_log": crawl["crawl_log"],
         "expected_volume": round(expected, 1),
@@ -278,7 +353,7 @@ def report_run(
         "empty_ratio": round(empty / articles, 3) if articles else 0.0,
     }
     store.put_bytes(
-        layout.report_key(crawl["source_id"], crawl["run"]),
+        layout.report_key(crawl["source_id"], crawl["run"], attempt),
         json.dumps(report, ensure_ascii=False, indent=1, sort_keys=True).encode(),
         "application/json",
     )

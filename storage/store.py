@@ -1,30 +1,59 @@
 """The Store protocol and its two implementations, chosen by URL scheme.
 
-Every write is atomic at the key level: a reader sees the whole object or nothing.
-Keys are '/'-separated and identical on a local directory and on S3.
+The archive is write-once: `put_bytes` and `put_file` create a key or fail, they never
+replace one. Putting the very same bytes again is a no-op (a retried upload whose first
+try did land); other bytes under a taken key raise ObjectExists. On a local directory the
+object is written to a temporary file and hard-linked into place (the link fails if the
+name exists); on S3 the upload carries `If-None-Match: *`, which the server refuses with
+412 when the key exists. Only the mutable `state/` area (validators for conditional
+requests, not part of the archive) may be replaced, through `replace_state`.
+
+A reader never takes an error for absence: only a confirmed "no such key" is
+ObjectNotFound. Keys are '/'-separated and identical on a local directory and on S3.
 """
 
 from __future__ import annotations
 
+import base64
+import errno
 import hashlib
 import os
-import tempfile
-from collections.abc import Iterator
+import secrets
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
-from storage.errors import AccessDenied, ObjectNotFound, PermanentError, StorageUnavailable
+from storage.errors import (
+    AccessDenied,
+    ObjectExists,
+    ObjectNotFound,
+    PermanentError,
+    StorageRefused,
+    StorageUnavailable,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+MULTIPART_CHUNK = 16 * 1024 * 1024
 RETENTION_ENV = "ARCHIVE_RAW_RETENTION"
+STATE_PREFIX = "state/"  # the one mutable area: caches the pipeline can lose, never archive data
 # The S3 permission each operation needs, named when the credentials lack it.
 _PERMISSION = {"list": "s3:ListBucket", "get": "s3:GetObject", "head": "s3:GetObject", "download": "s3:GetObject"}
+# OS errors that no retry in a few minutes will cure: the operator must act.
+_REFUSED = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+_CHUNK = 1 << 20
 
 
 class ObjectInfo(NamedTuple):
@@ -60,6 +89,7 @@ class Store(Protocol):
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
     def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None: ...
+    def replace_state(self, key: str, data: bytes, content_type: str = "application/json") -> None: ...
     def get_bytes(self, key: str) -> bytes: ...
     def get_range(self, key: str, offset: int, length: int) -> bytes: ...
     def download(self, key: str, path: Path) -> None: ...
@@ -75,8 +105,27 @@ def _check_key(key: str) -> str:
     return key
 
 
+def _check_state_key(key: str) -> str:
+    if not _check_key(key).startswith(STATE_PREFIX):
+        raise PermanentError(f"{key!r} is archive data and can never be replaced (only {STATE_PREFIX} is mutable)")
+    return key
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _taken(url: str, key: str) -> ObjectExists:
+    return ObjectExists(f"{key} already holds other bytes in {url}: archive keys are written once")
+
+
 class LocalStore:
-    """An archive in a local directory; objects are files named by their keys."""
+    """An archive in a local directory; objects are files named by their keys, created with
+    the process's umask (0644 under the usual 022)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
@@ -85,42 +134,108 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return self.root / _check_key(key)
 
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    def _os_error(self, what: str, key: str, exc: OSError) -> Exception:
+        """An OS error as the taxonomy: missing, refused until someone acts, or transient."""
+        where = self.root / key
+        if isinstance(exc, FileNotFoundError) and what != "write":
+            return ObjectNotFound(f"{key} not found in {self.url}")
+        if exc.errno in _REFUSED:
+            return StorageRefused(f"cannot {what} {where}: {_REFUSED[exc.errno]}")
+        return StorageUnavailable(f"cannot {what} {where}: {exc.strerror or type(exc).__name__}")
+
+    def _create(self, key: str, fill: Callable[[IO[bytes]], str]) -> None:
+        """Write to a private temporary file, then link it to the key: all or nothing, never over another."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        tmp = path.parent / f".tmp-{path.name}-{secrets.token_hex(6)}"
         try:
-            with os.fdopen(fd, "wb") as fh:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    digest = fill(fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    if _file_sha256(path) != digest:
+                        raise _taken(self.url, key) from None
+                    return  # the same bytes again: an earlier try landed
+                dfd = os.open(path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise self._os_error("write", key, exc) from None
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        def fill(fh: IO[bytes]) -> str:
+            fh.write(data)
+            return hashlib.sha256(data).hexdigest()
+
+        self._create(key, fill)
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        def fill(fh: IO[bytes]) -> str:
+            digest = hashlib.sha256()
+            with Path(path).open("rb") as src:
+                for chunk in iter(lambda: src.read(_CHUNK), b""):
+                    digest.update(chunk)
+                    fh.write(chunk)
+            return digest.hexdigest()
+
+        self._create(key, fill)
+
+    def replace_state(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        path = self._path(_check_state_key(key))
+        tmp = path.parent / f".tmp-{path.name}-{secrets.token_hex(6)}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("xb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
-        self.put_bytes(key, Path(path).read_bytes(), content_type)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise self._os_error("write", key, exc) from None
 
     def get_bytes(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError:
-            raise ObjectNotFound(f"{key} not found in {self.url}") from None
+        except OSError as exc:
+            raise self._os_error("read", key, exc) from None
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         try:
             with self._path(key).open("rb") as fh:
                 fh.seek(offset)
                 return fh.read(length)
-        except FileNotFoundError:
-            raise ObjectNotFound(f"{key} not found in {self.url}") from None
+        except OSError as exc:
+            raise self._os_error("read", key, exc) from None
 
     def download(self, key: str, path: Path) -> None:
-        Path(path).write_bytes(self.get_bytes(key))
+        src = self._path(key)
+        try:
+            with src.open("rb") as fh, Path(path).open("wb") as out:
+                for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                    out.write(chunk)
+        except OSError as exc:
+            if not src.exists():
+                raise self._os_error("read", key, exc) from None
+            raise StorageRefused(f"cannot download {key} to {path}: {exc.strerror}") from None
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        try:
+            self._path(key).stat()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._os_error("read", key, exc) from None
+        return True
 
     def list(self, prefix: str = "") -> Iterator[str]:
         return (info.key for info in self.list_info(prefix))
@@ -131,7 +246,11 @@ class LocalStore:
         base = self.root / head if head else self.root
         if not base.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(base):
+
+        def fail(exc: OSError) -> None:
+            raise self._os_error("list", prefix, exc)
+
+        for dirpath, dirnames, filenames in os.walk(base, onerror=fail):
             dirnames.sort()
             for name in sorted(filenames):
                 if name.startswith(".tmp-"):
@@ -139,16 +258,21 @@ class LocalStore:
                 path = Path(dirpath, name)
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    st = path.stat()
+                    try:
+                        st = path.stat()
+                    except OSError as exc:
+                        raise self._os_error("list", key, exc) from None
                     yield ObjectInfo(key, st.st_size, f"{st.st_mtime_ns:x}-{st.st_size:x}")
 
 
 class S3Store:
-    """An archive under s3://bucket/prefix on any S3-compatible server.
+    """An archive under s3://bucket/prefix on any S3-compatible server that honours
+    conditional writes (`If-None-Match: *`: AWS S3, MinIO, SeaweedFS, Ceph, R2, ...).
 
-    Uploads carry a SHA-256 checksum that the server verifies; large files go multipart.
-    The client comes from boto3's standard chain (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)
-    unless one is passed in, e.g. built from an Airflow connection.
+    Uploads carry a SHA-256 checksum that the server verifies; large files go multipart,
+    and only the completion, conditional too, makes them visible. The client comes from
+    boto3's standard chain (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...) unless one is passed
+    in, e.g. built from an Airflow connection.
     """
 
     def __init__(
@@ -175,12 +299,16 @@ class S3Store:
         """Map a boto error to the taxonomy: missing, transient (retry) or permanent."""
         from botocore.exceptions import ClientError
 
-        if not isinstance(exc, ClientError):  # connection refused, timeouts, ...
-            return StorageUnavailable(f"{what} {self.url}/{key}: {exc}")
+        if not isinstance(exc, ClientError):  # connection refused, timeouts, truncated bodies, ...
+            return StorageUnavailable(f"{what} {self.url}/{key}: {type(exc).__name__}: {str(exc)[:200]}")
         code = exc.response.get("Error", {}).get("Code", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in ("NoSuchKey", "404", "NotFound"):
+            if what == "list":  # a listing has no key to miss: a 404 here is a fault, not "empty"
+                return StorageUnavailable(f"list {self.url}/{key}: {code} (HTTP {status})")
             return ObjectNotFound(f"{key} not found in {self.url}")
+        if code == "NoSuchBucket":
+            return PermanentError(f"{what} {self.url}/{key}: bucket {self.bucket!r} does not exist")
         if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
             needed = _PERMISSION.get(what, "s3:PutObject")
             if self._lock(key):
@@ -191,7 +319,7 @@ class S3Store:
             )
         if status >= 500 or code in ("SlowDown", "RequestTimeout", "ServiceUnavailable", "Throttling"):
             return StorageUnavailable(f"{what} {self.url}/{key}: {code} (HTTP {status})")
-        return PermanentError(f"{what} {self.url}/{key}: {code} (HTTP {status}): {exc}")
+        return PermanentError(f"{what} {self.url}/{key}: {code} (HTTP {status})")
 
     def _call(self, what: str, key: str, fn: Any, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -199,68 +327,160 @@ class S3Store:
         try:
             return fn(**kwargs)
         except (BotoCoreError, ClientError) as exc:
-            raise self._error(what, key, exc) from exc
+            raise self._error(what, key, exc) from None
+
+    def _lock(self, key: str) -> dict[str, Any]:
+        """Object Lock arguments for raw captures when retention is configured (raw keys are never rewritten)."""
+        return self.raw_retention.put_args() if self.raw_retention and key.startswith("raw/") else {}
+
+    def _create(self, key: str, digest: str, upload: Callable[[], None]) -> None:
+        """Run a conditional upload; a 412 means the key is taken: by these very bytes
+        (an earlier try that landed) or by others (refused). A 409 is a concurrent
+        conditional write still in flight: look again shortly."""
+        from botocore.exceptions import ClientError
+
+        for attempt in range(5):
+            try:
+                upload()
+                return
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                code = exc.response.get("Error", {}).get("Code", "")
+                if status == 412 or code == "PreconditionFailed":
+                    if self._digest(key) != digest:
+                        raise _taken(self.url, key) from None
+                    return
+                if status == 409 or code == "ConditionalRequestConflict":
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                raise self._error("put", key, exc) from None
+        raise StorageUnavailable(f"put {self.url}/{key}: concurrent conditional writes kept conflicting")
+
+    def _digest(self, key: str) -> str:
+        """The SHA-256 the server holds for a key: its checksum, our metadata, or the bytes themselves."""
+        head = self._call("head", key, self.client.head_object, Bucket=self.bucket, Key=self._key(key))
+        checksum = head.get("ChecksumSHA256")
+        if checksum and "-" not in checksum:  # a multipart checksum is of the parts' checksums
+            return base64.b64decode(checksum).hex()
+        meta = head.get("Metadata", {}).get("sha256")
+        return meta or hashlib.sha256(self.get_bytes(key)).hexdigest()
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        digest = hashlib.sha256(data)
+
+        def upload() -> None:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                ContentType=content_type,
+                ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
+                Metadata={"sha256": digest.hexdigest()},
+                IfNoneMatch="*",
+                **self._lock(key),
+            )
+
+        self._guarded("put", key, lambda: self._create(key, digest.hexdigest(), upload))
+
+    def _guarded(self, what: str, key: str, fn: Callable[[], None]) -> None:
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            fn()
+        except BotoCoreError as exc:
+            raise self._error(what, key, exc) from None
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        path = Path(path)
+        size = path.stat().st_size
+        if size < MULTIPART_THRESHOLD:
+            self.put_bytes(key, path.read_bytes(), content_type)
+            return
+        digest = _file_sha256(path)
+        self._guarded("upload", key, lambda: self._create(key, digest, lambda: self._multipart(key, path, digest)))
+
+    def _multipart(self, key: str, path: Path, digest: str) -> None:
+        """Parts with their own SHA-256 checksums; the completion is conditional, so a taken key
+        is refused before anything becomes visible. An abandoned upload is aborted."""
+        full = self._key(key)
+        upload = self.client.create_multipart_upload(
+            Bucket=self.bucket,
+            Key=full,
+            ChecksumAlgorithm="SHA256",
+            Metadata={"sha256": digest},
+            **self._lock(key),
+        )
+        upload_id = upload["UploadId"]
+        try:
+            parts = []
+            with path.open("rb") as fh:
+                for number, chunk in enumerate(iter(lambda: fh.read(MULTIPART_CHUNK), b""), 1):
+                    checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+                    part = self.client.upload_part(
+                        Bucket=self.bucket,
+                        Key=full,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=chunk,
+                        ChecksumSHA256=checksum,
+                    )
+                    parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": checksum})
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=full,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                IfNoneMatch="*",
+            )
+        except BaseException:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+            raise
+
+    def replace_state(self, key: str, data: bytes, content_type: str = "application/json") -> None:
         self._call(
             "put",
-            key,
+            _check_state_key(key),
             self.client.put_object,
             Bucket=self.bucket,
             Key=self._key(key),
             Body=data,
             ContentType=content_type,
             ChecksumAlgorithm="SHA256",
-            Metadata={"sha256": hashlib.sha256(data).hexdigest()},
-            **self._lock(key),
         )
 
-    def _lock(self, key: str) -> dict[str, Any]:
-        """Object Lock arguments for raw captures when retention is configured (raw keys are never rewritten)."""
-        return self.raw_retention.put_args() if self.raw_retention and key.startswith("raw/") else {}
+    def _read(self, key: str, **kwargs: Any) -> bytes:
+        """A GET, body included: a connection that breaks mid-body is a transient error, not data."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
-    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
-        from boto3.s3.transfer import TransferConfig
-
-        digest = hashlib.sha256()
-        with Path(path).open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        self._call(
-            "upload",
-            key,
-            self.client.upload_file,
-            Filename=str(path),
-            Bucket=self.bucket,
-            Key=self._key(key),
-            ExtraArgs={
-                "ContentType": content_type,
-                "ChecksumAlgorithm": "SHA256",
-                "Metadata": {"sha256": digest.hexdigest()},
-                **self._lock(key),
-            },
-            Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=16 * 1024 * 1024),
-        )
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **kwargs)
+            return bytes(resp["Body"].read())
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise self._error("get", key, exc) from None
 
     def get_bytes(self, key: str) -> bytes:
-        resp = self._call("get", key, self.client.get_object, Bucket=self.bucket, Key=self._key(key))
-        return bytes(resp["Body"].read())
+        return self._read(key)
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
-        resp = self._call(
-            "get",
-            key,
-            self.client.get_object,
-            Bucket=self.bucket,
-            Key=self._key(key),
-            Range=f"bytes={offset}-{offset + length - 1}",
-        )
-        return bytes(resp["Body"].read())
+        if length <= 0:
+            return b""
+        return self._read(key, Range=f"bytes={offset}-{offset + length - 1}")
 
     def download(self, key: str, path: Path) -> None:
-        self._call(
-            "download", key, self.client.download_file, Bucket=self.bucket, Key=self._key(key), Filename=str(path)
-        )
+        """Streamed to the file; a broken stream leaves no partial file behind."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            with Path(path).open("wb") as out:
+                for chunk in resp["Body"].iter_chunks(_CHUNK):
+                    out.write(chunk)
+        except (BotoCoreError, ClientError) as exc:
+            Path(path).unlink(missing_ok=True)
+            raise self._error("download", key, exc) from None
+        except OSError as exc:
+            Path(path).unlink(missing_ok=True)
+            raise StorageUnavailable(f"download {self.url}/{key} to {path}: {exc.strerror or exc}") from None
 
     def exists(self, key: str) -> bool:
         try:
@@ -286,7 +506,7 @@ class S3Store:
                 for obj in page.get("Contents", []):
                     yield ObjectInfo(obj["Key"][strip:], obj["Size"], obj["ETag"])
         except (BotoCoreError, ClientError) as exc:
-            raise self._error("list", prefix, exc) from exc
+            raise self._error("list", prefix, exc) from None
 
 
 def open_store(url: str, *, s3_client: S3Client | None = None) -> Store:

@@ -12,12 +12,14 @@ from storage import layout, manifest
 from storage.errors import ObjectNotFound
 from storage.provenance import text_sha256
 from storage.store import Store
-from storage.warcread import CorruptWarc, read_payload
+from storage.warcread import CorruptWarc, describe, read_payload
 
 
 @dataclass
 class Problem:
-    kind: str  # missing_raw | corrupt_raw | missing_clean | corrupt_clean | unlisted
+    # missing_raw | corrupt_raw | missing_clean | corrupt_clean | corrupt_manifest | manifest_gap
+    # | duplicate_capture | foreign_manifest
+    kind: str
     key: str
     capture_id: str | None
     detail: str
@@ -29,6 +31,8 @@ class VerifyReport:
     raw_ok: int = 0
     clean_ok: int = 0
     objects: int = 0
+    manifests: int = 0
+    uncommitted: list[str] = field(default_factory=list)  # objects of attempts that committed nothing
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -41,6 +45,8 @@ class VerifyReport:
             "raw_ok": self.raw_ok,
             "clean_ok": self.clean_ok,
             "objects": self.objects,
+            "manifests": self.manifests,
+            "uncommitted": len(self.uncommitted),
             "problems": [p.__dict__ for p in self.problems],
         }
 
@@ -66,8 +72,8 @@ def _check_clean(store: Store, row: dict[str, Any]) -> Problem | None:
     except ObjectNotFound:
         return Problem("missing_clean", key, row["capture_id"], "clean document not in the store")
     except ValueError as exc:
-        return Problem("corrupt_clean", key, row["capture_id"], f"not JSON: {exc}")
-    text = doc.get("text")
+        return Problem("corrupt_clean", key, row["capture_id"], f"not JSON: {describe(exc)}")
+    text = doc.get("text") if isinstance(doc, dict) else None
     expected = row["text_sha256"]
     actual = text_sha256(text) if text is not None else None
     if actual != expected:
@@ -75,17 +81,61 @@ def _check_clean(store: Store, row: dict[str, Any]) -> Problem | None:
     return None
 
 
+def duplicates(rows: list[dict[str, Any]]) -> list[Problem]:
+    """Rows that break "each article archived once": a capture and extraction committed twice,
+    or two captures of one article URL of a source that are neither revisits nor blocked. Pure."""
+    problems = []
+    seen: set[tuple[str, str]] = set()
+    articles: dict[tuple[str, str], str] = {}
+    for row in rows:
+        pair = (row["capture_id"], row.get("extraction_id") or "")
+        if pair in seen:
+            problems.append(Problem("duplicate_capture", row["capture_id"], row["capture_id"], "committed twice"))
+            continue
+        seen.add(pair)
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        latest.setdefault(row["capture_id"], row)
+    for row in latest.values():
+        if row.get("status") not in manifest.ARTICLE_STATUSES or row.get("discovery_kind") == "revisit":
+            continue
+        url = (row["source_id"] or "", row.get("requested_url") or "")
+        if url in articles:
+            detail = f"{url[1]} archived twice: captures {articles[url]} and {row['capture_id']}"
+            problems.append(Problem("duplicate_capture", url[1], row["capture_id"], detail))
+        else:
+            articles[url] = row["capture_id"]
+    return problems
+
+
 def verify(
     store: Store, source_id: str | None = None, progress: Callable[[int, int], None] | None = None
 ) -> VerifyReport:
-    """Check every committed row (all extractions) of a source or of the whole archive."""
-    table = manifest.load_manifests(store, source_id)
+    """Check every committed row (all extractions) of a source or of the whole archive, the
+    manifest log itself (every part readable, numbered without a gap), and that no article
+    was archived twice. Objects that no commit references are counted as uncommitted: the
+    leftovers of attempts that were killed or lost a race, kept because nothing is deleted."""
+    report = VerifyReport()
+    corrupt: list[manifest.CorruptManifest] = []
+    table = manifest.load_manifests(store, source_id, on_corrupt=corrupt.append)
+    keys = manifest.manifest_keys(store, source_id)
+    report.manifests = len(keys)
+    for exc in corrupt:
+        report.problems.append(Problem("corrupt_manifest", exc.key, None, str(exc)))
+    for gap in manifest.check_contiguous(keys):
+        report.problems.append(Problem("manifest_gap", gap.split()[0], None, gap))
+    scope = f"source={source_id}/" if source_id else ""
+    for key in store.list(layout.manifests_prefix() + scope):
+        if not layout.parse_commit_key(key):
+            detail = "not a commit of the manifest log (manifests/source=<id>/<seq>.parquet); readers ignore it"
+            report.problems.append(Problem("foreign_manifest", key, None, detail))
     rows = table.to_pylist()
-    report = VerifyReport(rows=len(rows))
-    listed: set[str] = set(manifest.manifest_keys(store, source_id))
+    report.rows = len(rows)
+    report.problems.extend(duplicates(rows))
+    referenced: set[str] = set()
     for i, row in enumerate(rows, 1):
-        listed.update((row["warc_key"], row["clean_key"]))
-        listed.add(layout.crawl_log_of(row["warc_key"]))
+        referenced.update((row["warc_key"], row["clean_key"]))
+        referenced.add(layout.crawl_log_of(row["warc_key"]))
         for problem, ok in ((_check_raw(store, row), "raw_ok"), (_check_clean(store, row), "clean_ok")):
             if problem:
                 report.problems.append(problem)
@@ -93,10 +143,9 @@ def verify(
                 setattr(report, ok, getattr(report, ok) + 1)
         if progress:
             progress(i, len(rows))
-    scope = f"source={source_id}/" if source_id else ""
     for prefix in ("raw/", "clean/"):
         for key in store.list(prefix + scope):
             report.objects += 1
-            if key not in listed:
-                report.problems.append(Problem("unlisted", key, None, "in the store but in no committed manifest"))
+            if key not in referenced:
+                report.uncommitted.append(key)
     return report

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,69 @@ from warcio.recordloader import ArcWarcRecord
 from storage.errors import PermanentError
 from storage.store import Store
 
+DEFAULT_MAX_BODY = 50 * 2**20  # the crawl's default download cap (max_page_mb)
+
 
 class CorruptWarc(PermanentError):
     """A WARC file or record that cannot be read back."""
+
+
+class PayloadTooLarge(PermanentError):
+    """A payload that decompresses beyond the cap: a compression bomb, or a page no article is."""
+
+
+def describe(exc: BaseException) -> str:
+    """An exception in one short printable line: parsers quote the bytes they choke on."""
+    text = " ".join(str(exc).split()).encode("ascii", "backslashreplace").decode("ascii")
+    return f"{type(exc).__name__}: {text[:160]}{'…' if len(text) > 160 else ''}"
+
+
+def decode_body(payload: bytes, encoding: str | None, limit: int = DEFAULT_MAX_BODY) -> bytes:
+    """The payload with its Content-Encoding undone, never more than `limit` bytes of it:
+    decompression stops as soon as the output passes the cap (a gzip bomb of 11 KB on the
+    wire would otherwise allocate gigabytes)."""
+    enc = (encoding or "").lower().strip()
+    if enc in ("", "identity"):
+        return payload
+    try:
+        if enc in ("gzip", "x-gzip", "deflate"):
+            return _inflate(payload, enc, limit)
+        if enc == "br":
+            import brotli
+
+            out, d = bytearray(), brotli.Decompressor()
+            for i in range(0, len(payload), 64):  # small steps: brotli's output per step stays a few MB
+                out += d.decompress(payload[i : i + 64])
+                if len(out) > limit:
+                    raise PayloadTooLarge(f"body decompresses beyond {limit // 2**20} MB (Content-Encoding br)")
+            return bytes(out)
+    except PayloadTooLarge:
+        raise
+    except (zlib.error, OSError, EOFError, ValueError, brotli_error()) as exc:
+        raise CorruptWarc(f"payload does not decode as {enc}: {describe(exc)}") from None
+    raise CorruptWarc(f"unsupported Content-Encoding {enc!r}")
+
+
+def brotli_error() -> type[Exception]:
+    import brotli
+
+    return getattr(brotli, "error", ValueError)  # type: ignore[no-any-return]
+
+
+def _inflate(payload: bytes, enc: str, limit: int) -> bytes:
+    wbits = [16 + zlib.MAX_WBITS] if enc != "deflate" else [zlib.MAX_WBITS, -zlib.MAX_WBITS]
+    for i, bits in enumerate(wbits):
+        d = zlib.decompressobj(bits)
+        try:
+            out = d.decompress(payload, limit + 1)
+        except zlib.error:
+            if i + 1 < len(wbits):
+                continue  # raw deflate without the zlib header, as some servers send it
+            raise
+        if len(out) > limit or d.unconsumed_tail:
+            raise PayloadTooLarge(f"body decompresses beyond {limit // 2**20} MB (Content-Encoding {enc})")
+        return out + d.flush()
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -36,32 +96,20 @@ class Capture:
     offset: int
     length: int
     payload: bytes  # as sent, content-encoding not undone
-    body: bytes  # content-encoding undone, for extraction
     metadata: dict[str, Any]
+    max_body: int = field(default=DEFAULT_MAX_BODY, compare=False)
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
-
-def _decoded(record: ArcWarcRecord, raw: bytes) -> bytes:
-    encoding = (record.http_headers.get_header("Content-Encoding") or "").lower().strip()
-    if encoding in ("", "identity"):
-        return raw
-    if encoding in ("gzip", "x-gzip"):
-        return gzip.decompress(raw)
-    if encoding == "deflate":
-        try:
-            return zlib.decompress(raw)
-        except zlib.error:
-            return zlib.decompress(raw, -zlib.MAX_WBITS)
-    if encoding == "br":
-        import brotli
-
-        return bytes(brotli.decompress(raw))
-    raise CorruptWarc(f"unsupported Content-Encoding {encoding!r}")
+    @cached_property
+    def body(self) -> bytes:
+        """Content-encoding undone, for extraction: decoded on first use, within max_body
+        (PayloadTooLarge beyond it, CorruptWarc when it does not decode)."""
+        return decode_body(self.payload, self.header("Content-Encoding"), self.max_body)
 
 
-def iter_captures(path: Path) -> Iterator[Capture]:
+def iter_captures(path: Path, max_body: int = DEFAULT_MAX_BODY) -> Iterator[Capture]:
     """Every response in a WARC file with its metadata (kind, discovery, run, ...)."""
     responses: dict[str, tuple[ArcWarcRecord, bytes, int, int]] = {}
     metas: dict[str, dict[str, Any]] = {}
@@ -80,8 +128,8 @@ def iter_captures(path: Path) -> Iterator[Capture]:
                 elif kind == "metadata":
                     ref = record.rec_headers.get_header("WARC-Refers-To")
                     metas[ref] = json.loads(record.content_stream().read() or b"{}")
-    except (OSError, EOFError, ValueError) as exc:
-        raise CorruptWarc(f"{path.name}: unreadable WARC: {exc}") from exc
+    except (OSError, EOFError, ValueError, ArchiveLoadFailed) as exc:
+        raise CorruptWarc(f"{path.name}: unreadable WARC: {describe(exc)}") from None
     for rid in order:
         record, raw, offset, length = responses[rid]
         ip = record.rec_headers.get_header("WARC-IP-Address")
@@ -95,8 +143,8 @@ def iter_captures(path: Path) -> Iterator[Capture]:
             offset=offset,
             length=length,
             payload=raw,
-            body=_decoded(record, raw),
             metadata=metas.get(rid, {}),
+            max_body=max_body,
         )
 
 
@@ -112,7 +160,7 @@ def read_record(store: Store, key: str, offset: int, length: int) -> tuple[ArcWa
         record = next(iter(ArchiveIterator(io.BytesIO(data))))
         payload = record.raw_stream.read()
     except _READ_ERRORS as exc:
-        raise CorruptWarc(f"{key}: no readable record at offset {offset}: {exc}") from exc
+        raise CorruptWarc(f"{key}: no readable record at offset {offset}: {describe(exc)}") from None
     return record, bytes(payload)
 
 
@@ -139,17 +187,15 @@ def read_capture_records(store: Store, key: str, offset: int, length: int, windo
             it.read_to_end(record)
             end = it.get_record_offset() + it.get_record_length()
     except _READ_ERRORS as exc:
-        raise CorruptWarc(f"{key}: no readable records at offset {offset}: {exc}") from exc
+        raise CorruptWarc(f"{key}: no readable records at offset {offset}: {describe(exc)}") from None
+    if response_id is None:
+        raise CorruptWarc(f"{key}: no WARC record at offset {offset}")
     return data[:end]
 
 
-def read_capture(store: Store, key: str, offset: int, length: int) -> Capture:
+def read_capture(store: Store, key: str, offset: int, length: int, max_body: int = DEFAULT_MAX_BODY) -> Capture:
     """One response record as a Capture (without its metadata record), by ranged read."""
     record, raw = read_record(store, key, offset, length)
-    try:
-        body = _decoded(record, raw)
-    except _READ_ERRORS as exc:
-        raise CorruptWarc(f"{key}: payload at offset {offset} does not decode: {exc}") from exc
     return Capture(
         url=record.rec_headers.get_header("WARC-Target-URI"),
         record_id=record.rec_headers.get_header("WARC-Record-ID"),
@@ -160,8 +206,8 @@ def read_capture(store: Store, key: str, offset: int, length: int) -> Capture:
         offset=offset,
         length=length,
         payload=raw,
-        body=body,
         metadata={},
+        max_body=max_body,
     )
 
 

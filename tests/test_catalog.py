@@ -14,8 +14,7 @@ from storage.catalog import Catalog, Query, fts_query
 from storage.errors import PermanentError
 from storage.store import LocalStore
 
-KEY = "manifests/source=src_a/date=2020-01-01/R.parquet"
-XKEY = "manifests/source=src_a/date=2020-01-01/R.x-new.parquet"
+SOURCE = "src_a"
 
 
 def row(capture: str, **kw: Any) -> dict[str, Any]:
@@ -61,21 +60,23 @@ def test_fts_query_with_nothing_to_search(text: str) -> None:
         fts_query(text)
 
 
-def test_catalog_follows_new_rewritten_and_removed_manifests(tmp_path: Path) -> None:
+def test_catalog_follows_new_and_removed_manifests(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "archive")
     cat = Catalog(tmp_path / "cat.sqlite")
-    manifest.commit(store, KEY, [row("c1"), row("c2")])
+    manifest.commit(store, SOURCE, [row("c1"), row("c2")])
     assert cat.update(store) == 2
     assert cat.update(store) == 0  # nothing changed, nothing read
-    manifest.commit(store, KEY, [row("c3", text="Une offensive sur Idleb.")])  # a re-run merges a row in
-    assert cat.update(store) == 3
+    manifest.commit(store, SOURCE, [row("c3", text="Une offensive sur Idleb.")])  # the next commit: only it is read
+    assert cat.update(store) == 1
     assert [r["capture_id"] for r in cat.rows(Query(text="Idleb"))] == ["c3"]
-    # a re-extraction of c1 becomes its latest; removing it falls back to the earlier one
-    store.put_bytes(XKEY, manifest.to_parquet([row("c1", extraction_id="new", extracted_at="2021-01-01T00:00:00Z")]))
+    # a re-extraction of c1 becomes its latest; a part that disappears (a restore from an
+    # older backup) is forgotten, and c1 falls back to its earlier extraction
+    x = manifest.commit(store, SOURCE, [row("c1", extraction_id="new", extracted_at="2021-01-01T00:00:00Z")])
     cat.update(store)
     assert [r["extraction_id"] for r in cat.extractions("c1")] == ["new", "old"]
     assert {r["capture_id"]: r["extraction_id"] for r in cat.rows(Query())} == {"c1": "new", "c2": "old", "c3": "old"}
-    (tmp_path / "archive" / XKEY).unlink()
+    assert x.key is not None
+    (tmp_path / "archive" / x.key).unlink()
     cat.update(store)
     assert {r["extraction_id"] for r in cat.rows(Query())} == {"old"}
     assert cat.count(Query()) == 3
@@ -85,7 +86,7 @@ def test_queries_filter_sort_and_limit(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "archive")
     manifest.commit(
         store,
-        KEY,
+        SOURCE,
         [
             row("c1", published="2020-01-03T00:00:00Z", language="fr", fetched_at="2020-01-05T00:00:00Z"),
             row("c2", published=None, logical_date="2020-01-01", language="fr-FR"),
@@ -114,6 +115,38 @@ def test_an_older_catalog_layout_is_rebuilt(tmp_path: Path) -> None:
     old.executescript("create table indexed(key text); create table captures(rowid integer primary key, x text);")
     old.close()
     store = LocalStore(tmp_path / "archive")
-    manifest.commit(store, KEY, [row("c1")])
+    manifest.commit(store, SOURCE, [row("c1")])
     cat = Catalog(path)
     assert cat.update(store) == 1 and cat.count(Query()) == 1
+
+
+def test_a_corrupt_part_is_reported_skipped_and_read_once_readable(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "archive")
+    first = manifest.commit(store, SOURCE, [row("c1")]).key
+    manifest.commit(store, SOURCE, [row("c2")])
+    assert first is not None
+    path = tmp_path / "archive" / first
+    good = path.read_bytes()
+    path.write_bytes(good[:50])
+    cat = Catalog(tmp_path / "cat.sqlite")
+    with pytest.raises(manifest.CorruptManifest, match=first):
+        cat.update(store)
+    seen: list[str] = []
+    cat.update(store, on_corrupt=lambda exc: seen.append(exc.key))
+    assert seen == [first] and [r["capture_id"] for r in cat.rows(Query())] == ["c2"]
+    path.write_bytes(good)  # repaired from a replica: the next refresh reads it
+    cat.update(store)
+    assert sorted(r["capture_id"] for r in cat.rows(Query())) == ["c1", "c2"]
+
+
+def test_a_blocked_capture_gives_way_to_a_good_one_of_its_url(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "archive")
+    url = "https://example.invalid/a/x"
+    manifest.commit(store, SOURCE, [row("b1", status="blocked", requested_url=url, run="R1")])
+    cat = Catalog()
+    cat.update(store)
+    assert [r["capture_id"] for r in cat.rows(Query())] == ["b1"]  # alone, the blocked capture is shown
+    manifest.commit(store, SOURCE, [row("g1", requested_url=url, run="R2")])
+    cat.update(store)
+    assert [r["capture_id"] for r in cat.rows(Query())] == ["g1"]
+    assert sorted(r["capture_id"] for r in cat.versions(url)) == ["b1", "g1"]  # both stay

@@ -98,7 +98,7 @@ def test_verify_a_sound_archive(archive: str) -> None:
     assert report["rows"] == 4 and report["raw_ok"] == 4 and report["clean_ok"] == 4 and report["problems"] == []
 
 
-def test_verify_finds_corrupt_missing_and_unlisted_objects(archive: str, tmp_path: Path) -> None:
+def test_verify_finds_corrupt_and_missing_objects_and_counts_uncommitted_ones(archive: str, tmp_path: Path) -> None:
     import shutil
 
     copy = tmp_path / "archive"
@@ -112,17 +112,22 @@ def test_verify_finds_corrupt_missing_and_unlisted_objects(archive: str, tmp_pat
     data[victim["warc_offset"] + victim["warc_length"] // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     (copy / rows["1746120"]["clean_key"]).unlink()
+    # an object no commit references (an attempt killed before its commit) is counted, not a problem
     (copy / "clean/source=aa_fr/date=2020-02-28/stray.json").write_text("{}")
+    # a Parquet file that is not a commit of the log is one: readers would miss it
+    (copy / "manifests/source=aa_fr/extra.parquet").write_bytes(b"PAR1")
     out = runner.invoke(app, ["verify", "--format", "json", "--archive", str(copy)])
     assert out.exit_code == 1
-    kinds = sorted((p["kind"], p["capture_id"]) for p in json.loads(out.stdout)["problems"])
+    report = json.loads(out.stdout)
+    kinds = sorted((p["kind"], p["capture_id"]) for p in report["problems"])
     assert kinds == sorted(
         [
             ("corrupt_raw", victim["capture_id"]),
             ("missing_clean", rows["1746120"]["capture_id"]),
-            ("unlisted", None),
+            ("foreign_manifest", None),
         ]
     )
+    assert report["uncommitted"] == 1
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -176,7 +181,7 @@ def test_versions_and_diff(tmp_path: Path) -> None:
             "payload_sha256": "b" * 64,
         },
     ]
-    manifest.commit(store, "manifests/source=src_a/date=2020-01-01/R.parquet", rows)
+    manifest.commit(store, "src_a", rows)
     listing = runner.invoke(app, ["versions", url, "--archive", store.url])
     assert listing.exit_code == 0 and "2 capture(s)" in listing.stdout
     assert listing.stdout.index("c1") < listing.stdout.index("c2")

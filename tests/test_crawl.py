@@ -15,7 +15,7 @@ from warcio.archiveiterator import ArchiveIterator
 from extract import Extractor, classify_capture
 from spiders.crawl import RunContext, run_crawl
 from spiders.profile import load_profile
-from storage import layout, manifest, runs
+from storage import manifest, runs
 from storage.store import LocalStore
 from storage.warcread import iter_captures
 from tests.conftest import write_local_profile
@@ -170,7 +170,8 @@ def test_extract_commit_report_on_bad_input(crawled: dict[str, Any]) -> None:
     with pytest.raises(runs.RunAlert, match=r"block or challenge pages served.*feed/sitemap fetches failed") as alert:
         runs.report_run(store, crawl, extracted, committed, runs.Thresholds(10), (CTX.start, CTX.end))
     assert "data committed" in str(alert.value)
-    report = json.loads(store.get_bytes(layout.report_key("local_test", CTX.run)))
+    report = runs.latest_report(store, "local_test", CTX.run)
+    assert report is not None
     assert report["skipped_by_reason"]["disallowed by robots.txt"] == 1
     assert report["failed_by_reason"] == {
         "HTTP 404": 1,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from storage import layout, runs
+from storage import runs
 from storage.store import LocalStore
 
 WINDOW = (datetime(2022, 3, 1, tzinfo=UTC), datetime(2022, 3, 2, tzinfo=UTC))
@@ -60,7 +59,8 @@ def test_report_thresholds(
             runs.report_run(store, crawl(**crawl_kw), extracted, committed, thresholds, WINDOW)
     else:
         runs.report_run(store, crawl(**crawl_kw), extracted, committed, thresholds, WINDOW)
-    report = json.loads(store.get_bytes(layout.report_key("src_a", "R")))  # written before any alert
+    report = runs.latest_report(store, "src_a", "R")  # written before any alert
+    assert report is not None
     assert report["expected_volume"] == 10
     assert report["probable_gap"] is (crawl_kw.get("in_window", 10) < 2)
 
@@ -72,7 +72,7 @@ def test_a_page_leaking_two_kinds_counts_once(tmp_path: Path) -> None:
         return {"text": "t", "flags": ["leak:consent", "leak:share"], "extractor": {}}
 
     job = runs._Extraction(LocalStore(tmp_path), extract, {"extraction_id": "x"}, None)
-    cap = Capture("https://x.invalid/a", "<urn:1>", "2022-03-01T00:00:00Z", 200, [], None, 0, 1, b"p", b"p", {})
+    cap = Capture("https://x.invalid/a", "<urn:1>", "2022-03-01T00:00:00Z", 200, [], None, 0, 1, b"p", {})
     assert job.fields(cap, "clean/k.json") is not None
     assert job.counts == {"ok": 1, "flag:leak:consent": 1, "flag:leak:share": 1, "leaky": 1}
 

@@ -59,7 +59,7 @@ def _row(url: str) -> dict[str, Any]:
 def test_a_due_article_is_captured_again_once(tmp_path: Path, sites: FixtureServer) -> None:
     url = "https://www.aa.com.tr/fr/monde/idleb-nouvelle-offensive/1746120"
     store = LocalStore(tmp_path / "archive")
-    manifest.commit(store, "manifests/source=aa_fr/date=2020-02-28/earlier.parquet", [_row(url)])
+    manifest.commit(store, "aa_fr", [_row(url)])
     profile = yaml.safe_load((profiles_dir() / "aa_fr.yaml").read_text())
     path = tmp_path / "aa_fr.yaml"
     path.write_text(yaml.safe_dump(profile | {"revisit_after_days": [1, 7]}))

@@ -284,6 +284,7 @@ def test_source_profile_crawls_its_site(case: Case, sites: FixtureServer, tmp_pa
     ex = Extractor.from_rules(p.noise.drop_selectors, p.noise.drop_line_patterns, p.language, p.rules_version)
     extracted = runs.extract_run(store, crawl, ex, ex.info, classify_capture)
     committed = runs.commit_run(store, crawl, extracted)
+    assert committed["manifest"] and committed["dropped"] == {}, committed
     manifest_rows = manifest.read_manifest(store, committed["manifest"])
     assert sorted(p.url_key(r["requested_url"]) for r in manifest_rows) == sorted(map(p.url_key, case.archived))
     for row in manifest_rows:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from storage import manifest
-from storage.errors import ObjectNotFound, PermanentError, StorageUnavailable
+from storage.errors import ObjectExists, ObjectNotFound, PermanentError, StorageUnavailable
 from storage.store import LocalStore, S3Store, Store, open_store
 from tests.s3server import WeedS3
 
@@ -31,10 +31,35 @@ def test_put_get_roundtrip(store: Store) -> None:
     assert not store.exists("a/b/missing.json")
 
 
-def test_overwrite_is_whole(store: Store) -> None:
+def test_keys_are_written_once(store: Store) -> None:
+    """A taken key keeps its bytes: other bytes are refused, the same bytes again are a no-op
+    (a retried upload whose first try landed)."""
     store.put_bytes("k/v", b"first version, longer")
-    store.put_bytes("k/v", b"second")
-    assert store.get_bytes("k/v") == b"second"
+    store.put_bytes("k/v", b"first version, longer")
+    with pytest.raises(ObjectExists, match="k/v already holds other bytes"):
+        store.put_bytes("k/v", b"second")
+    assert store.get_bytes("k/v") == b"first version, longer"
+    assert list(store.list("k/")) == ["k/v"]
+
+
+def test_put_file_is_written_once(store: Store, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"A" * 1000)
+    b.write_bytes(b"B" * 1000)
+    store.put_file("raw/p.warc.gz", a)
+    store.put_file("raw/p.warc.gz", a)
+    with pytest.raises(ObjectExists):
+        store.put_file("raw/p.warc.gz", b)
+    assert store.get_bytes("raw/p.warc.gz") == b"A" * 1000
+
+
+def test_only_state_is_mutable(store: Store) -> None:
+    store.replace_state("state/source=s/validators.json", b"{}")
+    store.replace_state("state/source=s/validators.json", b'{"a": 1}')
+    assert store.get_bytes("state/source=s/validators.json") == b'{"a": 1}'
+    for key in ("raw/x", "manifests/source=s/0000000001.parquet", "clean/x.json"):
+        with pytest.raises(PermanentError, match="can never be replaced"):
+            store.replace_state(key, b"x")
 
 
 def test_ranged_read(store: Store) -> None:
@@ -76,29 +101,52 @@ def test_put_file_and_download(store: Store, tmp_path: Path) -> None:
 def test_manifest_commit_is_idempotent(store: Store) -> None:
     row = {c: None for c in manifest.COLUMNS} | {
         "capture_id": "c1",
-        "source_id": "s",
+        "source_id": "s1",
+        "status": "ok",
+        "requested_url": "https://x/1",
         "authors": [],
         "tags": [],
         "flags": [],
     }
-    assert manifest.commit(store, "manifests/source=s/date=2020-01-01/R.parquet", [row]) == (True, 1)
-    before = store.get_bytes("manifests/source=s/date=2020-01-01/R.parquet")
-    assert manifest.commit(store, "manifests/source=s/date=2020-01-01/R.parquet", [row]) == (False, 1)
-    assert store.get_bytes("manifests/source=s/date=2020-01-01/R.parquet") == before
-    row2 = row | {"capture_id": "c2"}
-    assert manifest.commit(store, "manifests/source=s/date=2020-01-01/R.parquet", [row, row2]) == (True, 2)
-    assert [r["capture_id"] for r in manifest.read_manifest(store, "manifests/source=s/date=2020-01-01/R.parquet")] == [
-        "c1",
-        "c2",
-    ]
+    first = manifest.commit(store, "s1", [row])
+    assert (first.key, first.new_rows) == ("manifests/source=s1/0000000001.parquet", 1)
+    before = store.get_bytes("manifests/source=s1/0000000001.parquet")
+    again = manifest.commit(store, "s1", [row])
+    assert (again.key, again.new_rows, again.dropped) == (None, 0, {"already committed": 1})
+    assert store.get_bytes("manifests/source=s1/0000000001.parquet") == before
+    row2 = row | {"capture_id": "c2", "requested_url": "https://x/2"}
+    second = manifest.commit(store, "s1", [row, row2], {"kind": "crawl", "run": "R"})
+    assert (second.key, second.committed) == ("manifests/source=s1/0000000002.parquet", ["c2"])
+    assert second.key is not None
+    assert [r["capture_id"] for r in manifest.read_manifest(store, second.key)] == ["c2"]
+    info = manifest.commit_info(manifest.read_part(store, second.key))
+    assert info["kind"] == "crawl" and info["run"] == "R" and info["seq"] == 2
+    assert sorted(manifest.load_manifests(store, "s1").column("capture_id").to_pylist()) == ["c1", "c2"]
 
 
 def test_s3_upload_carries_a_sha256_checksum(weed: WeedS3, bucket: str) -> None:
+    """The server computed and kept the SHA-256 of what it received (not only our metadata)."""
+    import base64
+
     client = weed.client()
     store = S3Store(bucket, "p", client=client)  # type: ignore[arg-type]
     store.put_bytes("x/y", b"payload")
     head = client.head_object(Bucket=bucket, Key="p/x/y", ChecksumMode="ENABLED")  # type: ignore[attr-defined]
+    assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(b"payload").digest()).decode()
     assert head["Metadata"]["sha256"] == hashlib.sha256(b"payload").hexdigest()
+
+
+def test_s3_refuses_a_body_that_does_not_match_its_checksum(weed: WeedS3, bucket: str) -> None:
+    """The checksum is verified by the server: bytes altered on the way are refused, not stored."""
+    import base64
+
+    from botocore.exceptions import ClientError
+
+    client = weed.client()
+    wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    with pytest.raises(ClientError):
+        client.put_object(Bucket=bucket, Key="p/bad", Body=b"payload", ChecksumSHA256=wrong)
+    assert not S3Store(bucket, "p", client=client).exists("bad")  # type: ignore[arg-type]
 
 
 def test_s3_multipart_upload(weed: WeedS3, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,9 +155,20 @@ def test_s3_multipart_upload(weed: WeedS3, bucket: str, tmp_path: Path, monkeypa
     monkeypatch.setattr(st, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)
     big = tmp_path / "big.bin"
     big.write_bytes(b"0123456789abcdef" * (7 * 1024 * 1024 // 16))
-    store = S3Store(bucket, "", client=weed.client())  # type: ignore[arg-type]
+    monkeypatch.setattr(st, "MULTIPART_CHUNK", 5 * 1024 * 1024)
+    client = weed.client()
+    store = S3Store(bucket, "", client=client)  # type: ignore[arg-type]
     store.put_file("big/one.bin", big)
     assert hashlib.sha256(store.get_bytes("big/one.bin")).digest() == hashlib.sha256(big.read_bytes()).digest()
+    etag = client.head_object(Bucket=bucket, Key="big/one.bin")["ETag"]
+    assert etag.strip('"').endswith("-2"), f"not a multipart upload of two parts: ETag {etag}"
+    store.put_file("big/one.bin", big)  # the same bytes again: a no-op
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"x" * (7 * 1024 * 1024))
+    with pytest.raises(ObjectExists):
+        store.put_file("big/one.bin", other)  # the conditional completion refuses it
+    assert hashlib.sha256(store.get_bytes("big/one.bin")).digest() == hashlib.sha256(big.read_bytes()).digest()
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
 def test_unreachable_s3_is_a_transient_error() -> None:
@@ -159,7 +218,7 @@ def test_manifests_written_by_an_older_schema_still_load(store: Store) -> None:
     )
     buf = io.BytesIO()
     pq.write_table(old, buf)
-    store.put_bytes("manifests/source=src_a/date=2020-01-01/OLD.parquet", buf.getvalue())
+    store.put_bytes("manifests/source=src_a/0000000001.parquet", buf.getvalue())
     row = {c: None for c in manifest.COLUMNS} | {
         "capture_id": "c1",
         "extracted_at": "2026-01-01T00:00:00.000Z",
@@ -167,7 +226,7 @@ def test_manifests_written_by_an_older_schema_still_load(store: Store) -> None:
         "tags": [],
         "flags": [],
     }
-    manifest.commit(store, "manifests/source=src_a/date=2020-01-01/NEW.parquet", [row])
+    assert manifest.commit(store, "src_a", [row]).key == "manifests/source=src_a/0000000002.parquet"
     table = manifest.latest_extractions(manifest.load_manifests(store, "src_a"))
     assert sorted(table.column("capture_id").to_pylist()) == ["c0", "c1"]
     assert table.schema == manifest.SCHEMA

@@ -98,7 +98,7 @@ def article(rng: random.Random, words: list[str], cum: list[float]) -> tuple[str
 
 
 def partition(args: tuple[str, str, int, int]) -> int:
-    """One source-day: its WARC of responses and its manifest."""
+    """One source-day: its WARC of responses and its commit to the source's manifest log."""
     root, source, day_index, n = args
     store = LocalStore(root)
     rng = random.Random(f"{source}-{day_index}")
@@ -123,7 +123,7 @@ def partition(args: tuple[str, str, int, int]) -> int:
             url, "response", payload=io.BytesIO(payload), http_headers=headers, warc_headers_dict={"WARC-Date": fetched}
         )
         writer.write_record(record)
-        cid = layout.capture_id(source, run, url)
+        cid = layout.capture_id(source, run, url, record.rec_headers.get_header("WARC-Record-ID"))
         rows.append(
             {
                 "capture_id": cid,
@@ -154,7 +154,8 @@ def partition(args: tuple[str, str, int, int]) -> int:
             }
         )
     store.put_bytes(warc_key, buf.getvalue())
-    store.put_bytes(layout.manifest_key(source, day, run), manifest.to_parquet(rows))
+    # one commit per source-day, numbered as the pipeline's log numbers them (days are contiguous)
+    store.put_bytes(layout.commit_key(source, day_index + 1), manifest.to_parquet(rows))
     return n
 
 
