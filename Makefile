@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export ARCHIVE_URL ?= file://$(CURDIR)/archive
 
-.PHONY: env demo test standalone check format lock airflow bench-quality bench-crawl bench-archive clean
+.PHONY: env demo test standalone soak check format lock airflow bench-quality bench-crawl bench-archive clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/python -m pip install -q --upgrade pip uv
@@ -25,6 +25,9 @@ demo: env  ## replay every fixture site, run each source's DAG once into ./archi
 
 test: env  ## the whole test suite (starts its own fixture web server and S3 server on 127.0.0.1)
 	$(RUN) pytest
+
+soak: env  ## the write-once soak test for SOAK_SECONDS (default 300): random S3 faults, killed and concurrent runs
+	NEWSARCHIVE_SOAK_SECONDS=$(or $(SOAK_SECONDS),300) $(RUN) pytest -s tests/test_soak.py
 
 standalone: env  ## a lone copy of the tracked files (nothing beside it) collects every test and passes the gold acceptance
 	bash .ci/standalone

@@ -264,7 +264,8 @@ def commit_run(store: Store, crawl: dict[str, Any], extracted: dict[str, Any]) -
         "warc_parts": crawl["parts"],
     }
     result = manifest.commit(store, crawl["source_id"], rows, info)
-    new = [r for r in rows if r["capture_id"] in set(result.committed)]
+    added = set(result.committed)
+    new = [r for r in rows if r["capture_id"] in added]
     return {
         **result.as_dict(),
         "new_articles": sum(1 for r in new if r["status"] in manifest.ARTICLE_STATUSES),
