@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export ARCHIVE_URL ?= file://$(CURDIR)/archive
 
-.PHONY: env demo test standalone soak check format lock airflow bench-quality bench-crawl bench-archive clean
+.PHONY: env demo test standalone soak bench-commit check format lock airflow bench-quality bench-crawl bench-archive clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/python -m pip install -q --upgrade pip uv
@@ -42,6 +42,9 @@ bench-quality: env  ## extraction quality per source and configuration; figures 
 
 bench-crawl: env  ## sitemap parsing, sitemap pruning in backfills and crawl throughput on a synthetic local site
 	$(RUN) python -m tests.bench.discovery --json .work/bench-crawl.json
+
+bench-commit: env  ## what a write-once commit costs as a source's manifest log grows, beside bare pyarrow reads
+	$(RUN) python -m tests.bench.commit --json .work/bench-commit.json
 
 bench-archive: env  ## search/get/export figures on a synthetic archive of ROWS manifest rows (default 1,000,000; kept in .work/)
 	$(RUN) python -m tests.bench.archive --rows $(or $(ROWS),1000000) --json .work/bench-archive.json

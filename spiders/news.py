@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -30,6 +29,8 @@ from spiders.discovery import (
 from spiders.guard import RedirectRefused, refusal
 from spiders.profile import Profile
 from spiders.urls import clean_url
+from storage.errors import ArchiveError
+from storage.warcread import DEFAULT_MAX_BODY, decode_body
 
 MAX_SITEMAP_DEPTH = 5
 
@@ -142,7 +143,10 @@ class NewsSpider(Spider):
             return Path(self.validators[response.url]["body_file"]).read_bytes()
         body = response.body
         if body[:2] == b"\x1f\x8b":  # a .xml.gz sitemap served as a file, not content-encoded
-            body = gzip.decompress(body)
+            try:  # within the download cap: a small .gz must not inflate to gigabytes
+                body = decode_body(body, "gzip", self.crawler.settings.getint("DOWNLOAD_MAXSIZE") or DEFAULT_MAX_BODY)
+            except ArchiveError as exc:
+                raise DiscoveryError(str(exc)) from None
         return body
 
     def parse_feed(self, response: Response) -> Iterator[Request]:

@@ -304,9 +304,9 @@ class S3Store:
         code = exc.response.get("Error", {}).get("Code", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in ("NoSuchKey", "404", "NotFound"):
-            if what == "list":  # a listing has no key to miss: a 404 here is a fault, not "empty"
-                return StorageUnavailable(f"list {self.url}/{key}: {code} (HTTP {status})")
-            return ObjectNotFound(f"{key} not found in {self.url}")
+            # a listing has no key to miss: a 404 there is a fault, never "empty"
+            missing = f"{key} not found in {self.url}"
+            return StorageUnavailable(f"list {self.url}/{key}: {code}") if what == "list" else ObjectNotFound(missing)
         if code == "NoSuchBucket":
             return PermanentError(f"{what} {self.url}/{key}: bucket {self.bucket!r} does not exist")
         if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):

@@ -123,14 +123,18 @@ def gzip_bomb(size: int) -> bytes:
     return gzip.compress(b"\0" * size, compresslevel=9)
 
 
-def write_profile(directory: Path, *, max_page_mb: int = 50, source_id: str = "hostile_news") -> Path:
+def write_profile(
+    directory: Path, *, max_page_mb: int = 50, source_id: str = "hostile_news", sitemaps: tuple[str, ...] = ()
+) -> Path:
     path = directory / f"{source_id}.yaml"
+    listed = ", ".join(f'"http://{HOST}{s}"' for s in sitemaps)
     path.write_text(
         f"""id: {source_id}
 name: A news site that changes its answers
 language: en
 domains: ["{HOST}"]
 feeds: ["http://{HOST}/feed.xml"]
+sitemaps: [{listed}]
 politeness: {{download_delay: 0, concurrency: 4, retries: 1, timeout: 10, autothrottle: false, max_page_mb: {max_page_mb}}}
 expected_daily_volume: 3
 """,

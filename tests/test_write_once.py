@@ -476,6 +476,21 @@ def test_a_gzip_bomb_is_skipped_and_never_decompressed(target: Target, site: Hos
     assert_sound(target.store, site, ["a"])
 
 
+def test_a_gzipped_sitemap_bomb_is_a_recorded_discovery_failure(
+    target: Target, site: HostileSite, tmp_path: Path
+) -> None:
+    """A .xml.gz sitemap (gzip as a file, not a Content-Encoding) is inflated within the download cap."""
+    site.publish(["a"])
+    site.set("/sitemap.xml.gz", gzip_bomb(64 * 2**20), headers={"Content-Type": "application/x-gzip"})
+    result = run_steps(
+        target.store, write_profile(tmp_path, max_page_mb=1, sitemaps=("/sitemap.xml.gz",)), site.replay_map()
+    )
+    failures = result["crawl"]["summary"]["discovery_failures"]
+    assert [f["url"] for f in failures] == ["http://news.example/sitemap.xml.gz"]
+    assert "decompresses beyond 1 MB" in failures[0]["reason"]
+    assert_sound(target.store, site, ["a"])
+
+
 def test_extract_caps_decompression_with_a_recorded_reason(target: Target, site: HostileSite, tmp_path: Path) -> None:
     """A crawl with a generous cap stores the bomb; extract with the profile's cap records why
     it did not decode it, and the run's other articles commit."""
