@@ -121,23 +121,26 @@ def to_parquet(rows: Iterable[dict[str, Any]], commit: dict[str, Any] | None = N
     return buf.getvalue()
 
 
-def _parse(key: str, data: bytes) -> pa.Table:
+def _parse(key: str, data: bytes, columns: list[str] | None = None) -> pa.Table:
     try:
         # ParquetFile, not read_table: read_table goes through pyarrow.dataset and pyarrow.fs, and
         # pipeline processes that had used it aborted at exit ("terminate called without an active
         # exception", seen in tests/test_write_once.py); a part is one small buffer, no dataset needed.
-        return pq.ParquetFile(pa.BufferReader(data)).read()
+        part = pq.ParquetFile(pa.BufferReader(data))
+        present = None if columns is None else [c for c in columns if c in part.schema_arrow.names]
+        return part.read(columns=present)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise CorruptManifest(key, f"is corrupt ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
-def read_part(store: Store, key: str) -> pa.Table:
-    """One listed part. A listed key that reads as missing is a store fault (retried), never absence."""
+def read_part(store: Store, key: str, columns: list[str] | None = None) -> pa.Table:
+    """One listed part (only `columns`, when given). A listed key that reads as missing is a
+    store fault (retried), never absence."""
     try:
         data = store.get_bytes(key)
     except ObjectNotFound:
         raise StorageUnavailable(f"manifest {key} is listed but reads as missing; not taken for absent") from None
-    return _parse(key, data)
+    return _parse(key, data, columns)
 
 
 def commit_info(table: pa.Table) -> dict[str, Any]:
@@ -203,7 +206,7 @@ def load_manifests(
         raise CorruptManifest(gaps[0].split()[0], "is missing from the log: " + gaps[0])
     for key in keys:
         try:
-            tables.append(_conform(read_part(store, key), wanted))
+            tables.append(_conform(read_part(store, key, wanted), wanted))
         except CorruptManifest as exc:
             if on_corrupt is None:
                 raise
@@ -351,7 +354,7 @@ class _Log:
             raise CorruptManifest(gaps[0].split()[0], "is missing from the log: " + gaps[0])
         for key in keys:
             if key not in self.rows:
-                self.rows[key] = _conform(read_part(self.store, key), _DEDUP_COLUMNS).to_pylist()
+                self.rows[key] = _conform(read_part(self.store, key, _DEDUP_COLUMNS), _DEDUP_COLUMNS).to_pylist()
         return len(keys) + 1
 
     def all_rows(self) -> Iterable[dict[str, Any]]:
