@@ -154,7 +154,18 @@ def read_manifest(store: Store, key: str) -> list[dict[str, Any]]:
 
 def read_rows(store: Store, key: str) -> list[dict[str, Any]]:
     """A part's rows in today's schema (columns added since it was written are None)."""
-    return list(_conform(read_part(store, key), COLUMNS).to_pylist())
+    return list(_read_conformed(store, key, COLUMNS).to_pylist())
+
+
+def _read_conformed(store: Store, key: str, columns: list[str]) -> pa.Table:
+    """A part's `columns` in today's schema; a part whose columns cannot be read as such is corrupt."""
+    table = read_part(store, key, columns)
+    try:
+        return _conform(table, columns)
+    except (pa.ArrowException, ValueError) as exc:
+        raise CorruptManifest(
+            key, f"does not fit the manifest schema ({type(exc).__name__}: {str(exc)[:120]})"
+        ) from None
 
 
 def latest_extractions(table: pa.Table) -> pa.Table:
@@ -206,7 +217,7 @@ def load_manifests(
         raise CorruptManifest(gaps[0].split()[0], "is missing from the log: " + gaps[0])
     for key in keys:
         try:
-            tables.append(_conform(read_part(store, key, wanted), wanted))
+            tables.append(_read_conformed(store, key, wanted))
         except CorruptManifest as exc:
             if on_corrupt is None:
                 raise
@@ -354,7 +365,7 @@ class _Log:
             raise CorruptManifest(gaps[0].split()[0], "is missing from the log: " + gaps[0])
         for key in keys:
             if key not in self.rows:
-                self.rows[key] = _conform(read_part(self.store, key, _DEDUP_COLUMNS), _DEDUP_COLUMNS).to_pylist()
+                self.rows[key] = _read_conformed(self.store, key, _DEDUP_COLUMNS).to_pylist()
         return len(keys) + 1
 
     def all_rows(self) -> Iterable[dict[str, Any]]:

@@ -14,7 +14,7 @@ from storage.catalog import Catalog, Query
 from storage.errors import CorruptObject, ObjectNotFound, PermanentError
 from storage.manifest import CorruptManifest
 from storage.store import LocalStore, Store
-from storage.warcread import _READ_ERRORS, read_capture_records, read_payload
+from storage.warcread import READ_ERRORS, read_capture_records, read_payload
 
 __all__ = ["Archive", "Query", "UnknownCapture", "check_archive", "citation", "select_extraction", "text_diff"]
 
@@ -41,6 +41,17 @@ def check_archive(store: Store) -> None:
             return
     where = store.root if isinstance(store, LocalStore) else store.url
     raise NotAnArchive(f"no archive at {where}: nothing under manifests/ or raw/")
+
+
+def verified_records(store: Store, row: dict[str, Any]) -> bytes:
+    """A committed capture's WARC records as stored, once its response's payload digest is checked."""
+    data = read_capture_records(store, row["warc_key"], row["warc_offset"], row["warc_length"])
+    try:
+        payload = next(iter(ArchiveIterator(io.BytesIO(data[: row["warc_length"]])))).raw_stream.read()
+    except READ_ERRORS:
+        payload = b""  # unreadable: the digest check says so
+    verified_payload(row, bytes(payload))
+    return data
 
 
 def verified_payload(row: dict[str, Any], payload: bytes) -> bytes:
@@ -129,14 +140,7 @@ class Archive:
     def warc_records(self, capture_id: str) -> bytes:
         """The capture's response, request and metadata records: a small, valid WARC file,
         its response's payload checked against the committed SHA-256."""
-        row = self._located(capture_id)
-        data = read_capture_records(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
-        try:
-            payload = next(iter(ArchiveIterator(io.BytesIO(data[: row["warc_length"]])))).raw_stream.read()
-        except _READ_ERRORS:
-            payload = b""  # unreadable: the digest check below says so
-        verified_payload(row, bytes(payload))
-        return data
+        return verified_records(self.store, self._located(capture_id))
 
     def versions(self, url: str) -> list[dict[str, Any]]:
         """Every committed capture of a URL (requested, final or canonical), oldest first."""

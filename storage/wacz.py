@@ -19,8 +19,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from storage.reader import verified_records
 from storage.store import Store
-from storage.warcread import read_capture_records
 
 WACZ_VERSION = "1.1.1"
 WARC_NAME = "data.warc.gz"
@@ -64,7 +64,7 @@ def write_wacz(rows: Iterable[dict[str, Any]], store: Store, path: Path, title: 
         with parts[f"archive/{WARC_NAME}"].open("wb") as warc, parts["pages/pages.jsonl"].open("w") as pages:
             pages.write(json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}) + "\n")
             for row in rows:
-                warc.write(read_capture_records(store, row["warc_key"], row["warc_offset"], row["warc_length"]))
+                warc.write(verified_records(store, row))  # never packs bytes the archive did not commit
                 pages.write(json.dumps(_page(row), ensure_ascii=False) + "\n")
                 n += 1
         _index(parts[f"archive/{WARC_NAME}"], parts["indexes/index.cdx"])

@@ -148,7 +148,7 @@ def iter_captures(path: Path, max_body: int = DEFAULT_MAX_BODY) -> Iterator[Capt
         )
 
 
-_READ_ERRORS = (StopIteration, OSError, EOFError, ValueError, ArchiveLoadFailed, zlib.error)
+READ_ERRORS = (StopIteration, OSError, EOFError, ValueError, ArchiveLoadFailed, zlib.error)
 
 
 def read_record(store: Store, key: str, offset: int, length: int) -> tuple[ArcWarcRecord, bytes]:
@@ -159,7 +159,7 @@ def read_record(store: Store, key: str, offset: int, length: int) -> tuple[ArcWa
     try:
         record = next(iter(ArchiveIterator(io.BytesIO(data))))
         payload = record.raw_stream.read()
-    except _READ_ERRORS as exc:
+    except READ_ERRORS as exc:
         raise CorruptWarc(f"{key}: no readable record at offset {offset}: {describe(exc)}") from None
     return record, bytes(payload)
 
@@ -186,7 +186,7 @@ def read_capture_records(store: Store, key: str, offset: int, length: int, windo
                 break
             it.read_to_end(record)
             end = it.get_record_offset() + it.get_record_length()
-    except _READ_ERRORS as exc:
+    except READ_ERRORS as exc:
         raise CorruptWarc(f"{key}: no readable records at offset {offset}: {describe(exc)}") from None
     if response_id is None:
         raise CorruptWarc(f"{key}: no WARC record at offset {offset}")

@@ -150,3 +150,21 @@ def test_a_blocked_capture_gives_way_to_a_good_one_of_its_url(tmp_path: Path) ->
     cat.update(store)
     assert [r["capture_id"] for r in cat.rows(Query())] == ["g1"]
     assert sorted(r["capture_id"] for r in cat.versions(url)) == ["b1", "g1"]  # both stay
+
+
+def test_a_part_that_does_not_fit_the_schema_is_corrupt(tmp_path: Path) -> None:
+    """Parquet that reads, but whose columns are not the manifest's types: named, not a traceback."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    store = LocalStore(tmp_path / "archive")
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"capture_id": ["c1"], "warc_offset": ["not a number"]}), buf)
+    store.put_bytes("manifests/source=src_a/0000000001.parquet", buf.getvalue())
+    with pytest.raises(manifest.CorruptManifest, match=r"0000000001\.parquet does not fit the manifest schema"):
+        manifest.load_manifests(store, SOURCE)
+    seen: list[str] = []
+    Catalog().update(store, on_corrupt=lambda exc: seen.append(exc.key))
+    assert seen == ["manifests/source=src_a/0000000001.parquet"]
