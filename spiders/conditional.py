@@ -1,7 +1,7 @@
 """Conditional requests for feeds and sitemaps (ETag / Last-Modified), kept in the archive.
 
 After each crawl, the validators of every feed or sitemap response that went into an
-uploaded WARC are stored in `state/source=<id>/validators.json` with that response's
+uploaded WARC are stored in `state/source=<id>/validators/<attempt>.json` with that response's
 WARC location. The next crawl sends If-None-Match / If-Modified-Since; on 304 Not
 Modified the previous body is read back from the archive and parsed again, so a run
 whose window differs from the previous one still sees every entry. Pure except
@@ -22,10 +22,14 @@ Validators = dict[str, dict[str, Any]]  # url -> {etag, last_modified, warc_key,
 
 
 def load(store: Store, source_id: str) -> Validators:
-    try:
-        return dict(json.loads(store.get_bytes(layout.validators_key(source_id))))
-    except ObjectNotFound:
+    """The newest saved version (attempt names sort by time), or nothing yet."""
+    keys = sorted(store.list(layout.validators_prefix(source_id)))
+    if not keys:
         return {}
+    try:
+        return dict(json.loads(store.get_bytes(keys[-1])))
+    except (ObjectNotFound, ValueError):
+        return {}  # a cache: without it every feed is fetched unconditionally, nothing is missed
 
 
 def request_headers(entry: dict[str, Any]) -> dict[str, str]:
@@ -65,6 +69,8 @@ def updated(old: Validators, rows: list[dict[str, Any]]) -> Validators:
     return new
 
 
-def save(store: Store, source_id: str, old: Validators, new: Validators) -> None:
+def save(store: Store, source_id: str, attempt: str, old: Validators, new: Validators) -> None:
+    """A new version under the attempt's name when anything changed (keys are written once)."""
     if new != old:
-        store.replace_state(layout.validators_key(source_id), json.dumps(new, indent=1, sort_keys=True).encode())
+        data = json.dumps(new, indent=1, sort_keys=True).encode()
+        store.put_bytes(layout.validators_key(source_id, attempt), data, "application/json")

@@ -238,7 +238,7 @@ def run_crawl(
                 "application/x-ndjson",
             )
             result.parts, result.crawl_log = [part_key], log_key
-            conditional.save(store, ctx.source_id, validators, conditional.updated(validators, rows))
+            conditional.save(store, ctx.source_id, attempt, validators, conditional.updated(validators, rows))
         return result
 
 

@@ -112,9 +112,14 @@ def reports_prefix(source_id: str, run: str) -> str:
     return f"runs/source={check_source_id(source_id)}/{run}/"
 
 
-def validators_key(source_id: str) -> str:
-    """The source's feed/sitemap validators for conditional requests (mutable state, not a capture)."""
-    return f"state/source={check_source_id(source_id)}/validators.json"
+def validators_prefix(source_id: str) -> str:
+    return f"state/source={check_source_id(source_id)}/validators/"
+
+
+def validators_key(source_id: str, attempt: str) -> str:
+    """The feed/sitemap validators an attempt saw (a cache for conditional requests, not a
+    capture): each attempt adds its own version, the newest name is the current one."""
+    return f"{validators_prefix(source_id)}{attempt}.json"
 
 
 def parse_partition(key: str) -> dict[str, str]:

@@ -5,8 +5,8 @@ replace one. Putting the very same bytes again is a no-op (a retried upload whos
 try did land); other bytes under a taken key raise ObjectExists. On a local directory the
 object is written to a temporary file and hard-linked into place (the link fails if the
 name exists); on S3 the upload carries `If-None-Match: *`, which the server refuses with
-412 when the key exists. Only the mutable `state/` area (validators for conditional
-requests, not part of the archive) may be replaced, through `replace_state`.
+412 when the key exists. There is no other way to write: nothing, not even the pipeline's
+own state, is ever replaced or deleted.
 
 A reader never takes an error for absence: only a confirmed "no such key" is
 ObjectNotFound. Keys are '/'-separated and identical on a local directory and on S3.
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
 RETENTION_ENV = "ARCHIVE_RAW_RETENTION"
-STATE_PREFIX = "state/"  # the one mutable area: caches the pipeline can lose, never archive data
 # The S3 permission each operation needs, named when the credentials lack it.
 _PERMISSION = {"list": "s3:ListBucket", "get": "s3:GetObject", "head": "s3:GetObject", "download": "s3:GetObject"}
 # OS errors that no retry in a few minutes will cure: the operator must act.
@@ -89,7 +88,6 @@ class Store(Protocol):
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
     def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None: ...
-    def replace_state(self, key: str, data: bytes, content_type: str = "application/json") -> None: ...
     def get_bytes(self, key: str) -> bytes: ...
     def get_range(self, key: str, offset: int, length: int) -> bytes: ...
     def download(self, key: str, path: Path) -> None: ...
@@ -102,12 +100,6 @@ def _check_key(key: str) -> str:
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise PermanentError(f"invalid archive key {key!r}")
-    return key
-
-
-def _check_state_key(key: str) -> str:
-    if not _check_key(key).startswith(STATE_PREFIX):
-        raise PermanentError(f"{key!r} is archive data and can never be replaced (only {STATE_PREFIX} is mutable)")
     return key
 
 
@@ -188,20 +180,6 @@ class LocalStore:
             return digest.hexdigest()
 
         self._create(key, fill)
-
-    def replace_state(self, key: str, data: bytes, content_type: str = "application/json") -> None:
-        path = self._path(_check_state_key(key))
-        tmp = path.parent / f".tmp-{path.name}-{secrets.token_hex(6)}"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("xb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise self._os_error("write", key, exc) from None
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -435,18 +413,6 @@ class S3Store:
         except BaseException:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
             raise
-
-    def replace_state(self, key: str, data: bytes, content_type: str = "application/json") -> None:
-        self._call(
-            "put",
-            _check_state_key(key),
-            self.client.put_object,
-            Bucket=self.bucket,
-            Key=self._key(key),
-            Body=data,
-            ContentType=content_type,
-            ChecksumAlgorithm="SHA256",
-        )
 
     def _read(self, key: str, **kwargs: Any) -> bytes:
         """A GET, body included: a connection that breaks mid-body is a transient error, not data."""

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from storage import manifest
 from storage.errors import ObjectExists, ObjectNotFound, PermanentError, StorageUnavailable
 from storage.store import LocalStore, S3Store, Store, open_store
-from tests.s3server import WeedS3
+from tests.s3server import ACCESS_KEY, SECRET_KEY, WeedS3
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -53,13 +55,59 @@ def test_put_file_is_written_once(store: Store, tmp_path: Path) -> None:
     assert store.get_bytes("raw/p.warc.gz") == b"A" * 1000
 
 
-def test_only_state_is_mutable(store: Store) -> None:
-    store.replace_state("state/source=s/validators.json", b"{}")
-    store.replace_state("state/source=s/validators.json", b'{"a": 1}')
-    assert store.get_bytes("state/source=s/validators.json") == b'{"a": 1}'
-    for key in ("raw/x", "manifests/source=s/0000000001.parquet", "clean/x.json"):
-        with pytest.raises(PermanentError, match="can never be replaced"):
-            store.replace_state(key, b"x")
+def test_racing_writers_one_winner(store: Store) -> None:
+    """Eight writers put different bytes under one key at the same instant, 40 times: exactly
+    one succeeds, the others get ObjectExists, and the key holds the winner's bytes."""
+    if isinstance(store, S3Store):  # one client per writer, as separate processes would have
+        clients = [boto3_client_like(store) for _ in range(8)]
+        stores: list[Store] = [S3Store(store.bucket, store.prefix, client=c) for c in clients]
+    else:
+        stores = [store] * 8
+    for it in range(40):
+        won, refused = _race(stores, f"race/{it}")
+        assert len(won) == 1 and len(refused) == 7, (it, won, refused)
+        assert store.get_bytes(f"race/{it}") == f"writer {won[0]} ".encode() * 500
+
+
+def _race(stores: list[Store], key: str) -> tuple[list[int], list[int]]:
+    """Each store puts its own bytes under key, all released at once; who won, who was refused."""
+    import threading
+
+    won: list[int] = []
+    refused: list[int] = []
+    barrier = threading.Barrier(len(stores))
+
+    def put(i: int) -> None:
+        barrier.wait()
+        try:
+            stores[i].put_bytes(key, f"writer {i} ".encode() * 500)
+            won.append(i)
+        except ObjectExists:
+            refused.append(i)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return won, refused
+
+
+def boto3_client_like(store: S3Store) -> Any:
+    meta = store.client.meta
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=meta.endpoint_url,
+        region_name=meta.region_name,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
+
+
+def test_the_store_has_no_way_to_replace_or_delete() -> None:
+    """Write-once by construction: the protocol offers create-only puts and reads, nothing else."""
+    writers = {name for name in dir(Store) if not name.startswith("_")} - {"url"}
+    assert writers == {"put_bytes", "put_file", "get_bytes", "get_range", "download", "exists", "list", "list_info"}
 
 
 def test_ranged_read(store: Store) -> None:
