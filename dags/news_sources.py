@@ -18,9 +18,9 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from extract import Extractor, classify_capture
+from pipeline import runs
 from spiders.crawl import RunContext, run_crawl
 from spiders.profile import Profile, get_profile, load_registry
-from storage import runs
 from storage.errors import PermanentError
 from storage.store import Store, open_store
 

@@ -29,7 +29,8 @@ sys.path[:0] = [str(REPO), str(REPO / "dags")]
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from storage import layout, runs  # noqa: E402
+from pipeline import runs  # noqa: E402
+from storage import layout  # noqa: E402
 from storage.store import open_store  # noqa: E402
 from tests.fixtures.server import fixture_server  # noqa: E402
 
@@ -106,7 +107,7 @@ def main() -> int:
         [
             sys.executable,
             "-m",
-            "storage.cli",
+            "researcher.cli",
             "search",
             "--text",
             "Idleb",

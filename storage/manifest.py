@@ -14,6 +14,7 @@ log to interpret. The schema is fixed here so every part reads alike.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import random
@@ -84,6 +85,11 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS = SCHEMA.names
+
+
+def text_sha256(text: str) -> str:
+    """The `text_sha256` column: SHA-256 of the clean text in UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 COMMIT_METADATA = b"newsarchive.commit"

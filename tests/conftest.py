@@ -50,9 +50,9 @@ def aa_archive(tmp_path_factory: pytest.TempPathFactory, sites: FixtureServer) -
     from datetime import UTC, date, datetime
 
     from extract import Extractor
+    from pipeline import runs
     from spiders.crawl import RunContext, run_crawl
     from spiders.profile import get_profile
-    from storage import runs
     from storage.store import LocalStore
 
     root = tmp_path_factory.mktemp("aa") / "archive"

@@ -152,9 +152,9 @@ def run_steps(
 ) -> dict[str, Any]:
     """crawl -> extract -> commit, wired as the DAG wires them; returns the three results."""
     from extract import Extractor, classify_capture
+    from pipeline import runs
     from spiders.crawl import RunContext, run_crawl
     from spiders.profile import load_profile
-    from storage import runs
 
     profile = load_profile(profile_path)
     ctx = RunContext(profile.id, window[0], window[1], window[0].date())

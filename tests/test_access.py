@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from storage.cli import app
+from researcher.cli import app
 from storage.errors import AccessDenied
 from storage.store import LocalStore, Retention, S3Store, open_store
 from tests.conftest import REPO

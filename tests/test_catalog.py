@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from researcher.catalog import Catalog, Query, fts_query
 from storage import manifest
-from storage.catalog import Catalog, Query, fts_query
 from storage.errors import PermanentError
 from storage.store import LocalStore
 

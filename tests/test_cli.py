@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from storage.cli import app
-from storage.reader import Archive
+from researcher.cli import app
+from researcher.reader import Archive
 from storage.store import LocalStore
 from tests.fixtures.server import FixtureServer
 
@@ -226,7 +226,7 @@ def test_full_text_find_ranks_and_snippets(archive: str, tmp_path: Path) -> None
     assert len(phrase.stdout.splitlines()) == 1
     folded = runner.invoke(app, ["find", "IMMEDIATE", "-f", "jsonl", "--catalog", str(idx), "--archive", archive])
     assert len(folded.stdout.splitlines()) == 1  # case and diacritics folded
-    from storage.catalog import Catalog
+    from researcher.catalog import Catalog
     from storage.store import LocalStore as Local
 
     assert Catalog(idx).update(Local(archive)) == 0  # incremental: nothing new to index

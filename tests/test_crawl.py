@@ -13,9 +13,10 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from extract import Extractor, classify_capture
+from pipeline import runs
 from spiders.crawl import RunContext, run_crawl
 from spiders.profile import load_profile
-from storage import manifest, runs
+from storage import manifest
 from storage.store import LocalStore
 from storage.warcread import iter_captures
 from tests.conftest import write_local_profile

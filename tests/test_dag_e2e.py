@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from storage import manifest, runs
-from storage.cli import app
+from pipeline import runs
+from researcher.cli import app
+from storage import manifest
 from storage.store import S3Store
 from tests.bench.quality import norm
 from tests.fixtures.server import FixtureServer

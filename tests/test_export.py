@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from storage import export
-from storage.cli import app
+from researcher import export
+from researcher.cli import app
+from researcher.reader import Archive
 from storage.errors import ArchiveError
-from storage.reader import Archive
 from storage.store import LocalStore
 from tests.s3server import free_port
 

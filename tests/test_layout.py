@@ -105,8 +105,8 @@ def test_parse_partition() -> None:
 
 def test_row_columns_are_capture_plus_extraction() -> None:
     """Every manifest column is filled either once per capture or once per extraction."""
+    from pipeline.provenance import CAPTURE_COLUMNS, extraction_fields
     from storage.manifest import COLUMNS
-    from storage.provenance import CAPTURE_COLUMNS, extraction_fields
 
     extraction = extraction_fields(
         status="ok", document=None, error=None, extractor={}, clean_key="k", extracted_at="t"

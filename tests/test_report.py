@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from storage import runs
+from pipeline import runs
 from storage.store import LocalStore
 
 WINDOW = (datetime(2022, 3, 1, tzinfo=UTC), datetime(2022, 3, 2, tzinfo=UTC))
@@ -80,7 +80,7 @@ def test_a_page_leaking_two_kinds_counts_once(tmp_path: Path) -> None:
 def test_day_coverage_flags_gaps_per_day_of_the_window() -> None:
     from datetime import UTC, datetime
 
-    from storage.runs import Thresholds, day_coverage
+    from pipeline.runs import Thresholds, day_coverage
 
     by_day = {"2016-09-16": {"discovered": 9, "archived": 8, "already_archived": 1, "failed": {}, "skipped": {}}}
     window = (datetime(2016, 9, 16, tzinfo=UTC), datetime(2016, 9, 18, 12, tzinfo=UTC))

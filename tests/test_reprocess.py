@@ -10,10 +10,10 @@ from types import ModuleType
 import pytest
 from typer.testing import CliRunner
 
+from researcher.cli import app
+from researcher.reader import Archive
 from spiders.profile import PROFILES_DIR
 from storage import manifest
-from storage.cli import app
-from storage.reader import Archive
 from storage.store import LocalStore
 from tests.fixtures.server import FixtureServer
 from tests.test_dag_e2e import LOGICAL, SEED_URL, WIDE

@@ -10,11 +10,12 @@ import pytest
 import yaml
 
 from extract import Extractor
+from pipeline import runs
+from researcher.reader import Archive
 from spiders.crawl import RunContext, run_crawl
 from spiders.profile import get_profile, profiles_dir
 from spiders.revisit import revisits_due
-from storage import manifest, runs
-from storage.reader import Archive
+from storage import manifest
 from storage.store import LocalStore
 from tests.fixtures.server import FixtureServer
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
+from researcher.verify import verify
 from storage import manifest
 from storage.store import S3Store
-from storage.verify import verify
 from tests.faultproxy import FaultProxy, Rule
 from tests.hostile import DAY, HOST, HostileSite, article, feed, subprocess_cmd, write_profile
 from tests.s3server import WeedS3

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from extract import Extractor, classify_capture
+from pipeline import runs
 from spiders.crawl import RunContext, run_crawl
 from spiders.profile import get_profile, profiles_dir
-from storage import manifest, runs
+from storage import manifest
 from storage.store import LocalStore
 from tests.fixtures.server import FixtureServer
 

@@ -32,12 +32,12 @@ import pytest
 from botocore.config import Config
 from typer.testing import CliRunner
 
+from researcher.cli import app
+from researcher.reader import Archive, Query
+from researcher.verify import verify
 from storage import layout, manifest
-from storage.cli import app
 from storage.errors import ObjectExists, PermanentError, StorageRefused, StorageUnavailable
-from storage.reader import Archive, Query
 from storage.store import LocalStore, S3Store, Store
-from storage.verify import verify
 from storage.warcread import CorruptWarc, PayloadTooLarge, decode_body, read_capture_records
 from tests.faultproxy import FaultProxy, Rule
 from tests.hostile import CHALLENGE, DAY, WINDOW, HostileSite, article, gzip_bomb, run_steps, write_profile
@@ -495,8 +495,8 @@ def test_extract_caps_decompression_with_a_recorded_reason(target: Target, site:
     """A crawl with a generous cap stores the bomb; extract with the profile's cap records why
     it did not decode it, and the run's other articles commit."""
     from extract import Extractor, classify_capture
+    from pipeline import runs
     from spiders.crawl import RunContext, run_crawl
-    from storage import runs
 
     site.publish(["a", "bomb"])
     site.set("/articles/bomb", gzip_bomb(8 * 2**20), headers={"Content-Encoding": "gzip"})

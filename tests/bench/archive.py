@@ -33,10 +33,10 @@ from typing import Any
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from researcher.catalog import Catalog, Query
+from researcher.export import write_export
+from researcher.reader import Archive
 from storage import layout, manifest
-from storage.catalog import Catalog, Query
-from storage.export import write_export
-from storage.reader import Archive
 from storage.store import LocalStore
 
 SOURCES = ("rt_en", "rt_fr", "sputnik_fr", "aa_fr", "aa_tr", "trt_world")

@@ -126,7 +126,7 @@ def write_export(rows: Rows, fmt: str, target: Path, store: Store | None = None)
     if fmt == "wacz":
         if store is None:
             raise PermanentError("a WACZ export needs the archive's store")
-        from storage.wacz import write_wacz
+        from researcher.wacz import write_wacz
 
         return int(_atomically(target, lambda p: write_wacz(rows, store, p, title=target.stem)))
     writers = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}

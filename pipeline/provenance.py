@@ -10,6 +10,7 @@ import hashlib
 import json
 from typing import Any
 
+from storage.manifest import text_sha256
 from storage.warcread import Capture
 
 SELECTED_HEADERS = (
@@ -29,10 +30,6 @@ SELECTED_HEADERS = (
 
 def selected_headers(capture: Capture) -> dict[str, str]:
     return {k.lower(): v for k, v in capture.headers if k.lower() in SELECTED_HEADERS}
-
-
-def text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def capture_fields(capture: Capture, *, capture_id: str, warc_key: str) -> dict[str, Any]:

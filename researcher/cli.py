@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from storage.catalog import SORTS, Catalog, default_catalog_path
+from researcher.catalog import SORTS, Catalog, default_catalog_path
+from researcher.export import FORMATS, atomic_write_bytes, counted, csv_row, write_export
+from researcher.reader import Archive, Query, UnknownCapture, check_archive, citation, select_extraction, text_diff
 from storage.errors import ArchiveError, PermanentError
-from storage.export import FORMATS, atomic_write_bytes, counted, csv_row, write_export
 from storage.manifest import COLUMNS
-from storage.reader import Archive, Query, UnknownCapture, check_archive, citation, select_extraction, text_diff
 from storage.store import Store, open_store
 
 app = typer.Typer(help="Search and retrieve from the news archive.", no_args_is_help=True, add_completion=False)
@@ -302,7 +302,7 @@ def verify(
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
 ) -> None:
     """Recompute raw and clean SHA-256 digests against the manifests; exit 1 on any problem."""
-    from storage.verify import verify as run_verify
+    from researcher.verify import verify as run_verify
 
     try:
         store = _store(archive)

@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipeline.provenance import CAPTURE_COLUMNS, capture_fields, extraction_fields
 from storage import layout, manifest
 from storage.errors import CorruptObject, ObjectExists, ObjectNotFound, PermanentError, StorageUnavailable
-from storage.provenance import CAPTURE_COLUMNS, capture_fields, extraction_fields
 from storage.store import Store
 from storage.warcread import DEFAULT_MAX_BODY, Capture, CorruptWarc, PayloadTooLarge, iter_captures, read_capture
 

@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from storage.reader import verified_records
+from researcher.reader import verified_records
 from storage.store import Store
 
 WACZ_VERSION = "1.1.1"

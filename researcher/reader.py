@@ -10,7 +10,7 @@ from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
 
-from storage.catalog import Catalog, Query
+from researcher.catalog import Catalog, Query
 from storage.errors import CorruptObject, ObjectNotFound, PermanentError
 from storage.manifest import CorruptManifest
 from storage.store import LocalStore, Store

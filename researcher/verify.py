@@ -10,7 +10,7 @@ from typing import Any
 
 from storage import layout, manifest
 from storage.errors import ObjectNotFound
-from storage.provenance import text_sha256
+from storage.manifest import text_sha256
 from storage.store import Store
 from storage.warcread import CorruptWarc, describe, read_payload
 
