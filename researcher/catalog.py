@@ -29,6 +29,10 @@ from storage.store import Store
 
 SCHEMA_VERSION = 2
 SORTS = ("published", "captured", "source", "url", "rank")
+STATUSES = ("ok", "extraction_failed", "blocked")
+# FTS5 snippet markers: private-use characters no article contains, turned into brackets
+# (JSONL, CSV) or highlighting (a terminal) by whoever shows the snippet.
+MARK_START, MARK_END = "\ue000", "\ue001"
 # Columns kept outside the JSON row: what queries filter, sort and rank on.
 _INDEXED = (
     "capture_id",
@@ -93,6 +97,7 @@ class Query:
     title: str | None = None  # words or phrase in the title only
     sort: str | None = None  # one of SORTS; default: rank with text, else published
     descending: bool = False
+    statuses: tuple[str, ...] = ()  # default: all, a blocked capture hidden behind a good one of its URL
 
     def __post_init__(self) -> None:
         for lo, hi, what in (
@@ -107,6 +112,9 @@ class Query:
             raise PermanentError("sorting by rank needs a text or title query")
         if self.limit is not None and self.limit < 1:
             raise PermanentError(f"limit must be positive, not {self.limit}")
+        unknown = [s for s in self.statuses if s not in STATUSES]
+        if unknown:
+            raise PermanentError(f"unknown status {unknown[0]!r}; choose one of {', '.join(STATUSES)}")
 
 
 def fts_query(text: str, column: str | None = None) -> str:
@@ -222,7 +230,13 @@ class Catalog:
             "not (c.status = 'blocked' and exists (select 1 from captures g where g.latest = 1 "
             "and g.requested_url = c.requested_url and g.status != 'blocked'))"
         )
-        where, args = ["c.latest = 1", superseded], []
+        where: list[str] = ["c.latest = 1"]
+        args: list[Any] = []
+        if q.statuses:  # asked for by status: every capture of those, superseded or not
+            where.append(f"c.status in ({', '.join('?' * len(q.statuses))})")
+            args.extend(q.statuses)
+        else:
+            where.append(superseded)
         joined = bool(q.text or q.title)
         if joined:
             match = " AND ".join(fts_query(t, col) for t, col in ((q.text, None), (q.title, "title")) if t is not None)
@@ -260,7 +274,9 @@ class Catalog:
     def rows(self, q: Query) -> Iterator[dict[str, Any]]:
         """Matching rows, streamed from the database in the query's order."""
         ranked = bool(q.text or q.title)
-        what = "c.row, c.text" + (", snippet(fts, 1, '[', ']', ' … ', 12), bm25(fts, 3.0, 1.0)" if ranked else "")
+        what = "c.row, c.text" + (
+            f", snippet(fts, 1, '{MARK_START}', '{MARK_END}', ' … ', 12), bm25(fts, 3.0, 1.0)" if ranked else ""
+        )
         sql, args = self._select(q, what)
         sort = q.sort or ("rank" if ranked else "published")
         order = {
@@ -297,6 +313,18 @@ class Catalog:
             (url, url, url),
         )
         return [{**json.loads(r), "text": t} for r, t in cur]
+
+    def check_known(self, q: Query) -> None:
+        """An unknown source or language is an error that lists the known ones, not an empty result."""
+        sources = [r[0] for r in self.db.execute("select distinct source_id from captures order by 1")]
+        for source in q.sources:
+            if source not in sources:
+                raise PermanentError(f"unknown source {source!r}; the archive holds: {', '.join(sources) or 'nothing'}")
+        if q.language:
+            languages = sorted({str(r[0]) for r in self.db.execute("select distinct language from captures") if r[0]})
+            if not any(lang == q.language or lang.startswith(q.language + "-") for lang in languages):
+                known = ", ".join(languages) or "none"
+                raise PermanentError(f"unknown language {q.language!r}; the archive holds: {known}")
 
     def close(self) -> None:
         self.db.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,8 +16,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from researcher.catalog import SORTS, Catalog, default_catalog_path
+from researcher.catalog import MARK_END, MARK_START, SORTS, STATUSES, Catalog, default_catalog_path
 from researcher.export import FORMATS, atomic_write_bytes, counted, csv_row, write_export
 from researcher.reader import Archive, Query, UnknownCapture, check_archive, citation, select_extraction, text_diff
 from storage.errors import ArchiveError, PermanentError
@@ -44,6 +46,30 @@ TextOpt = Annotated[
 TitleOpt = Annotated[str | None, typer.Option("--title", help="words or a phrase in the title")]
 UrlOpt = Annotated[str | None, typer.Option("--url", help="URL prefix (requested, final or canonical)")]
 LangOpt = Annotated[str | None, typer.Option("--lang", help="language, e.g. fr (also matches fr-FR)")]
+StatusOpt = Annotated[
+    list[str],
+    typer.Option("--status", help=f"{' | '.join(STATUSES)} (repeatable; default: all, blocked ones superseded hidden)"),
+]
+
+
+def _cell(value: str | None) -> Text:
+    """A table cell shown as it is: rich markup in a title ("[VIDEO] ...") must not be eaten."""
+    return Text(value or "")
+
+
+def _snippet_cell(snippet: str) -> Text:
+    """The snippet with its matched words highlighted."""
+    out = Text()
+    for i, part in enumerate(re.split(f"[{MARK_START}{MARK_END}]", snippet)):
+        out.append(part, style="bold yellow" if i % 2 else "")
+    return out
+
+
+def _marked(row: dict[str, Any]) -> dict[str, Any]:
+    """For JSONL and CSV: matched words between square brackets."""
+    if "snippet" in row:
+        row["snippet"] = row["snippet"].replace(MARK_START, "[").replace(MARK_END, "]")
+    return row
 
 
 @contextmanager
@@ -112,6 +138,7 @@ def _query(
 
 def _write_rows(rows: Iterator[dict[str, Any]], fmt: str) -> None:
     """Rows to stdout as JSON lines or CSV (provenance columns, plus snippet and score when ranked)."""
+    rows = map(_marked, rows)
     if fmt == "jsonl":
         for r in rows:
             r.pop("text", None)
@@ -138,6 +165,7 @@ def search(
     title: TitleOpt = None,
     url: UrlOpt = None,
     language: LangOpt = None,
+    status: StatusOpt = [],  # noqa: B006
     sort: Annotated[
         str | None, typer.Option("--sort", help=f"{' | '.join(SORTS)} (default: rank with --text, else published)")
     ] = None,
@@ -153,7 +181,7 @@ def search(
     try:
         q = _query(
             source, date_from, date_to, captured_from, captured_to, text=text, title=title, url_prefix=url,
-            language=language, sort=sort, descending=desc, limit=limit,
+            language=language, sort=sort, descending=desc, limit=limit, statuses=tuple(status),
         )  # fmt: skip
         a = _archive(archive, catalog)
         if fmt != "table":
@@ -168,7 +196,9 @@ def search(
     table.add_column("title")
     table.add_column("url", overflow="fold")
     for r in rows:
-        table.add_row(r["capture_id"], r["source_id"], (r["published"] or "")[:16], r["title"] or "", r["final_url"])
+        table.add_row(
+            r["capture_id"], r["source_id"], (r["published"] or "")[:16], _cell(r["title"]), _cell(r["final_url"])
+        )
     Console(width=WIDTH).print(table)
 
 
@@ -197,7 +227,9 @@ def find(
     for col in ("capture id", "source", "published", "title", "snippet"):
         table.add_column(col, no_wrap=col in ("capture id", "source", "published"))
     for h in hits:
-        table.add_row(h["capture_id"], h["source_id"], (h["published"] or "")[:10], h["title"] or "", h["snippet"])
+        table.add_row(
+            h["capture_id"], h["source_id"], (h["published"] or "")[:10], _cell(h["title"]), _snippet_cell(h["snippet"])
+        )
     Console(width=WIDTH).print(table)
 
 
@@ -227,6 +259,9 @@ def show(
 def get(
     capture_id: str,
     raw: Annotated[bool, typer.Option("--raw", help="the HTTP payload exactly as served")] = False,
+    decoded: Annotated[
+        bool, typer.Option("--decoded", help="with --raw: Content-Encoding (gzip, br) undone, charset as declared")
+    ] = False,
     warc: Annotated[
         bool, typer.Option("--warc", help="the capture's WARC records (response, request, metadata)")
     ] = False,
@@ -248,7 +283,7 @@ def get(
         if warc:
             data = a.warc_records(capture_id)
         elif raw:
-            data = a.raw(capture_id)
+            data = a.decoded(capture_id) if decoded else a.raw(capture_id)
         else:
             data = (a.show(capture_id, extraction)["text"] or "").encode()
     except ArchiveError as exc:
@@ -289,7 +324,7 @@ def versions(
     for col in ("#", "capture id", "fetched", "text sha-256", "title"):
         table.add_column(col, no_wrap=col != "title")
     for i, r in enumerate(rows, 1):
-        table.add_row(str(i), r["capture_id"], r["fetched_at"], (r["text_sha256"] or "-")[:16], r["title"] or "")
+        table.add_row(str(i), r["capture_id"], r["fetched_at"], (r["text_sha256"] or "-")[:16], _cell(r["title"]))
     Console(width=WIDTH).print(table)
 
 
@@ -337,6 +372,7 @@ def export(
     title: TitleOpt = None,
     url: UrlOpt = None,
     language: LangOpt = None,
+    status: StatusOpt = [],  # noqa: B006
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -345,10 +381,10 @@ def export(
     try:
         q = _query(
             source, date_from, date_to, captured_from, captured_to, text=text, title=title, url_prefix=url,
-            language=language, sort="published",
+            language=language, sort="published", statuses=tuple(status),
         )  # fmt: skip
         a = _archive(archive, catalog)
-        total = a.catalog.count(q)
+        total = a.count(q)
         with _progress(f"exporting {fmt}") as update:
             done = 0
 
@@ -357,7 +393,7 @@ def export(
                 done += 1
                 update(done, total)
 
-            n = write_export(counted(a.catalog.rows(q), tick), fmt, output, a.store)
+            n = write_export(counted(a.iter_search(q), tick), fmt, output, a.store)
     except ArchiveError as exc:
         return _fail(exc)
     err.print(f"exported {n} capture(s) to {output}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from researcher.catalog import Catalog, Query
 from storage.errors import CorruptObject, ObjectNotFound, PermanentError
 from storage.manifest import CorruptManifest
 from storage.store import LocalStore, Store
-from storage.warcread import READ_ERRORS, read_capture_records, read_payload
+from storage.warcread import READ_ERRORS, decode_body, read_capture_records, read_payload
 
 __all__ = ["Archive", "Query", "UnknownCapture", "check_archive", "citation", "select_extraction", "text_diff"]
 
@@ -101,12 +102,15 @@ class Archive:
         return list(self.iter_search(q))
 
     def iter_search(self, q: Query) -> Iterator[dict[str, Any]]:
-        """Matching rows streamed in the query's order (bounded memory however many match)."""
+        """Matching rows streamed in the query's order (bounded memory however many match).
+        An unknown source or language is an error naming the known ones."""
         self._fresh()
+        self.catalog.check_known(q)
         return self.catalog.rows(q)
 
     def count(self, q: Query) -> int:
         self._fresh()
+        self.catalog.check_known(q)
         return self.catalog.count(q)
 
     def search_all(self) -> list[dict[str, Any]]:
@@ -136,6 +140,13 @@ class Archive:
         read, checked against the committed SHA-256."""
         row = self._located(capture_id)
         return verified_payload(row, read_payload(self.store, row["warc_key"], row["warc_offset"], row["warc_length"]))
+
+    def decoded(self, capture_id: str) -> bytes:
+        """The verified payload with its Content-Encoding undone (the charset left as declared)."""
+        row = self._located(capture_id)
+        payload = self.raw(capture_id)
+        encoding = json.loads(row.get("response_headers") or "{}").get("content-encoding")
+        return decode_body(payload, encoding)
 
     def warc_records(self, capture_id: str) -> bytes:
         """The capture's response, request and metadata records: a small, valid WARC file,

@@ -324,3 +324,51 @@ def test_get_from_a_truncated_or_missing_warc(archive: str, tmp_path: Path) -> N
     warc.unlink()
     out = runner.invoke(app, ["get", last["capture_id"], "--warc", *args])
     assert out.exit_code == 1 and "not found" in out.output and "Traceback" not in out.output
+
+
+def test_snippets_keep_the_matched_words_in_every_format(archive: str, tmp_path: Path) -> None:
+    args = ["find", "Idleb", "--archive", archive, "--catalog", str(tmp_path / "c.sqlite")]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0 and "Idleb" in table.stdout.split("snippet", 1)[1]  # rich ate "[Idleb]" before
+    assert "\ue000" not in table.stdout and "\ue001" not in table.stdout
+    hits = [json.loads(x) for x in runner.invoke(app, [*args, "-f", "jsonl"]).stdout.splitlines()]
+    assert hits and all("[Idleb]" in h["snippet"] for h in hits)
+    csv_out = runner.invoke(app, [*args, "-f", "csv"]).stdout
+    assert "[Idleb]" in csv_out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "rt_fx"], "unknown source 'rt_fx'; the archive holds: aa_fr"),
+        (["--lang", "de"], "unknown language 'de'; the archive holds: fr"),
+        (["--status", "published"], "unknown status 'published'; choose one of ok, extraction_failed, blocked"),
+    ],
+)
+def test_unknown_filter_values_are_errors_that_list_the_known_ones(
+    archive: str, tmp_path: Path, args: list[str], message: str
+) -> None:
+    for cmd in (["search"], ["export", "-o", str(tmp_path / "x.jsonl")]):
+        out = runner.invoke(app, [*cmd, *args, "--archive", archive, "--catalog", str(tmp_path / "c.sqlite")])
+        assert out.exit_code == 1 and message in " ".join(out.stderr.split()), out.output
+        assert "Traceback" not in out.output
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_search_by_status(archive: str, tmp_path: Path) -> None:
+    base = ["search", "-f", "jsonl", "--archive", archive, "--catalog", str(tmp_path / "c.sqlite")]
+    ok = runner.invoke(app, [*base, "--status", "ok"]).stdout.splitlines()
+    blocked = runner.invoke(app, [*base, "--status", "blocked"]).stdout.splitlines()
+    assert len(ok) == 4 and blocked == []
+
+
+def test_get_raw_decoded_undoes_the_content_encoding(archive: str, tmp_path: Path) -> None:
+    import gzip
+
+    row = next(r for r in Archive(LocalStore(archive)).search_all() if "1746120" in r["final_url"])
+    assert json.loads(row["response_headers"])["content-encoding"] == "gzip"
+    args = ["get", row["capture_id"], "--raw", "--archive", archive, "--catalog", str(tmp_path / "c.sqlite")]
+    raw = runner.invoke(app, args).stdout_bytes
+    decoded = runner.invoke(app, [*args, "--decoded"]).stdout_bytes
+    assert raw[:2] == b"\x1f\x8b" and decoded == gzip.decompress(raw)
+    assert b"<html" in decoded.lower() and b"Idleb" in decoded

@@ -278,3 +278,21 @@ def test_manifests_written_by_an_older_schema_still_load(store: Store) -> None:
     table = manifest.latest_extractions(manifest.load_manifests(store, "src_a"))
     assert sorted(table.column("capture_id").to_pylist()) == ["c0", "c1"]
     assert table.schema == manifest.SCHEMA
+
+
+def test_local_archive_files_honour_the_umask(tmp_path: Path) -> None:
+    import os
+
+    store = LocalStore(tmp_path / "archive")
+    old = os.umask(0o022)
+    try:
+        store.put_bytes("raw/a.bin", b"a")
+        src = tmp_path / "src"
+        src.write_bytes(b"b")
+        store.put_file("raw/b.bin", src)
+        os.umask(0o027)
+        store.put_bytes("raw/c.bin", b"c")
+    finally:
+        os.umask(old)
+    modes = {k: (tmp_path / "archive" / k).stat().st_mode & 0o777 for k in ("raw/a.bin", "raw/b.bin", "raw/c.bin")}
+    assert modes == {"raw/a.bin": 0o644, "raw/b.bin": 0o644, "raw/c.bin": 0o640}
