@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from extract import Extractor, classify_capture
-from pipeline import runs
+from pipeline import runs, window
 from spiders.crawl import RunContext, run_crawl
 from spiders.profile import Profile, get_profile, load_registry
 from storage.errors import PermanentError
@@ -43,23 +43,12 @@ def _store() -> Store:
     return open_store(url, s3_client=client)
 
 
-def _when(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    ts = datetime.fromisoformat(value)
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
 def _run_context(profile: Profile) -> RunContext:
-    """The crawl window: params override the data interval; a run without one takes its day."""
+    """The crawl window: the data interval, or the params of a manual run (pipeline/window.py)."""
     ctx = get_current_context()
     params = ctx["params"]
     logical: datetime = ctx.get("logical_date") or ctx["dag_run"].run_after
-    start = _when(params.get("window_start")) or ctx.get("data_interval_start")
-    end = _when(params.get("window_end")) or ctx.get("data_interval_end")
-    if start is None or end is None or end <= start:  # manual run: empty interval
-        start = logical.replace(hour=0, minute=0, second=0, microsecond=0)
-        end = start + timedelta(days=1)
+    start, end = window.crawl_window(params, ctx.get("data_interval_start"), ctx.get("data_interval_end"), logical)
     return RunContext(
         source_id=profile.id,
         start=start,
@@ -68,7 +57,7 @@ def _run_context(profile: Profile) -> RunContext:
         dag_id=ctx["dag"].dag_id,
         airflow_run_id=ctx["run_id"],
         try_number=ctx["ti"].try_number,
-        max_articles=params.get("max_articles"),
+        max_articles=window.max_articles(params.get("max_articles")),
     )
 
 
@@ -109,7 +98,13 @@ def build_dag(profile: Profile) -> Any:
             "window_end": Param(
                 None, type=["null", "string"], description="ISO datetime; overrides the data interval end"
             ),
-            "max_articles": Param(None, type=["null", "integer"], minimum=1, description="cap on articles fetched"),
+            "max_articles": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                maximum=window.MAX_ARTICLES,
+                description="cap on articles fetched",
+            ),
         },
         doc_md=__doc__,
     )
@@ -178,8 +173,8 @@ def build_reprocess_dag(source_ids: list[str]) -> Any:
             return runs.reprocess_range(
                 _store(),
                 profile.id,
-                date.fromisoformat(params["date_from"]),
-                date.fromisoformat(params["date_to"]),
+                window.day("date_from", params["date_from"]),
+                window.day("date_to", params["date_to"]),
                 ex,
                 ex.info,
                 classify_capture,

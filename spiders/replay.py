@@ -1,8 +1,11 @@
 """Replay: send requests for a source's real hosts to a local server, keeping the real URLs.
 
-Used by the offline demo and the tests. The archived URL stays https://francais.rt.com/...
-while the request goes to the mapped address with the original Host header; the
-address actually contacted is put in request.meta so provenance can record it.
+Used by the offline demo, `make airflow` tryouts and the tests. The archived URL stays
+https://francais.rt.com/... while the request goes to the mapped address with the
+original Host header; the address actually contacted is put in request.meta so
+provenance can record it. The map is closed: a host it does not map (other than a
+loopback address, which is local already) is refused with a recorded reason, so a
+replayed crawl never reaches the network.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from scrapy import Request
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 
 REPLAY_ENV = "NEWSARCHIVE_REPLAY"  # JSON {"host": "127.0.0.1:PORT", ...}
@@ -32,6 +36,17 @@ def parse_replay_map(raw: str | None) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in mapping.items()}
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class ReplayDownloadHandler(HTTP11DownloadHandler):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
@@ -42,6 +57,8 @@ class ReplayDownloadHandler(HTTP11DownloadHandler):
         address = self.replay.get((split.hostname or "").lower())
         if address is None:
             request.meta.pop("replayed_to", None)  # a redirect hop may leave the replayed hosts
+            if self.replay and not _is_loopback(split.hostname or ""):
+                raise IgnoreRequest(f"host {split.hostname} is not in the replay map: not fetched (replay is offline)")
             return await super().download_request(request)
         local = urlunsplit(("http", address, split.path or "/", split.query, ""))
         headers = request.headers.copy()

@@ -42,3 +42,7 @@ class AccessDenied(PermanentError):
 
 class CorruptObject(PermanentError):
     """An object the archive committed does not read back as committed (digest, format)."""
+
+
+class InputError(PermanentError):
+    """What a user typed is wrong (a param, an option): fail at once with one line, never retry."""

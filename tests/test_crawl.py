@@ -435,3 +435,25 @@ def test_two_addresses_with_one_rel_canonical_are_archived_once(tmp_path: Path) 
         assert reasons[dup] in ("already archived", "its rel=canonical is already archived")
     finally:
         renamed.stop()
+
+
+def test_the_replay_map_is_closed(tmp_path: Path) -> None:
+    """A replayed crawl never reaches the network: a host the map does not name is refused and
+    recorded, and nothing is sent to it."""
+    from tests.hostile import HostileSite, write_profile
+
+    site = HostileSite()
+    try:
+        site.publish(["a"])
+        profile = write_profile(tmp_path)
+        ctx = RunContext(
+            "hostile_news", datetime(2024, 5, 6, tzinfo=UTC), datetime(2024, 5, 7, tzinfo=UTC), date(2024, 5, 6)
+        )
+        result = run_crawl(
+            LocalStore(tmp_path / "a"), ctx, profile_path=profile, replay={"other.example": site.address}
+        )
+    finally:
+        site.stop()
+    (feed,) = [r for r in result.log_rows if r.get("kind") == "feed"]
+    assert feed["outcome"] == "skipped" and "news.example is not in the replay map" in feed["reason"]
+    assert sum(site.hits.values()) == 0 and result.parts == []

@@ -223,3 +223,35 @@ def test_scheduled_runs_crawl_contiguous_intervals(dags_module: ModuleType) -> N
         second = timetable.next_dagrun_info(last_automated_data_interval=first.data_interval, restriction=restriction)
         assert first.data_interval.end == second.data_interval.start > first.data_interval.start
         assert isinstance(second.data_interval, DataInterval)
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"window_start": "last tuesday"}, "window_start 'last tuesday' is not an ISO date-time"),
+        (
+            {"window_start": "2017-06-11T00:00:00+00:00", "window_end": "2017-06-07T00:00:00+00:00"},
+            "the window is empty or inverted",
+        ),
+    ],
+)
+def test_bad_params_fail_the_run_at_once_without_retry(
+    dags_module: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    conf: dict[str, str],
+    message: str,
+) -> None:
+    """An operator's typo is an input error: the crawl task fails on its first try (retries are
+    not spent on it, the source's schedule is not blocked), with one line naming the param, and
+    nothing is fetched or written."""
+    archive = tmp_path / "archive"
+    monkeypatch.setenv("ARCHIVE_URL", archive.as_uri())
+    dag = dags_module.news_rt_fr
+    monkeypatch.setattr(dag.task_dict["crawl"], "retries", 3)
+    run = dag.test(logical_date=LOGICAL, run_conf=conf)
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert run.state == "failed" and states["crawl"] == ("failed", 1), states
+    assert message in capfd.readouterr().out
+    assert not archive.exists()
