@@ -8,6 +8,7 @@ retried with backoff; permanent ones (bad profile, bad input) fail without retry
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,13 +19,15 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from extract import Extractor, classify_capture
-from pipeline import runs, window
+from pipeline import runs, summary, window
 from spiders.crawl import RunContext, run_crawl
-from spiders.profile import Profile, get_profile, load_registry
+from spiders.profile import Profile, get_profile, load_registry, profiles_dir
+from spiders.profile_doc import header_comment, profile_doc
 from storage.errors import PermanentError
 from storage.store import Store, open_store
 
 DEFAULT_ARCHIVE = (Path(__file__).resolve().parent.parent / "archive").as_uri()
+log = logging.getLogger(__name__)
 
 
 def _store() -> Store:
@@ -84,8 +87,10 @@ def build_dag(profile: Profile) -> Any:
         start_date=datetime(2000, 1, 1, tzinfo=UTC),  # early, so backfills can reach old articles
         catchup=False,
         max_active_runs=1,
+        dagrun_timeout=timedelta(hours=6),
         tags=["newsarchive", profile.language],
         default_args={
+            "owner": "newsarchive",
             "retries": int(os.environ.get("NEWSARCHIVE_RETRIES", "3")),
             "retry_delay": timedelta(minutes=2),
             "retry_exponential_backoff": True,
@@ -106,32 +111,37 @@ def build_dag(profile: Profile) -> Any:
                 description="cap on articles fetched",
             ),
         },
-        doc_md=__doc__,
+        doc_md=_doc(profile),
     )
     def source_dag() -> None:
-        @task(execution_timeout=timedelta(hours=2))
+        # one XCom value per task (a dict return would otherwise be split into a key per field)
+        @task(execution_timeout=timedelta(hours=2), multiple_outputs=False)
         @_permanent_fails
         def crawl() -> dict[str, Any]:
-            return run_crawl(_store(), _run_context(profile)).as_dict()
+            crawled = run_crawl(_store(), _run_context(profile)).as_dict()
+            log.info("%s", summary.crawl_summary(crawled))
+            return crawled
 
-        @task
+        @task(multiple_outputs=False)
         @_permanent_fails
         def extract(crawled: dict[str, Any]) -> dict[str, Any]:
             ex = _extractor(profile)
             cap = profile.politeness.max_page_mb * 2**20  # the crawl's download cap bounds decompression too
             return runs.extract_run(_store(), crawled, ex, ex.info, classify_capture, max_body=cap)
 
-        @task
+        @task(multiple_outputs=False)
         @_permanent_fails
         def commit(crawled: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
             return runs.commit_run(_store(), crawled, extracted)
 
-        @task(retries=0)
+        @task(retries=0, multiple_outputs=False)
         @_permanent_fails
         def report(crawled: dict[str, Any], extracted: dict[str, Any], committed: dict[str, Any]) -> dict[str, Any]:
             ctx = _run_context(profile)
             thresholds = runs.Thresholds(profile.expected_daily_volume, **profile.alerts.model_dump())
-            return runs.report_run(_store(), crawled, extracted, committed, thresholds, (ctx.start, ctx.end))
+            return runs.report_run(
+                _store(), crawled, extracted, committed, thresholds, (ctx.start, ctx.end), log=log.info
+            )
 
         crawled = crawl()
         extracted = extract(crawled)
@@ -139,6 +149,11 @@ def build_dag(profile: Profile) -> Any:
         report(crawled, extracted, committed)
 
     return source_dag()
+
+
+def _doc(profile: Profile) -> str:
+    path = profiles_dir() / f"{profile.id}.yaml"
+    return profile_doc(profile, header_comment(path) if path.exists() else "")
 
 
 def _extractor(profile: Profile) -> Extractor:

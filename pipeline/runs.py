@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.provenance import CAPTURE_COLUMNS, capture_fields, extraction_fields
+from pipeline.summary import report_table
 from storage import layout, manifest
 from storage.errors import CorruptObject, ObjectExists, ObjectNotFound, PermanentError, StorageUnavailable
 from storage.store import Store
@@ -306,8 +307,10 @@ def report_run(
     committed: dict[str, Any],
     thresholds: Thresholds,
     window: tuple[datetime, datetime],
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Write the run report, then fail loudly if a threshold is crossed (the data is already safe)."""
+    """Write the run report (and show it as a table to `log`), then fail loudly if a threshold
+    is crossed (the data is already safe)."""
     summary = crawl["summary"]
     outcomes = summary["articles"]
     days = max((window[1] - window[0]).total_seconds() / 86400, 1 / 24)
@@ -358,6 +361,8 @@ def report_run(
         json.dumps(report, ensure_ascii=False, indent=1, sort_keys=True).encode(),
         "application/json",
     )
+    if log:
+        log(report_table(report))
     problems = []
     if failed_ratio > thresholds.max_failed_ratio:
         problems.append(f"{failed} of {fetched} article fetches failed: {summary['failed_by_reason']}")

@@ -255,3 +255,18 @@ def test_bad_params_fail_the_run_at_once_without_retry(
     assert run.state == "failed" and states["crawl"] == ("failed", 1), states
     assert message in capfd.readouterr().out
     assert not archive.exists()
+
+
+def test_each_source_dag_says_what_it_does(dags_module: ModuleType) -> None:
+    """Owner, a run timeout, a single XCom value per task and documentation from the profile."""
+    from datetime import timedelta
+
+    dag = dags_module.news_rt_fr
+    assert dag.dagrun_timeout == timedelta(hours=6)
+    assert {t.owner for t in dag.tasks} == {"newsarchive"}
+    assert all(t.multiple_outputs is False for t in dag.tasks)
+    doc = dag.doc_md
+    assert doc.startswith("# RT en français (`rt_fr`)")
+    for needle in ("francais.rt.com", "https://francais.rt.com/rss", "`0 */6 * * *`", "robots.txt obeyed", "Lire aussi"):
+        assert needle in doc, needle
+    assert dags_module.news_trt_world.doc_md != doc

@@ -89,3 +89,29 @@ def test_day_coverage_flags_gaps_per_day_of_the_window() -> None:
     assert (cov["2016-09-16"]["archived"], cov["2016-09-16"]["probable_gap"]) == (8, False)
     assert (cov["2016-09-17"]["discovered"], cov["2016-09-17"]["probable_gap"]) == (0, True)  # nothing found
     assert cov["2016-09-18"]["expected"] == 5.0  # the window covers half of that day
+
+
+def test_the_report_is_logged_as_a_readable_table(tmp_path: Path) -> None:
+    from pipeline.summary import crawl_summary
+
+    store = LocalStore(tmp_path)
+    logged: list[str] = []
+    c = crawl(archived=3, in_window=3)
+    c["summary"]["by_day"] = {
+        "2022-03-01": {"discovered": 3, "archived": 3, "already_archived": 0, "failed": {}, "skipped": {}}
+    }
+    extracted = {"clean_keys": [], "counts": {"ok": 3}, "errors": {}}
+    committed = {
+        "manifest": "manifests/source=src_a/0000000001.parquet",
+        "new_rows": 3,
+        "new_articles": 3,
+        "dropped": {},
+    }
+    runs.report_run(store, c, extracted, committed, runs.Thresholds(10), WINDOW, log=logged.append)
+    (table,) = logged
+    assert table.startswith("run report of src_a R:")
+    assert "archived" in table and "3 new, 0 already archived" in table
+    assert "2022-03-01  discovered 3, archived 3, already 0, expected 10.0" in table and "probable gap" not in table
+    assert "manifests/source=src_a/0000000001.parquet" in table
+    lines = crawl_summary(c | {"parts": ["raw/x.warc.gz"]}).splitlines()
+    assert lines[0] == "crawl of src_a R:" and any("WARC" in x and "raw/x.warc.gz" in x for x in lines)
