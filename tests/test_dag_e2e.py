@@ -267,6 +267,12 @@ def test_each_source_dag_says_what_it_does(dags_module: ModuleType) -> None:
     assert all(t.multiple_outputs is False for t in dag.tasks)
     doc = dag.doc_md
     assert doc.startswith("# RT en français (`rt_fr`)")
-    for needle in ("francais.rt.com", "https://francais.rt.com/rss", "`0 */6 * * *`", "robots.txt obeyed", "Lire aussi"):
+    for needle in (
+        "francais.rt.com",
+        "https://francais.rt.com/rss",
+        "`0 */6 * * *`",
+        "robots.txt obeyed",
+        "Lire aussi",
+    ):
         assert needle in doc, needle
     assert dags_module.news_trt_world.doc_md != doc
