@@ -10,6 +10,7 @@ import json
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -63,12 +64,18 @@ def _skipped(store: Store, crawl: dict[str, Any]) -> set[str]:
     return {url for url, outcome in last.items() if outcome == "skipped"}
 
 
-def _read_listed(store: Store, key: str) -> bytes:
-    """An object this run wrote: reading it as missing is a store fault to retry, never an absence."""
+@contextmanager
+def _written_by_this_run(key: str) -> Iterator[None]:
+    """Reading an object this run wrote as missing is a store fault to retry, never an absence."""
     try:
-        return store.get_bytes(key)
+        yield
     except ObjectNotFound:
         raise StorageUnavailable(f"{key} was written by this run but reads as missing; retried") from None
+
+
+def _read_listed(store: Store, key: str) -> bytes:
+    with _written_by_this_run(key):
+        return store.get_bytes(key)
 
 
 @dataclass
@@ -168,10 +175,8 @@ def extract_run(
     with tempfile.TemporaryDirectory(prefix="extract-") as tmp:
         for part in crawl["parts"]:
             local = Path(tmp) / Path(part).name
-            try:
+            with _written_by_this_run(part):
                 store.download(part, local)
-            except ObjectNotFound:
-                raise StorageUnavailable(f"{part} was written by this run but reads as missing; retried") from None
             for cap in _final_captures(local, skipped, max_body):
                 requested = cap.metadata.get("requested_url") or cap.url
                 cid = layout.capture_id(source, run, requested, cap.record_id)

@@ -138,13 +138,15 @@ class Archive:
     def raw(self, capture_id: str) -> bytes:
         """The HTTP payload exactly as the server sent it (content-encoding included), by ranged
         read, checked against the committed SHA-256."""
-        row = self._located(capture_id)
+        return self._raw(self._located(capture_id))
+
+    def _raw(self, row: dict[str, Any]) -> bytes:
         return verified_payload(row, read_payload(self.store, row["warc_key"], row["warc_offset"], row["warc_length"]))
 
     def decoded(self, capture_id: str) -> bytes:
         """The verified payload with its Content-Encoding undone (the charset left as declared)."""
         row = self._located(capture_id)
-        payload = self.raw(capture_id)
+        payload = self._raw(row)
         encoding = json.loads(row.get("response_headers") or "{}").get("content-encoding")
         return decode_body(payload, encoding)
 

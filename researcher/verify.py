@@ -123,7 +123,7 @@ def verify(
     for exc in corrupt:
         report.problems.append(Problem("corrupt_manifest", exc.key, None, str(exc)))
     for gap in manifest.check_contiguous(keys):
-        report.problems.append(Problem("manifest_gap", gap.split()[0], None, gap))
+        report.problems.append(Problem("manifest_gap", gap.key, None, str(gap)))
     scope = f"source={source_id}/" if source_id else ""
     for key in store.list(layout.manifests_prefix() + scope):
         if not layout.parse_commit_key(key):

@@ -190,16 +190,16 @@ def manifest_keys(store: Store, source_id: str | None = None) -> list[str]:
     return sorted(keys)
 
 
-def check_contiguous(keys: list[str]) -> list[str]:
-    """Problems of a log's numbering: parts are numbered 1..n with no gap (a part is only
-    created when its predecessor exists), so a gap means a part was lost."""
-    problems: list[str] = []
+def check_contiguous(keys: list[str]) -> list[CorruptManifest]:
+    """Gaps in a log's numbering, one error per missing part: parts are numbered 1..n (a part
+    is only created when its predecessor exists), so a gap means a part was lost."""
+    problems: list[CorruptManifest] = []
     expected: dict[str, int] = {}
     for key in keys:
         source, seq = layout.parse_commit_key(key) or ("", 0)
         want = expected.get(source, 1)
         if seq != want:
-            problems.append(f"{layout.commit_key(source, want)} missing before {key}")
+            problems.append(CorruptManifest(layout.commit_key(source, want), f"is missing from the log, before {key}"))
         expected[source] = seq + 1
     return problems
 
@@ -220,7 +220,7 @@ def load_manifests(
     keys = manifest_keys(store, source_id)
     gaps = check_contiguous(keys)
     if gaps and on_corrupt is None:
-        raise CorruptManifest(gaps[0].split()[0], "is missing from the log: " + gaps[0])
+        raise gaps[0]
     for key in keys:
         try:
             tables.append(_read_conformed(store, key, wanted))
@@ -368,7 +368,7 @@ class _Log:
         keys = manifest_keys(self.store, self.source_id)
         gaps = check_contiguous(keys)
         if gaps:
-            raise CorruptManifest(gaps[0].split()[0], "is missing from the log: " + gaps[0])
+            raise gaps[0]
         for key in keys:
             if key not in self.rows:
                 self.rows[key] = _read_conformed(self.store, key, _DEDUP_COLUMNS).to_pylist()
