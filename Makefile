@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export ARCHIVE_URL ?= file://$(CURDIR)/archive
 
-.PHONY: env demo test standalone soak bench-commit check format lock airflow bench-quality bench-crawl bench-archive clean
+.PHONY: env demo test browser serve standalone soak bench-commit check format lock airflow bench-quality bench-crawl bench-archive clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/python -m pip install -q --upgrade pip uv
@@ -23,8 +23,17 @@ env: .venv/.synced
 demo: env  ## replay every fixture site, run each source's DAG once into ./archive, print a summary
 	$(RUN) python infra/demo.py
 
-test: env  ## the whole test suite (starts its own fixture web server and S3 server on 127.0.0.1)
+test: env browser  ## the whole test suite (starts its own fixture web server and S3 server on 127.0.0.1)
 	$(RUN) pytest
+
+browser:  ## Debian's chromium for the browser tests (Playwright drives it; no browser build is downloaded)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { export DEBIAN_FRONTEND=noninteractive; SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; } || \
+	  echo "chromium could not be installed: the browser tests will be skipped" >&2
+
+serve: env  ## the reading room on http://127.0.0.1:8000/ over $$ARCHIVE_URL (default ./archive; `make demo` fills it)
+	$(RUN) archive serve --archive $(ARCHIVE_URL)
 
 soak: env  ## the write-once soak test for SOAK_SECONDS (default 300): random S3 faults, killed and concurrent runs
 	NEWSARCHIVE_SOAK_SECONDS=$(or $(SOAK_SECONDS),300) $(RUN) pytest -s tests/test_soak.py

@@ -1,13 +1,18 @@
-"""The catalog: a local SQLite copy of every committed manifest row, with a full-text index.
+"""The catalog: a local index of every committed manifest row: SQLite for metadata, tantivy for text.
 
 The manifests stay the archive's truth; the catalog is a cache on the researcher's disk
 (the archive itself may be read-only S3) that makes search, lookup by capture id and
 streaming exports fast at millions of rows. It is brought up to date incrementally: a
 manifest is (re)read only when its listing version (S3 ETag, or mtime and size) changed,
-and deleting the file rebuilds it from scratch.
+and deleting the catalog rebuilds it from scratch.
 
-Full text uses FTS5 with the Porter stemmer (English) on top of unicode61 with case and
-diacritics folded; other languages (French included) are matched by whole token.
+SQLite holds each row's metadata (no text), with the two flags readers filter on kept
+up to date as rows arrive: `latest` (the capture's newest extraction) and `shown` (latest,
+and not a blocked capture superseded by a good capture of its URL). The full text lives in
+a tantivy index beside it (researcher/textindex.py), keyed by SQLite's never-reused row id.
+Rows whose text entry is still to be written are listed in `text_todo` in the same SQLite
+transaction that adds them, and cleared only after tantivy commits: a build killed mid-way
+finishes its text index on the next update, from the manifests.
 """
 
 from __future__ import annotations
@@ -15,25 +20,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sqlite3
+import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from researcher.textindex import MARK_END, MARK_START, TextIndex, query_string
 from storage import layout, manifest
 from storage.errors import PermanentError
 from storage.store import Store
 
-SCHEMA_VERSION = 2
+__all__ = ["MARK_END", "MARK_START", "SORTS", "STATUSES", "Catalog", "Query", "query_string"]
+
+SCHEMA_VERSION = 5
 SORTS = ("published", "captured", "source", "url", "rank")
 STATUSES = ("ok", "extraction_failed", "blocked")
-# FTS5 snippet markers: private-use characters no article contains, turned into brackets
-# (JSONL, CSV) or highlighting (a terminal) by whoever shows the snippet.
-MARK_START, MARK_END = "\ue000", "\ue001"
-# Columns kept outside the JSON row: what queries filter, sort and rank on.
+FACETS = ("source", "status", "language", "month")
+# Columns kept outside the JSON row: what queries filter, sort and show.
 _INDEXED = (
     "capture_id",
     "extraction_id",
@@ -47,38 +54,55 @@ _INDEXED = (
     "final_url",
     "canonical_url",
     "title",
-    "text",
 )
 _DDL = f"""
-create table manifests(key text primary key, version text not null, rows integer not null);
+create table manifests(id integer primary key, key text unique not null, version text not null, rows integer not null);
 create table captures(
-  rowid integer primary key,
-  manifest_key text not null,
-  latest integer not null default 0,
+  rowid integer primary key autoincrement,
+  manifest integer not null,
+  pos integer not null,  -- the row's place in its manifest part, where its text is read
+  latest integer not null default 1,
+  shown integer not null default 1,
+  has_text integer not null,
   day text,
   {", ".join(f"{c} text" for c in _INDEXED)},
-  row text not null
+  row blob not null
 );
+create table text_todo(rid integer primary key);
 create index captures_id on captures(capture_id);
-create index captures_manifest on captures(manifest_key);
-create index captures_source_day on captures(latest, source_id, day);
-create index captures_day on captures(latest, day);
-create index captures_fetched on captures(latest, fetched_at);
+create index captures_manifest on captures(manifest);
+create index captures_source_day on captures(shown, source_id, day);
+create index captures_day on captures(shown, day);
+create index captures_fetched on captures(shown, fetched_at);
 create index captures_final_url on captures(final_url);
 create index captures_requested_url on captures(requested_url);
 create index captures_canonical_url on captures(canonical_url);
-create virtual table fts using fts5(
-  title, text, content='captures', content_rowid='rowid',
-  tokenize='porter unicode61 remove_diacritics 2'
-);
 pragma user_version = {SCHEMA_VERSION};
 """
-_LATEST = """
-update captures set latest = (rowid = (
-  select c2.rowid from captures c2 where c2.capture_id = captures.capture_id
-  order by c2.extracted_at desc, c2.rowid desc limit 1))
-where capture_id in (select capture_id from affected)
-"""
+_COLS = ("manifest", "pos", "has_text", "day", *_INDEXED, "row")
+# The rest of a row is stored as zlib-compressed JSON with a preset dictionary of the
+# manifest's column names: ~270 bytes instead of ~1,500 (a new dictionary needs a new
+# SCHEMA_VERSION, which rebuilds the cache).
+_ZDICT = json.dumps({c: None for c in manifest.COLUMNS if c not in _INDEXED and c != "text"}).encode() + (
+    b'"raw/source=", "clean/source=", "warc_key": "raw/source=", ".warc.gz", ".json", "text/html; charset=utf-8"'
+)
+
+
+def _pack(rest: dict[str, Any]) -> bytes:
+    z = zlib.compressobj(6, zdict=_ZDICT)
+    return z.compress(json.dumps(rest, ensure_ascii=False).encode()) + z.flush()
+
+
+def _unpack(data: bytes) -> dict[str, Any]:
+    z = zlib.decompressobj(zdict=_ZDICT)
+    return dict(json.loads(z.decompress(data) + z.flush()))
+
+
+_INSERT = f"insert into captures({', '.join(_COLS)}) values({', '.join('?' * len(_COLS))})"
+_READ = f"c.rowid, c.has_text, c.row, c.manifest, c.pos, {', '.join('c.' + c for c in _INDEXED)}"
+_PART_CACHE = 32  # manifest parts whose texts are kept in memory (an export reads parts in runs)
+_TEXT_COMMIT_ROWS = 200_000  # text index committed (and text_todo cleared) at least this often
+_TXN_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -117,44 +141,51 @@ class Query:
             raise PermanentError(f"unknown status {unknown[0]!r}; choose one of {', '.join(STATUSES)}")
 
 
-def fts_query(text: str, column: str | None = None) -> str:
-    """User text as an FTS5 query that cannot be a syntax error: every word a quoted token.
-
-    Words in double quotes stay together as a phrase: `"deir ez-zor" frappe`.
-    """
-    parts = re.findall(r'"([^"]+)"|(\S+)', text)
-    terms = []
-    for phrase, word in parts:
-        tokens = re.findall(r"\w+", phrase or word)
-        if tokens:
-            terms.append(("title : " if column == "title" else "") + '"' + " ".join(tokens) + '"')
-    if not terms:
-        raise PermanentError(f"nothing to search for in {text!r}")
-    return " AND ".join(terms)
-
-
 def _next_day(d: date) -> str:
     return (d + timedelta(days=1)).isoformat()
 
 
+def _day(row: dict[str, Any]) -> str | None:
+    return (row.get("published") or row.get("logical_date") or "")[:10] or None
+
+
+def _chunks(items: list[Any], n: int = 500) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
 class Catalog:
     def __init__(self, path: Path | str = ":memory:"):
-        if str(path) != ":memory:":
+        memory = str(path) == ":memory:"
+        if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        self.db = sqlite3.connect(self.path, timeout=60)
+        # one user at a time, but not always the same thread (the reading room serialises requests)
+        self.db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         self.db.execute("pragma journal_mode=wal")
         self.db.execute("pragma synchronous=normal")
+        self.db.execute("pragma cache_size=-200000")
+        text_path = None if memory else Path(self.path + ".text")
         if self.db.execute("pragma user_version").fetchone()[0] != SCHEMA_VERSION:
-            self._recreate()
+            self._recreate(text_path)
+        self.text = TextIndex(text_path)
+        self._unindexed: set[int] = set()  # rows added by this object: no text entry to delete first
+        self._store: Store | None = None  # the archive the rows (and their texts) come from
+        self._parts: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
 
-    def _recreate(self) -> None:
+    def bind(self, store: Store) -> None:
+        """The archive this catalog indexes: where rows' texts are read from."""
+        self._store = store
+
+    def _recreate(self, text_path: Path | None) -> None:
         """A cache of an older layout is dropped and rebuilt from the manifests."""
         with self.db:
             names = [r[0] for r in self.db.execute("select name from sqlite_master where type in ('table', 'view')")]
             for name in names:
-                if not name.startswith(("sqlite_", "fts_")):
+                if not name.startswith("sqlite_"):
                     self.db.execute(f'drop table if exists "{name}"')
+        if text_path is not None:
+            TextIndex.drop(text_path)
         self.db.executescript(_DDL)
 
     # -- keeping up with the manifests ------------------------------------------------
@@ -169,79 +200,249 @@ class Catalog:
 
         A part that cannot be read is reported to on_corrupt and skipped (tried again next
         time), or raises CorruptManifest without on_corrupt."""
+        self._store = store
         listed = {
             i.key: i.version for i in store.list_info(layout.manifests_prefix()) if layout.parse_commit_key(i.key)
         }
         known = dict(self.db.execute("select key, version from manifests"))
         changed = [k for k, v in listed.items() if known.get(k) != v]
         gone = [k for k in known if k not in listed]
-        added = 0
-        for done, key in enumerate([*gone, *changed], 1):
-            try:
-                rows = manifest.read_rows(store, key) if key in listed else []
-            except manifest.CorruptManifest as exc:
-                if on_corrupt is None:
-                    raise
-                on_corrupt(exc)
-                continue
-            with self.db:
+        if changed or gone:
+            # the text index's writer lock first: two processes updating one catalog take
+            # turns instead of each holding what the other waits for (SQLite's write lock)
+            self.text.writer()
+            known = dict(self.db.execute("select key, version from manifests"))  # what the other one did
+            changed = [k for k, v in listed.items() if known.get(k) != v]
+            gone = [k for k in known if k not in listed]
+        self._finish_text(store)  # what an earlier, interrupted update left
+        added = in_txn = since_text = 0
+        try:
+            for done, key in enumerate([*gone, *changed], 1):
+                try:
+                    rows = manifest.read_rows(store, key) if key in listed else []
+                except manifest.CorruptManifest as exc:
+                    if on_corrupt is None:
+                        raise
+                    on_corrupt(exc)
+                    continue
                 self._replace(key, rows)
                 if key in listed:
-                    self.db.execute(
-                        "insert or replace into manifests(key, version, rows) values(?, ?, ?)",
-                        (key, listed[key], len(rows)),
-                    )
+                    self.db.execute("update manifests set version=?, rows=? where key=?", (listed[key], len(rows), key))
                 else:
                     self.db.execute("delete from manifests where key=?", (key,))
-            added += len(rows)
-            if progress:
-                progress(done, len(gone) + len(changed))
+                added += len(rows)
+                in_txn += len(rows) + 1
+                since_text += len(rows)
+                if in_txn >= _TXN_ROWS:  # one SQLite commit per batch of manifests, not per manifest
+                    self.db.commit()
+                    in_txn = 0
+                if since_text >= _TEXT_COMMIT_ROWS:
+                    self.db.commit()
+                    self._finish_text(store)
+                    since_text = 0
+                if progress:
+                    progress(done, len(gone) + len(changed))
+            self.db.commit()
+        except BaseException:
+            # rows not committed to SQLite must not be in the text index either; rows that were
+            # committed are listed in text_todo and indexed by the next update
+            self.db.rollback()
+            self.text.rollback()
+            self._unindexed.clear()
+            raise
+        self._finish_text(store)
+        if self.text.pending:  # the writer was taken but there was nothing to write: let it go
+            self.text.commit()
+        self.text.reload()  # what other processes committed becomes visible too
         return added
 
     def _replace(self, key: str, rows: list[dict[str, Any]]) -> None:
-        """Swap one manifest's rows and recompute which extraction of each capture is the latest."""
+        """Swap one manifest's rows; recompute the flags of the captures and URLs it touches."""
         db = self.db
-        db.execute("create temp table if not exists affected(capture_id text primary key)")
-        db.execute("delete from affected")
-        db.execute("insert or ignore into affected select capture_id from captures where manifest_key=?", (key,))
-        db.executemany("insert or ignore into affected values(?)", [(r["capture_id"],) for r in rows])
-        db.execute(
-            "insert into fts(fts, rowid, title, text) select 'delete', rowid, title, text "
-            "from captures where manifest_key=?",
-            (key,),
-        )
-        db.execute("delete from captures where manifest_key=?", (key,))
-        cols = ("manifest_key", "day", *_INDEXED, "row")
-        sql = f"insert into captures({', '.join(cols)}) values({', '.join('?' * len(cols))})"
-        for r in rows:
-            day = (r.get("published") or r.get("logical_date") or "")[:10] or None
-            rest = {k: v for k, v in r.items() if k != "text"}
-            cur = db.execute(sql, (key, day, *(r.get(c) for c in _INDEXED), json.dumps(rest, ensure_ascii=False)))
-            db.execute(
-                "insert into fts(rowid, title, text) values(?, ?, ?)", (cur.lastrowid, r.get("title"), r.get("text"))
+        db.execute("insert or ignore into manifests(key, version, rows) values(?, '', 0)", (key,))
+        mid = db.execute("select id from manifests where key=?", (key,)).fetchone()[0]
+        old = db.execute("select rowid, capture_id, requested_url from captures where manifest=?", (mid,)).fetchall()
+        db.execute("delete from captures where manifest=?", (mid,))
+        db.executemany("insert or ignore into text_todo values(?)", [(r[0],) for r in old])
+        ids = Counter(r["capture_id"] for r in rows)
+        recompute = {r[1] for r in old} | {c for c, n in ids.items() if n > 1}
+        for chunk in _chunks(list(ids)):
+            marks = ", ".join("?" * len(chunk))
+            recompute.update(
+                r[0]
+                for r in db.execute(f"select distinct capture_id from captures where capture_id in ({marks})", chunk)  # noqa: S608
             )
-        db.execute(_LATEST)
+        first = db.execute("select coalesce(max(rowid), 0) from captures").fetchone()[0]
+        seq = db.execute("select seq from sqlite_sequence where name='captures'").fetchone()
+        first = max(first, seq[0] if seq else 0) + 1
+        db.executemany(
+            _INSERT,
+            [
+                (
+                    mid,
+                    pos,
+                    int(bool(r.get("text"))),
+                    _day(r),
+                    *(r.get(c) for c in _INDEXED),
+                    _pack({k: v for k, v in r.items() if k != "text" and k not in _INDEXED}),
+                )
+                for pos, r in enumerate(rows)
+            ],
+        )
+        rids = [first + i for i in range(len(rows))]
+        if rows and db.execute("select max(rowid) from captures").fetchone()[0] != rids[-1]:
+            raise RuntimeError("catalog row ids are not sequential")  # pragma: no cover - sqlite invariant
+        db.executemany("insert or ignore into text_todo values(?)", [(rid,) for rid in rids])
+        urls = {str(r["requested_url"]) for r in rows if r.get("requested_url")} | {str(u) for _, _, u in old if u}
+        changed = self._reflag(recompute, urls)
+        db.executemany("insert or ignore into text_todo values(?)", [(rid,) for rid in changed])
+        self._unindexed.update(set(rids) - changed)
+        with_text = [(rid, r) for rid, r in zip(rids, rows, strict=True) if r.get("text") and rid not in changed]
+        if with_text:
+            flags = dict(self._flags([rid for rid, _ in with_text]))
+            for rid, r in with_text:
+                latest, shown = flags[rid]
+                self.text.add(rid, r, bool(latest), bool(shown))
+
+    def _flags(self, rids: list[int]) -> Iterator[tuple[int, tuple[int, int]]]:
+        for chunk in _chunks(rids):
+            marks = ", ".join("?" * len(chunk))
+            for rid, latest, shown in self.db.execute(
+                f"select rowid, latest, shown from captures where rowid in ({marks})",  # noqa: S608
+                chunk,
+            ):
+                yield rid, (latest, shown)
+
+    def _reflag(self, capture_ids: set[str], urls: set[str]) -> set[int]:
+        """Recompute `latest` for the given captures and `shown` for their rows and the blocked
+        rows of the given URLs; rows whose flags changed are queued for the text index."""
+        db = self.db
+        before: dict[int, tuple[int, int]] = {}
+        for chunk in _chunks(sorted(capture_ids)):
+            marks = ", ".join("?" * len(chunk))
+            rows = db.execute(
+                f"select rowid, capture_id, latest, shown from captures where capture_id in ({marks}) "  # noqa: S608
+                "order by capture_id, extracted_at desc, rowid desc",
+                chunk,
+            ).fetchall()
+            seen: set[str] = set()
+            for rid, cid, latest, shown in rows:
+                before[rid] = (latest, shown)
+                db.execute("update captures set latest=?, shown=? where rowid=?", (int(cid not in seen), 0, rid))
+                seen.add(cid)
+            urls.update(
+                u
+                for (u,) in db.execute(
+                    f"select requested_url from captures where capture_id in ({marks}) and requested_url is not null",  # noqa: S608
+                    chunk,
+                )
+            )
+        # shown = latest, unless a blocked capture has a good capture of its URL to give way to
+        rids = list(before)
+        for chunk in _chunks(sorted(urls)):
+            marks = ", ".join("?" * len(chunk))
+            for rid, latest, shown in db.execute(
+                f"select rowid, latest, shown from captures where status='blocked' and requested_url in ({marks})",  # noqa: S608
+                chunk,
+            ):
+                before.setdefault(rid, (latest, shown))
+                rids.append(rid)
+        for chunk in _chunks(rids):
+            marks = ", ".join("?" * len(chunk))
+            db.execute(
+                f"update captures set shown = latest and not (status = 'blocked' and exists ("  # noqa: S608
+                "select 1 from captures g where g.requested_url = captures.requested_url and g.latest = 1 "
+                f"and g.status != 'blocked')) where rowid in ({marks})",
+                chunk,
+            )
+        changed = {rid for rid, flags in self._flags(rids) if before.get(rid) != flags}
+        return changed
+
+    def _finish_text(self, store: Store) -> None:
+        """Write the text entries still listed in text_todo, commit tantivy, then clear the list."""
+        todo = [r[0] for r in self.db.execute("select rid from text_todo")]
+        if todo and not self.text.pending:  # maybe another process's update under way: wait for it
+            self.text.writer()
+            todo = [r[0] for r in self.db.execute("select rid from text_todo")]
+        redo = [rid for rid in todo if rid not in self._unindexed]
+        if redo:
+            self.text.delete(redo)
+            self._reindex(store, redo)
+        if todo:
+            self.text.commit()
+        if todo:
+            self.db.execute("delete from text_todo")
+            self.db.commit()
+        self._unindexed.clear()
+
+    def _reindex(self, store: Store, rids: list[int]) -> None:
+        """Text entries for existing rows, their text read back from the manifests (a rare path:
+        flags changed by a re-extraction, or an update interrupted before its text commit)."""
+        by_part: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        for chunk in _chunks(rids):
+            marks = ", ".join("?" * len(chunk))
+            for rec in self.db.execute(
+                f"select {_READ}, m.key from captures c join manifests m on m.id = c.manifest "  # noqa: S608
+                f"where c.has_text = 1 and c.rowid in ({marks})",
+                chunk,
+            ):
+                by_part.setdefault(rec[-1], []).append((rec[0], self._row(rec[:-1], "")))
+        for key, wanted in by_part.items():
+            texts = {(r["capture_id"], r["extraction_id"]): r.get("text") for r in manifest.read_rows(store, key)}
+            flags = dict(self._flags([rid for rid, _ in wanted]))
+            for rid, row in wanted:
+                row["text"] = texts.get((row["capture_id"], row["extraction_id"])) or ""
+                self.text.add(rid, row, bool(flags[rid][0]), bool(flags[rid][1]))
 
     # -- reading ----------------------------------------------------------------------
 
-    def _select(self, q: Query, what: str) -> tuple[str, list[Any]]:
-        # a blocked capture is superseded, for readers, by a later good capture of its URL (both stay)
-        superseded = (
-            "not (c.status = 'blocked' and exists (select 1 from captures g where g.latest = 1 "
-            "and g.requested_url = c.requested_url and g.status != 'blocked'))"
-        )
-        where: list[str] = ["c.latest = 1"]
+    @staticmethod
+    def _row(rec: tuple[Any, ...], text: str) -> dict[str, Any]:
+        return {**_unpack(rec[2]), **dict(zip(_INDEXED, rec[5:], strict=True)), "text": text}
+
+    def _texts(self, recs: list[tuple[Any, ...]]) -> dict[int, str]:
+        """The clean texts of catalog records, read from their manifest parts: the catalog keeps
+        no copy of the text (the archive has it), which halves its size."""
+        by_part: dict[int, list[tuple[Any, ...]]] = {}
+        for rec in recs:
+            if rec[1]:
+                by_part.setdefault(rec[3], []).append(rec)
+        out: dict[int, str] = {}
+        for mid, group in by_part.items():
+            texts = self._part_texts(mid)
+            for rec in group:
+                ids = (rec[5] or "", rec[6] or "")  # capture_id, extraction_id
+                entry = texts[rec[4]] if rec[4] < len(texts) else None
+                if entry is None or entry[:2] != ids:  # parts never change; this is a guard, not a path
+                    entry = next((t for t in texts if t[:2] == ids), (*ids, ""))
+                out[rec[0]] = entry[2]
+        return out
+
+    def _part_texts(self, mid: int) -> list[tuple[str, str, str]]:
+        key, version = self.db.execute("select key, version from manifests where id=?", (mid,)).fetchone()
+        cached = self._parts.pop((key, version), None)
+        if cached is None:
+            if self._store is None:
+                raise PermanentError("the catalog has not been updated from an archive yet")
+            table = manifest.read_part(self._store, key, ["capture_id", "extraction_id", "text"])
+            cols = [
+                table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows
+                for c in ("capture_id", "extraction_id", "text")
+            ]
+            cached = [(c or "", e or "", t or "") for c, e, t in zip(*cols, strict=True)]
+        self._parts[(key, version)] = cached  # most recently used last
+        while len(self._parts) > _PART_CACHE:
+            self._parts.pop(next(iter(self._parts)))
+        return cached
+
+    def _where(self, q: Query) -> tuple[str, list[Any]]:
+        where: list[str] = []
         args: list[Any] = []
         if q.statuses:  # asked for by status: every capture of those, superseded or not
-            where.append(f"c.status in ({', '.join('?' * len(q.statuses))})")
+            where.append(f"c.latest = 1 and c.status in ({', '.join('?' * len(q.statuses))})")
             args.extend(q.statuses)
         else:
-            where.append(superseded)
-        joined = bool(q.text or q.title)
-        if joined:
-            match = " AND ".join(fts_query(t, col) for t, col in ((q.text, None), (q.title, "title")) if t is not None)
-            where.append("fts match ?")
-            args.append(match)
+            where.append("c.shown = 1")
         if q.sources:
             where.append(f"c.source_id in ({', '.join('?' * len(q.sources))})")
             args.extend(q.sources)
@@ -264,55 +465,148 @@ class Catalog:
             ors = " or ".join(f"(c.{c} >= ? and c.{c} < ?)" for c in ("requested_url", "final_url", "canonical_url"))
             where.append(f"({ors})")
             args.extend([q.url_prefix, q.url_prefix + "\U0010ffff"] * 3)
-        source = "captures c join fts on fts.rowid = c.rowid" if joined else "captures c"
-        return f"select {what} from {source} where {' and '.join(where)}", args  # noqa: S608
+        return " and ".join(where), args
+
+    def _text_query(self, q: Query) -> Any:
+        return self.text.query(
+            q.text,
+            q.title,
+            statuses=q.statuses,
+            sources=q.sources,
+            language=q.language,
+            day_from=q.date_from.isoformat() if q.date_from else None,
+            day_to=q.date_to.isoformat() if q.date_to else None,
+            fetched_from=q.captured_from.isoformat() if q.captured_from else None,
+            fetched_to=q.captured_to.isoformat() if q.captured_to else None,
+            url_prefix=q.url_prefix,
+        )
 
     def count(self, q: Query) -> int:
-        sql, args = self._select(q, "count(*)")
-        return int(self.db.execute(sql, args).fetchone()[0])
+        if q.text or q.title:
+            return self.text.count(self._text_query(q))
+        where, args = self._where(q)
+        return int(self.db.execute(f"select count(*) from captures c where {where}", args).fetchone()[0])  # noqa: S608
+
+    def facets(self, q: Query) -> dict[str, dict[str, int]]:
+        """How many matching captures each source, status, language and month holds."""
+        if q.text or q.title:
+            got = self.text.facets(self._text_query(q), ("source", "status", "lang", "month"))
+            langs = {k: v for k, v in got.pop("lang").items() if "-" not in k}  # primary subtags only
+            return {"source": got["source"], "status": got["status"], "language": langs, "month": got["month"]}
+        where, args = self._where(q)
+        exprs = {
+            "source": "c.source_id",
+            "status": "c.status",
+            "language": "lower(substr(c.language, 1, instr(c.language || '-', '-') - 1))",
+            "month": "substr(c.day, 1, 7)",
+        }
+        out: dict[str, dict[str, int]] = {}
+        for name, expr in exprs.items():
+            sql = f"select {expr}, count(*) from captures c where {where} group by 1"  # noqa: S608
+            out[name] = {k: n for k, n in self.db.execute(sql, args) if k}
+        return out
 
     def rows(self, q: Query) -> Iterator[dict[str, Any]]:
-        """Matching rows, streamed from the database in the query's order."""
+        """Matching rows, streamed in the query's order."""
         ranked = bool(q.text or q.title)
-        what = "c.row, c.text" + (
-            f", snippet(fts, 1, '{MARK_START}', '{MARK_END}', ' … ', 12), bm25(fts, 3.0, 1.0)" if ranked else ""
-        )
-        sql, args = self._select(q, what)
         sort = q.sort or ("rank" if ranked else "published")
+        if ranked and sort == "rank":
+            yield from self._ranked(q)
+            return
         order = {
             "published": "c.day {d}, c.published {d}, c.capture_id",
             "captured": "c.fetched_at {d}, c.capture_id",
             "source": "c.source_id {d}, c.day, c.capture_id",
             "url": "c.final_url {d}, c.fetched_at",
-            "rank": "bm25(fts, 3.0, 1.0) {d}, c.capture_id",
         }[sort].format(d="desc" if q.descending else "asc")
-        sql += f" order by {order}"
+        where, args = self._where(q)
+        if ranked:  # matched by the text index, ordered by SQLite
+            self.db.execute("create temp table if not exists matched(rid integer primary key)")
+            self.db.execute("delete from matched")
+            self.db.executemany(
+                "insert or ignore into matched values(?)", ((r,) for r in self.text.all_rids(self._text_query(q)))
+            )
+            where, args = "c.rowid in (select rid from matched)", []
+        sql = f"select {_READ} from captures c where {where} order by {order}"  # noqa: S608
         if q.limit:
-            sql += " limit ?"
-            args.append(q.limit)
-        for rec in self.db.execute(sql, args):
-            row = {**json.loads(rec[0]), "text": rec[1]}
-            if ranked:
-                row["snippet"], row["score"] = " ".join((rec[2] or "").split()), rec[3]  # one line
-            yield row
+            sql += f" limit {int(q.limit)}"
+        cur = self.db.execute(sql, args)
+        while batch := cur.fetchmany(500):
+            texts = self._texts(batch)
+            for rec in batch:
+                yield self._row(rec, texts.get(rec[0], ""))
 
-    def extractions(self, capture_id: str) -> list[dict[str, Any]]:
-        """Every extraction of a capture, newest first."""
-        cur = self.db.execute(
-            "select row, text from captures where capture_id = ? order by extracted_at desc, rowid desc",
+    def _ranked(self, q: Query) -> Iterator[dict[str, Any]]:
+        tq = self._text_query(q)
+        limit = q.limit or max(self.text.count(tq), 1)
+        hits = self.text.hits(tq, limit)
+        if q.descending:
+            hits.reverse()
+        for chunk in _chunks(hits, 200):
+            found = [(score, self.text.rid(address)) for score, address in chunk]
+            marks = ", ".join("?" * len(found))
+            recs = {
+                rec[0]: rec
+                for rec in self.db.execute(
+                    f"select {_READ} from captures c where c.rowid in ({marks})",  # noqa: S608
+                    [rid for _, rid in found],
+                )
+            }
+            texts = self._texts(list(recs.values()))
+            for score, rid in found:
+                if rid in recs:
+                    text = texts.get(rid, "")
+                    row = self._row(recs[rid], text)
+                    yield {
+                        **row,
+                        "snippet": self.text.snippet(tq, text, row.get("language"), q.text or q.title or ""),
+                        "score": score,
+                    }
+
+    def _with_text(self, sql: str, args: tuple[Any, ...], text: bool = True) -> list[dict[str, Any]]:
+        recs = self.db.execute(sql, args).fetchall()
+        texts = self._texts(recs) if text else {}
+        return [self._row(rec, texts.get(rec[0], "")) for rec in recs]
+
+    def extractions(self, capture_id: str, text: bool = True) -> list[dict[str, Any]]:
+        """Every extraction of a capture, newest first (text=False: metadata only, no part read)."""
+        return self._with_text(
+            f"select {_READ} from captures c where c.capture_id = ? order by c.extracted_at desc, c.rowid desc",  # noqa: S608
             (capture_id,),
+            text,
         )
-        return [{**json.loads(r), "text": t} for r, t in cur]
 
     def versions(self, url: str) -> list[dict[str, Any]]:
         """Latest extraction of every capture of a URL (requested, final or canonical), oldest first."""
-        cur = self.db.execute(
-            "select row, text from captures where latest = 1 and capture_id in ("
+        return self._with_text(
+            f"select {_READ} from captures c where c.latest = 1 and c.capture_id in ("  # noqa: S608
             " select capture_id from captures where requested_url = ? or final_url = ? or canonical_url = ?)"
-            " order by fetched_at, capture_id",
+            " order by c.fetched_at, c.capture_id",
             (url, url, url),
         )
-        return [{**json.loads(r), "text": t} for r, t in cur]
+
+    def day_counts(self, source: str) -> dict[str, dict[str, int]]:
+        """Captures a researcher sees (each capture's latest extraction, superseded blocked
+        captures left out) per published day and status."""
+        out: dict[str, dict[str, int]] = {}
+        for day, status, n in self.db.execute(
+            "select day, status, count(*) from captures where shown = 1 and source_id = ? and day is not null "
+            "group by day, status",
+            (source,),
+        ):
+            out.setdefault(day, {})[status] = n
+        return out
+
+    def known(self) -> dict[str, list[str]]:
+        """The sources and languages (primary subtags) the catalog holds."""
+        sources = [
+            r[0]
+            for r in self.db.execute("select distinct source_id from captures where source_id is not null order by 1")
+        ]
+        langs = sorted(
+            {str(r[0]).split("-")[0].lower() for r in self.db.execute("select distinct language from captures") if r[0]}
+        )
+        return {"source": sources, "language": langs}
 
     def check_known(self, q: Query) -> None:
         """An unknown source or language is an error that lists the known ones, not an empty result."""

@@ -19,8 +19,9 @@ from rich.table import Table
 from rich.text import Text
 
 from researcher.catalog import MARK_END, MARK_START, SORTS, STATUSES, Catalog, default_catalog_path
+from researcher.cite import citation
 from researcher.export import FORMATS, atomic_write_bytes, counted, csv_row, write_export
-from researcher.reader import Archive, Query, UnknownCapture, check_archive, citation, select_extraction, text_diff
+from researcher.reader import Archive, Query, UnknownCapture, check_archive, select_extraction, text_diff
 from storage.errors import ArchiveError, PermanentError
 from storage.manifest import COLUMNS
 from storage.store import Store, open_store
@@ -113,7 +114,7 @@ def _day(value: str | None, name: str) -> date | None:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception | str) -> None:
     err.print(f"[red]error:[/red] {exc}")
     raise typer.Exit(1)
 
@@ -397,6 +398,36 @@ def export(
     except ArchiveError as exc:
         return _fail(exc)
     err.print(f"exported {n} capture(s) to {output}")
+
+
+@app.command()
+def serve(
+    archive: ArchiveOpt = DEFAULT_ARCHIVE,
+    catalog: CatalogOpt = None,
+    host: Annotated[
+        str, typer.Option(help="address to bind (anything but loopback exposes the archive)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    refresh: Annotated[float, typer.Option(help="seconds between looks for new manifests")] = 60.0,
+) -> None:
+    """The reading room: a read-only website to search, read, cite, replay, compare and export."""
+    import socket
+
+    try:
+        a = _archive(archive, catalog)
+    except ArchiveError as exc:
+        return _fail(exc)
+    try:  # a port in use is one line, not a server traceback
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        return _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    import uvicorn
+
+    from researcher.web import create_app
+
+    err.print(f"reading room of {a.store.url} on http://{host}:{port}/ (Ctrl-C stops it)")
+    uvicorn.run(create_app(a, refresh_seconds=refresh), host=host, port=port, log_level="warning")
 
 
 if __name__ == "__main__":

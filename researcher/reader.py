@@ -15,9 +15,9 @@ from researcher.catalog import Catalog, Query
 from storage.errors import CorruptObject, ObjectNotFound, PermanentError
 from storage.manifest import CorruptManifest
 from storage.store import LocalStore, Store
-from storage.warcread import READ_ERRORS, decode_body, read_capture_records, read_payload
+from storage.warcread import READ_ERRORS, CorruptWarc, decode_body, read_capture_records, read_payload
 
-__all__ = ["Archive", "Query", "UnknownCapture", "check_archive", "citation", "select_extraction", "text_diff"]
+__all__ = ["Archive", "Query", "UnknownCapture", "check_archive", "select_extraction", "text_diff"]
 
 
 class UnknownCapture(ObjectNotFound):
@@ -85,6 +85,7 @@ class Archive:
         on_corrupt: told of each manifest part that cannot be read, which is skipped (default: raise)."""
         self.store = store
         self.catalog = catalog or Catalog()
+        self.catalog.bind(store)
         self.refresh_each_read = refresh_each_read
         self.on_corrupt = on_corrupt
         self._refreshed = False
@@ -132,7 +133,7 @@ class Archive:
     def _located(self, capture_id: str) -> dict[str, Any]:
         """Any row of the capture, for its WARC location, which no re-extraction changes:
         the catalog is consulted first and refreshed only when it does not know the id."""
-        rows = self.catalog.extractions(capture_id)
+        rows = self.catalog.extractions(capture_id, text=False)
         return rows[0] if rows else self.show(capture_id)
 
     def raw(self, capture_id: str) -> bytes:
@@ -141,7 +142,11 @@ class Archive:
         return self._raw(self._located(capture_id))
 
     def _raw(self, row: dict[str, Any]) -> bytes:
-        return verified_payload(row, read_payload(self.store, row["warc_key"], row["warc_offset"], row["warc_length"]))
+        try:
+            payload = read_payload(self.store, row["warc_key"], row["warc_offset"], row["warc_length"])
+        except CorruptWarc as exc:
+            raise CorruptWarc(f"capture {row['capture_id']}: {exc}; nothing written") from None
+        return verified_payload(row, payload)
 
     def decoded(self, capture_id: str) -> bytes:
         """The verified payload with its Content-Encoding undone (the charset left as declared)."""
@@ -170,16 +175,6 @@ def select_extraction(rows: list[dict[str, Any]], extraction: str | None) -> dic
             return row
     known = ", ".join(r["extraction_id"] for r in rows)
     raise UnknownCapture(f"capture {rows[0]['capture_id']!r} has no extraction {extraction!r} (it has: {known})")
-
-
-def citation(row: dict[str, Any], outlet: str | None = None) -> str:
-    """A stable citation line: outlet, title, published, URL, capture time, capture id, SHA-256."""
-    published = (row.get("published") or "n.d.")[:10]
-    return (
-        f"{outlet or row['source_id']}. \u201c{row.get('title') or 'Untitled'}.\u201d Published {published}. "
-        f"{row['final_url']}. Captured {row['fetched_at']} (newsarchive capture {row['capture_id']}, "
-        f"payload SHA-256 {row['payload_sha256']})."
-    )
 
 
 def text_diff(old: dict[str, Any], new: dict[str, Any]) -> str:

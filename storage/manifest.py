@@ -133,7 +133,8 @@ def _parse(key: str, data: bytes, columns: list[str] | None = None) -> pa.Table:
         # pipeline processes that had used it aborted at exit ("terminate called without an active
         # exception", seen in tests/test_write_once.py); a part is one small buffer, no dataset needed.
         part = pq.ParquetFile(pa.BufferReader(data))
-        present = None if columns is None else [c for c in columns if c in part.schema_arrow.names]
+        names = set(part.schema_arrow.names)  # the schema is rebuilt on every access: read it once
+        present = None if columns is None else [c for c in columns if c in names]
         return part.read(columns=present)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise CorruptManifest(key, f"is corrupt ({type(exc).__name__}: {str(exc)[:120]})") from None

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -152,3 +153,12 @@ def airflow_db() -> Path:
 def dags_module(airflow_db: Path) -> ModuleType:
     sys.path.insert(0, str(REPO / "dags"))
     return importlib.import_module("news_sources")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Each phase's report on the test item (item.rep_call ...), for fixtures that keep
+    artefacts such as screenshots only when the test failed."""
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep

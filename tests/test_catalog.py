@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from researcher.catalog import Catalog, Query, fts_query
+from researcher.catalog import Catalog, Query, query_string
 from storage import manifest
 from storage.errors import PermanentError
 from storage.store import LocalStore
@@ -41,23 +42,23 @@ def row(capture: str, **kw: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("text", "column", "expected"),
+    ("text", "expected"),
     [
-        ("Idleb", None, '"Idleb"'),
-        ('"deir ez-zor" frappe', None, '"deir ez zor" AND "frappe"'),
-        ("NEAR(a b)", None, '"NEAR a" AND "b"'),  # a word with punctuation is a phrase of its tokens
-        ("offensive", "title", 'title : "offensive"'),
-        ("l'armée", None, '"l armée"'),
+        ("Idleb", '+"Idleb"'),
+        ('"deir ez-zor" frappe', '+"deir ez zor" +"frappe"'),
+        ("NEAR(a b)", '+"NEAR a" +"b"'),  # a word with punctuation is a phrase of its tokens
+        ("title:offensive OR x", '+"title offensive" +"OR" +"x"'),  # no field or operator syntax leaks through
+        ("l'armée", '+"l armée"'),
     ],
 )
-def test_fts_query_quotes_every_token(text: str, column: str | None, expected: str) -> None:
-    assert fts_query(text, column) == expected
+def test_query_string_quotes_every_token(text: str, expected: str) -> None:
+    assert query_string(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "   ", "()", '"" ^'])
-def test_fts_query_with_nothing_to_search(text: str) -> None:
+def test_query_string_with_nothing_to_search(text: str) -> None:
     with pytest.raises(PermanentError, match="nothing to search for"):
-        fts_query(text)
+        query_string(text)
 
 
 def test_catalog_follows_new_and_removed_manifests(tmp_path: Path) -> None:
@@ -168,3 +169,166 @@ def test_a_part_that_does_not_fit_the_schema_is_corrupt(tmp_path: Path) -> None:
     seen: list[str] = []
     Catalog().update(store, on_corrupt=lambda exc: seen.append(exc.key))
     assert seen == ["manifests/source=src_a/0000000001.parquet"]
+
+
+STEMMING = [
+    # (language of the article, its text, the researcher's query): each must match
+    ("fr", "Les frappes aériennes ont repris à l'aube.", "frappe"),
+    ("fr", "Une frappe a visé le dépôt.", "frappes"),
+    ("fr-FR", "Les frappes aériennes ont repris.", '"frappe aerienne"'),  # a phrase, stemmed and folded
+    ("de", "Die Angriffe auf Kiew gingen weiter.", "Angriff"),
+    ("es", "Los ataques continuaron durante la noche.", "ataque"),
+    ("ru", "Удары по городу продолжились.", "удар"),
+    ("en", "The strikes continued overnight.", "strike"),
+    ("tr", "Saldırılar gece boyunca sürdü.", "saldırı"),  # Turkish suffixes
+    ("tr", "Saldırısı kınandı.", "saldırılar"),
+    ("tr", "İstanbul'da protestolar sürüyor.", "istanbul"),  # dotted capital I
+    ("tr", "Erdoğan açıklama yaptı.", "Erdogan"),
+    ("fr", "Le président Erdoğan a répondu.", "erdogan"),  # diacritics folded in any language
+    ("ar", "استمر الهجوم على المدينة", "هجوم"),
+    (None, "Undeclared language, plain words.", "PLAIN"),
+]
+
+
+def catalog_of(tmp_path: Path, rows: list[dict[str, Any]]) -> Catalog:
+    """An in-memory catalog of one committed manifest part holding these rows."""
+    store = LocalStore(tmp_path / "archive")
+    manifest.commit(store, SOURCE, rows)
+    cat = Catalog()
+    cat.update(store)
+    return cat
+
+
+@pytest.mark.parametrize(("language", "text", "query"), STEMMING)
+def test_each_language_is_stemmed_by_its_own_rules(tmp_path: Path, language: str | None, text: str, query: str) -> None:
+    other = row("miss", language=language, text="Rien à voir, nothing here.")
+    cat = catalog_of(tmp_path, [row("hit", language=language, text=text), other])
+    assert [r["capture_id"] for r in cat.rows(Query(text=query))] == ["hit"]
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "query"),
+    [
+        ("en", "The warning was issued.", "war"),  # stems, not prefixes, outside Turkish
+        ("fr", "Les frappes ont repris.", "frapper la"),  # every word is required
+        ("tr", "Saldırılar sürdü.", '"sürdü saldırılar"'),  # a phrase keeps its order
+    ],
+)
+def test_stemming_does_not_overmatch(tmp_path: Path, language: str, text: str, query: str) -> None:
+    cat = catalog_of(tmp_path, [row("c1", language=language, text=text)])
+    assert cat.count(Query(text=query)) == 0
+
+
+def test_snippets_mark_the_matched_words_in_the_archived_text(tmp_path: Path) -> None:
+    cat = catalog_of(tmp_path, [row("c1", language="tr", text="Dün İstanbul'da saldırılar kınandı.")])
+    [hit] = cat.rows(Query(text="istanbul saldırı"))
+    assert hit["snippet"] == "Dün \ue000İstanbul\ue001'da \ue000saldırılar\ue001 kınandı."
+    assert hit["text"] == "Dün İstanbul'da saldırılar kınandı."  # the text as archived, İ included
+
+
+def test_text_queries_take_every_filter_and_facets_count_matches(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "archive")
+    manifest.commit(
+        store,
+        SOURCE,
+        [
+            row("c1", language="fr", published="2020-01-03T00:00:00Z", text="Frappes à Idleb."),
+            row("c2", language="fr-FR", published="2020-02-03T00:00:00Z", text="Frappe sur Idleb."),
+            row("c3", language="en", published="2020-02-04T00:00:00Z", text="Idleb strikes.", status="blocked"),
+            row(
+                "c4",
+                language="en",
+                published="2020-02-05T00:00:00Z",
+                source_id="src_b",
+                text="Idleb again.",
+                final_url="https://other.invalid/x",
+            ),
+        ],
+    )
+    cat = Catalog(tmp_path / "cat.sqlite")
+    cat.update(store)
+    for kw in (
+        {"language": "fr"},
+        {"date_from": date(2020, 2, 1)},
+        {"sources": ("src_b",)},
+        {"url_prefix": "https://other.invalid/"},
+        {"statuses": ("blocked",)},
+        {"captured_to": date(2020, 1, 1)},
+    ):
+        text_ids = sorted(r["capture_id"] for r in cat.rows(Query(text="idleb", **kw)))
+        meta_ids = sorted(r["capture_id"] for r in cat.rows(Query(**kw)))
+        assert text_ids == meta_ids, kw  # the text index filters exactly as SQLite does
+        assert cat.count(Query(text="idleb", **kw)) == len(meta_ids)
+    both = cat.facets(Query(text="idleb")), cat.facets(Query())
+    for facets in both:
+        assert facets == {
+            "source": {"src_a": 3, "src_b": 1},
+            "status": {"ok": 3, "blocked": 1},
+            "language": {"fr": 2, "en": 2},
+            "month": {"2020-01": 1, "2020-02": 3},
+        }
+    assert [r["capture_id"] for r in cat.rows(Query(text="idleb", sort="published", descending=True, limit=2))] == [
+        "c4",
+        "c3",
+    ]
+    assert [r["capture_id"] for r in cat.rows(Query(title="c2"))] == ["c2"]  # title only
+
+
+def test_an_interrupted_update_finishes_its_text_index_next_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after SQLite committed rows but before tantivy committed their text: the rows
+    are listed in text_todo, and the next update indexes them from the manifests."""
+    from researcher.textindex import TextIndex
+
+    store = LocalStore(tmp_path / "archive")
+    manifest.commit(store, SOURCE, [row("c1", text="Frappes à Idleb.")])
+    cat = Catalog(tmp_path / "cat.sqlite")
+    cat.update(store)
+    manifest.commit(store, SOURCE, [row("c2", text="Nouvelles frappes à Idleb.")])
+    manifest.commit(
+        store, SOURCE, [row("c1", extraction_id="new", extracted_at="2021-01-01T00:00:00Z", text="Idleb, corrigé.")]
+    )
+
+    def killed(self: TextIndex) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TextIndex, "commit", killed)
+    with pytest.raises(KeyboardInterrupt):
+        cat.update(store)
+    cat.db.close()
+    cat.text._writer = None  # what the killed process held is gone (its index lock with it)
+    gc.collect()
+    monkeypatch.undo()
+    again = Catalog(tmp_path / "cat.sqlite")
+    assert again.update(store) == 0  # the manifests were read; only the text was missing
+    assert sorted((r["capture_id"], r["extraction_id"]) for r in again.rows(Query(text="idleb"))) == [
+        ("c1", "new"),
+        ("c2", "old"),
+    ]
+    assert [r["text"] for r in again.extractions("c1")] == ["Idleb, corrigé.", "Frappes à Idleb."]
+    assert again.db.execute("select count(*) from text_todo").fetchone()[0] == 0
+
+
+def _update(path: str, archive: str) -> int:
+    return Catalog(path).update(LocalStore(archive))
+
+
+def test_two_processes_updating_one_catalog_take_turns(tmp_path: Path) -> None:
+    """A reading room and a command refreshing the same catalog at once: both succeed, every
+    row once in SQLite and once in the text index."""
+    import multiprocessing
+
+    store = LocalStore(tmp_path / "archive")
+    for part in range(12):
+        rows = [row(f"p{part}-{i}", language="fr", text=f"Frappes numéro {part} {i}.") for i in range(50)]
+        manifest.commit(store, SOURCE, rows)
+    path = str(tmp_path / "cat.sqlite")
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        added = pool.starmap(_update, [(path, str(tmp_path / "archive"))] * 2)
+    assert sorted(added) == [0, 600]  # one read the manifests; the other found them read
+    cat = Catalog(path)
+    assert cat.update(store) == 0
+    assert cat.db.execute("select count(*), count(distinct capture_id) from captures").fetchone() == (600, 600)
+    assert cat.count(Query(text="frappe")) == 600 and cat.count(Query()) == 600
+    assert cat.db.execute("select count(*) from text_todo").fetchone()[0] == 0

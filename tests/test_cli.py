@@ -220,7 +220,7 @@ def test_full_text_find_ranks_and_snippets(archive: str, tmp_path: Path) -> None
         "Syrie: Washington appelle Moscou et Damas à cesser le carnage à Idleb",
         "Idleb : le régime lance une nouvelle offensive",
     }
-    assert hits[0]["score"] <= hits[1]["score"]  # BM25: lower is better
+    assert hits[0]["score"] >= hits[1]["score"]  # BM25: higher is better, best first
     assert all("[Idleb]" in h["snippet"] for h in hits)
     phrase = runner.invoke(app, ["find", '"fin immédiate"', "-f", "jsonl", "--catalog", str(idx), "--archive", archive])
     assert len(phrase.stdout.splitlines()) == 1

@@ -3,12 +3,17 @@
 Generates N manifest rows (default 1,000,000) in a local store the way the pipeline lays
 them out: one WARC and one Parquet manifest per source and day, HTML payloads and clean
 texts of news-article size (300-700 words drawn from a Zipf-distributed vocabulary).
-Then it measures, through the same API the `archive` command uses:
+Then it measures, in one run and side by side with the engines it was chosen among
+(tests/bench/engines.py: bare SQLite FTS5, bare tantivy, DuckDB on the manifests locally
+and over S3), the same work for each:
 
-- the catalog build (rows/s per quarter of the manifests: constant means linear),
-- search by source + date range, and a full-text search of a two-word phrase,
-- get raw by capture id (a catalog lookup and a ranged WARC read),
-- an export of 10,000 rows to Parquet (time and the exporting process's peak memory).
+- the build from scratch (rows/s per quarter of the manifests: constant means linear) and
+  bytes per row on disk,
+- a source + month filter (count and first page), a phrase and two very common words
+  (count and the 20 best), a lookup by capture id;
+- for the catalog also: get raw by capture id (a ranged WARC read, digest checked), a
+  refresh that finds nothing new, and an export of 10,000 rows to Parquet (time and the
+  exporting process's peak memory).
 
 The archive is kept between runs (--dir); delete it to regenerate.
 """
@@ -20,16 +25,22 @@ import hashlib
 import io
 import json
 import multiprocessing
+import os
+import platform
 import random
 import resource
+import shutil
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -38,6 +49,7 @@ from researcher.export import write_export
 from researcher.reader import Archive
 from storage import layout, manifest
 from storage.store import LocalStore
+from tests.bench import engines
 
 SOURCES = ("rt_en", "rt_fr", "sputnik_fr", "aa_fr", "aa_tr", "trt_world")
 START = date(2020, 1, 1)
@@ -195,21 +207,22 @@ def export_child(root: str, catalog: str, target: str, q: Query, out: Any) -> No
     out.put((n, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--per-day", type=int, default=250, help="rows per source and day (one manifest)")
-    ap.add_argument("--dir", type=Path, default=REPO / ".work" / "bench-archive")
-    ap.add_argument("--json", type=Path, help="also write the figures here")
-    args = ap.parse_args()
-    root = args.dir / f"archive-{args.rows}"
-    if not (root / "manifests").exists():
-        generate(root, args.rows, args.per_day)
-    cat_path = args.dir / f"catalog-{args.rows}.sqlite"
-    for p in cat_path.parent.glob(cat_path.name + "*"):
-        p.unlink()
-    figures: dict[str, Any] = {"rows": args.rows}
+def manifest_batches(root: Path) -> Callable[[], Iterator[pa.RecordBatch]]:
+    """The manifests' rows as Arrow batches, the same input for every bare engine."""
+    parts = sorted((root / "manifests").rglob("*.parquet"))
+    cols = ["capture_id", "source_id", "published", "title", "text"]
 
+    def batches() -> Iterator[pa.RecordBatch]:
+        for part in parts:
+            yield from pq.ParquetFile(part).iter_batches(columns=cols)
+
+    return batches
+
+
+def catalog_engine(root: Path, cat_path: Path, rows: int) -> tuple[dict[str, Any], Archive]:
+    """The project's catalog, built from scratch through the API `archive` uses."""
+    for p in cat_path.parent.glob(cat_path.name + "*"):
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
     marks: list[tuple[int, float]] = []
     catalog = Catalog(cat_path)
     t0 = time.perf_counter()
@@ -219,32 +232,143 @@ def main() -> None:
     quarters, prev_t = [], 0.0
     for q in range(1, 5):
         t = next(t for done, t in marks if done >= total * q / 4)
-        quarters.append(round(args.rows / 4 / (t - prev_t)))
+        quarters.append(round(rows / 4 / (t - prev_t)))
         prev_t = t
-    figures["catalog_build_s"] = round(build, 1)
-    figures["catalog_rows_per_s_by_quarter"] = quarters
-    figures["catalog_mb"] = round(sum(p.stat().st_size for p in args.dir.glob(cat_path.name + "*")) / 2**20)
+    mb = engines.dir_mb(cat_path) + engines.dir_mb(Path(str(cat_path) + ".text"))
+    for wal in cat_path.parent.glob(cat_path.name + "-*"):
+        mb += engines.dir_mb(wal)
+    figures = {
+        "build_s": round(build, 1),
+        "rows_per_s": round(rows / build),
+        "by_quarter": quarters,
+        "mb": round(mb),
+        "bytes_per_row": round(mb * 2**20 / rows),
+    }
+    return figures, Archive(LocalStore(root), catalog, refresh_each_read=False)
 
-    archive = Archive(LocalStore(root), catalog)
-    month = Query(sources=("rt_fr",), date_from=START + timedelta(days=30), date_to=START + timedelta(days=59))
-    figures["search_source_month_s"], hits = timed(lambda: archive.search(month))
-    figures["search_source_month_rows"] = len(hits)
-    phrase = Query(text=f'"{PHRASE}"', limit=20)
-    figures["fulltext_phrase_s"], hits = timed(lambda: archive.search(phrase))
-    figures["fulltext_phrase_matches"] = archive.count(phrase)
-    two = Query(text="la dans", limit=20)
-    figures["fulltext_common_words_s"], _ = timed(lambda: archive.search(two))
-    figures["refresh_nothing_new_s"], _ = timed(archive.refresh)
 
+class CatalogQueries:
+    """The catalog answering the shared queries as a researcher's command would: counts, and
+    the first page of rows with their text (and snippets when ranked)."""
+
+    name = "catalog (SQLite + tantivy)"
+
+    def __init__(self, archive: Archive):
+        self.archive = archive
+
+    def filter(self, source: str, lo: str, hi: str) -> int:
+        q = Query(sources=(source,), date_from=date.fromisoformat(lo), date_to=date.fromisoformat(hi))
+        list(self.archive.catalog.rows(Query(**{**q.__dict__, "limit": 20})))
+        return self.archive.catalog.count(q)
+
+    def ranked(self, words: str) -> int:
+        list(self.archive.catalog.rows(Query(text=words, limit=20)))
+        return self.archive.catalog.count(Query(text=words))
+
+    def get(self, capture_id: str) -> Any:
+        return self.archive.show(capture_id)
+
+
+def query_figures(engine: Any, sample: list[str], repeat: int = 5) -> dict[str, Any]:
+    """Medians over `repeat` runs (the first run of each query included: caches start cold)."""
+    lo, hi = (START + timedelta(days=30)).isoformat(), (START + timedelta(days=59)).isoformat()
+    out: dict[str, Any] = {}
+    out["filter_ms"], out["filter_rows"] = timed(lambda: engine.filter("rt_fr", lo, hi), repeat)
+    out["phrase_ms"], out["phrase_matches"] = timed(lambda: engine.ranked(f'"{PHRASE}"'), repeat)
+    out["common_ms"], out["common_matches"] = timed(lambda: engine.ranked("la dans"), repeat)
+    times = []
+    for cid in sample:
+        t0 = time.perf_counter()
+        engine.get(cid)
+        times.append(time.perf_counter() - t0)
+    out["get_ms"] = statistics.median(times)
+    for k in ("filter_ms", "phrase_ms", "common_ms", "get_ms"):
+        out[k] = round(out[k] * 1000, 2)
+    return out
+
+
+def duckdb_s3(root: Path, workdir: Path) -> tuple[Any, Callable[[], None]] | None:
+    """DuckDB reading the manifests from a SeaweedFS S3 server through httpfs, if the
+    extension is installed (the duckdb-extension-httpfs wheel); None otherwise."""
+    try:
+        import duckdb_extension_httpfs  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    found = sorted(Path(duckdb_extension_httpfs.__file__).parent.rglob("httpfs.duckdb_extension"))
+    if not found:
+        return None
+    from tests.s3server import ACCESS_KEY, SECRET_KEY, WeedS3
+
+    weed_dir = Path(tempfile.mkdtemp(prefix="weed-", dir=workdir))
+    weed = WeedS3(weed_dir).start()
+
+    def stop() -> None:
+        weed.stop()
+        shutil.rmtree(weed_dir, ignore_errors=True)
+
+    try:
+        client = weed.client()
+        client.create_bucket(Bucket="bench")
+        for part in sorted((root / "manifests").rglob("*.parquet")):
+            client.upload_file(str(part), "bench", str(part.relative_to(root)))
+        endpoint = weed.endpoint.split("://", 1)[1]
+
+        def setup(db: Any) -> None:
+            db.execute(f"load '{found[-1]}'")  # the wheel's file: nothing is downloaded
+            db.execute(
+                f"create secret (type s3, key_id '{ACCESS_KEY}', secret '{SECRET_KEY}', endpoint '{endpoint}', "
+                "url_style 'path', use_ssl false, region 'us-east-1')"
+            )
+
+        engine = engines.DuckDB("s3://bench/manifests/*/*.parquet", setup, name="DuckDB on the manifests, S3 (httpfs)")
+    except BaseException:
+        stop()
+        raise
+    return engine, stop
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--per-day", type=int, default=250, help="rows per source and day (one manifest)")
+    ap.add_argument("--dir", type=Path, default=REPO / ".work" / "bench-archive")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--catalog-only", action="store_true", help="skip the bare engines")
+    args = ap.parse_args()
+    root = args.dir / f"archive-{args.rows}"
+    if not (root / "manifests").exists():
+        generate(root, args.rows, args.per_day)
+    figures: dict[str, Any] = {"rows": args.rows, "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
+
+    cat_build, archive = catalog_engine(root, args.dir / f"catalog-{args.rows}.sqlite", args.rows)
     ids = [r["capture_id"] for r in archive.search(Query(sources=("aa_tr",), limit=2000))]
-    sample = random.Random(1).sample(ids, 50)
+    sample = random.Random(1).sample(ids, min(50, len(ids)))
+    results: dict[str, dict[str, Any]] = {}
+    results["catalog (SQLite + tantivy)"] = {**cat_build, **query_figures(CatalogQueries(archive), sample)}
     times = []
     for cid in sample:
         t0 = time.perf_counter()
         archive.raw(cid)
         times.append(time.perf_counter() - t0)
     figures["get_raw_median_ms"] = round(statistics.median(times) * 1000, 2)
-    figures["get_raw_p95_ms"] = round(sorted(times)[int(len(times) * 0.95)] * 1000, 2)
+    figures["refresh_nothing_new_ms"] = round(timed(archive.refresh)[0] * 1000, 1)
+
+    if not args.catalog_only:
+        batches = manifest_batches(root)
+        for engine in (engines.Fts5(args.dir / "fts5.sqlite"), engines.Tantivy(args.dir / "tantivy")):
+            results[engine.name] = {**engines.build(engine, batches, args.rows), **query_figures(engine, sample)}
+        duck = engines.DuckDB(str(root / "manifests" / "*" / "*.parquet"))
+        results[duck.name] = {"build_s": 0, **query_figures(duck, sample[:10], repeat=3)}
+        s3 = duckdb_s3(root, args.dir)
+        if s3 is None:
+            print("DuckDB over S3: skipped (pip install duckdb-extension-httpfs to measure it)", file=sys.stderr)
+        else:
+            engine, stop = s3
+            try:
+                results[engine.name] = {"build_s": 0, **query_figures(engine, sample[:5], repeat=3)}
+            finally:
+                stop()
+    figures["engines"] = results
 
     target = args.dir / "export-10k.parquet"
     target.unlink(missing_ok=True)
@@ -252,20 +376,51 @@ def main() -> None:
     out = ctx.Queue()
     child = ctx.Process(
         target=export_child,
-        args=(str(root), str(cat_path), str(target), Query(sources=("sputnik_fr",), limit=10_000), out),
+        args=(
+            str(root),
+            str(args.dir / f"catalog-{args.rows}.sqlite"),
+            str(target),
+            Query(sources=("sputnik_fr",), limit=10_000),
+            out,
+        ),
     )
     child.start()
     n, secs, rss = out.get()
     child.join()
     figures.update(export_rows=n, export_parquet_s=round(secs, 2), export_peak_rss_mb=round(rss))
-    for k in ("search_source_month_s", "fulltext_phrase_s", "fulltext_common_words_s", "refresh_nothing_new_s"):
-        figures[k] = round(figures[k], 3)
 
-    width = max(map(len, figures))
+    print(table(results))
     for k, v in figures.items():
-        print(f"{k:<{width}}  {v}")
+        if k != "engines":
+            print(f"{k:<24}  {v}")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=1) + "\n")
+
+
+COLUMNS = [
+    ("build_s", "build s"),
+    ("rows_per_s", "rows/s"),
+    ("by_quarter", "rows/s by quarter"),
+    ("bytes_per_row", "bytes/row"),
+    ("filter_ms", "source+month ms"),
+    ("phrase_ms", "phrase ms"),
+    ("common_ms", "2 common words ms"),
+    ("get_ms", "get by id ms"),
+    ("phrase_matches", "phrase matches"),
+]
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    """Engines side by side, one row each."""
+    head = ["engine"] + [label for _, label in COLUMNS]
+    rows = [[name] + [str(r.get(k, "-")) for k, _ in COLUMNS] for name, r in results.items()]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+
+    return "\n".join([line(head), "-+-".join("-" * w for w in widths), *(line(r) for r in rows)])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""Citations of a capture: a plain line, BibTeX and CSL-JSON (what Zotero and pandoc read).
+
+Every form names the archived copy (capture id, capture time, payload SHA-256) beside the
+original URL, so a reader of the citation can ask the archive for exactly those bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+def citation(row: dict[str, Any], outlet: str | None = None) -> str:
+    """A stable citation line: outlet, title, published, URL, capture time, capture id, SHA-256."""
+    published = (row.get("published") or "n.d.")[:10]
+    return (
+        f"{outlet or row['source_id']}. \u201c{row.get('title') or 'Untitled'}.\u201d Published {published}. "
+        f"{row['final_url']}. Captured {row['fetched_at']} (newsarchive capture {row['capture_id']}, "
+        f"payload SHA-256 {row['payload_sha256']})."
+    )
+
+
+def _note(row: dict[str, Any]) -> str:
+    capture, captured, sha = row["capture_id"], row["fetched_at"], row["payload_sha256"]
+    return f"newsarchive capture {capture}, captured {captured}, payload SHA-256 {sha}"
+
+
+def _date_parts(value: str | None) -> list[list[int]] | None:
+    m = re.match(r"(\d{4})-(\d{2})-(\d{2})", value or "")
+    return [[int(m[1]), int(m[2]), int(m[3])]] if m else None
+
+
+def _bib_escape(text: str) -> str:
+    """BibTeX special characters escaped; braces keep the capitalisation of titles."""
+    return re.sub(r"([&%$#_{}])", r"\\\1", text).replace("~", r"\textasciitilde{}").replace("^", r"\^{}")
+
+
+def bibtex(row: dict[str, Any], outlet: str | None = None) -> str:
+    """An @online entry (biblatex; BibTeX styles read it as @misc)."""
+    key = re.sub(r"\W", "", row["source_id"]) + "_" + (row.get("published") or "nd")[:10].replace("-", "")
+    key += "_" + row["capture_id"][-8:]
+    fields = [
+        ("title", "{" + _bib_escape(row.get("title") or "Untitled") + "}"),
+        ("author", " and ".join(_bib_escape(a) for a in row.get("authors") or []) or None),
+        ("organization", _bib_escape(outlet or row["source_id"])),
+        ("date", (row.get("published") or "")[:10] or None),
+        ("url", row["final_url"]),
+        ("urldate", (row.get("fetched_at") or "")[:10] or None),
+        ("note", _bib_escape(_note(row))),
+    ]
+    body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields if v)
+    return f"@online{{{key},\n{body}\n}}\n"
+
+
+def csl_json(row: dict[str, Any], outlet: str | None = None) -> dict[str, Any]:
+    """One CSL-JSON item (type article-newspaper)."""
+    item: dict[str, Any] = {
+        "id": row["capture_id"],
+        "type": "article-newspaper",
+        "title": row.get("title") or "Untitled",
+        "container-title": outlet or row["source_id"],
+        "URL": row["final_url"],
+        "note": _note(row),
+    }
+    if row.get("authors"):
+        item["author"] = [{"literal": a} for a in row["authors"]]
+    if issued := _date_parts(row.get("published")):
+        item["issued"] = {"date-parts": issued}
+    if accessed := _date_parts(row.get("fetched_at")):
+        item["accessed"] = {"date-parts": accessed}
+    if row.get("language"):
+        item["language"] = row["language"]
+    return item

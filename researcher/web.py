@@ -1,0 +1,374 @@
+"""The reading room: `archive serve`, a read-only website over the archive.
+
+Server-rendered pages (FastAPI + Jinja2, both already in the lock through Airflow): every
+page is a plain HTML document that works without JavaScript, can be bookmarked and cited by
+its URL, and is readable by screen readers and keyboard. The archive is only read (listings,
+GETs, ranged GETs): read-only S3 credentials suffice. The catalog is the researcher's local
+cache, refreshed from the manifests at most every `refresh_seconds`.
+
+The archived page is replayed from its WARC record, its payload checked against the
+committed SHA-256, and served with a Content-Security-Policy sandbox that runs no script and
+fetches nothing: not from the live web, not from the reading room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import html
+import json
+import re
+import tempfile
+import time
+from dataclasses import replace
+from datetime import date, timedelta
+from itertools import islice
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from starlette.background import BackgroundTask
+
+from researcher import coverage
+from researcher.catalog import FACETS, MARK_END, MARK_START, SORTS, STATUSES, Query
+from researcher.cite import bibtex, citation, csl_json
+from researcher.export import FORMATS, write_export
+from researcher.reader import Archive, UnknownCapture, select_extraction
+from researcher.replay import rewrite
+from storage.errors import ArchiveError, PermanentError
+
+PAGE = 20
+SANDBOX_CSP = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "form-action 'none'; frame-ancestors 'self'; base-uri 'none'"
+)
+PAGE_CSP = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; script-src 'self'"
+)
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def marked(snippet: str) -> Markup:
+    """A snippet, escaped, its matched words in <mark>."""
+    escaped = html.escape(snippet)
+    return Markup(escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))  # noqa: S704 - escaped above
+
+
+TEMPLATES.env.filters["marked"] = marked
+
+
+class BadRequest(Exception):
+    """A researcher's input that cannot be answered: shown on the page, status 400."""
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def query_from(params: dict[str, Any]) -> Query:
+    """The search form's fields as a catalog Query (the CLI's filters, the same names)."""
+    sort = params.get("sort") or None
+    try:
+        return Query(
+            text=(params.get("q") or "").strip() or None,
+            title=(params.get("title") or "").strip() or None,
+            sources=tuple(s for s in params.get("source", []) if s),
+            statuses=tuple(s for s in params.get("status", []) if s),
+            language=(params.get("lang") or "").strip() or None,
+            date_from=_day(params.get("from"), "published from"),
+            date_to=_day(params.get("to"), "published to"),
+            captured_from=_day(params.get("captured_from"), "captured from"),
+            captured_to=_day(params.get("captured_to"), "captured to"),
+            url_prefix=(params.get("url") or "").strip() or None,
+            sort=sort,
+            descending=params.get("desc") == "1",
+        )
+    except PermanentError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _params(request: Request) -> dict[str, Any]:
+    multi = {"source", "status"}
+    out: dict[str, Any] = {k: request.query_params.getlist(k) for k in multi}
+    out.update({k: v for k, v in request.query_params.items() if k not in multi})
+    return out
+
+
+def _link(params: dict[str, Any], **change: Any) -> str:
+    """The current search with some fields changed (None removes one)."""
+    merged = {**params, **change}
+    pairs: list[tuple[str, str]] = []
+    for k, v in merged.items():
+        if v is None or v in ("", []):
+            continue
+        pairs.extend((k, str(x)) for x in (v if isinstance(v, list) else [v]))
+    return "?" + urlencode(pairs)
+
+
+def side_by_side(old: dict[str, Any], new: dict[str, Any]) -> Markup:
+    """Two captures' clean texts as a two-column table, changed words marked (difflib)."""
+    table = difflib.HtmlDiff(wrapcolumn=70).make_table(
+        (old.get("text") or "").splitlines(),
+        (new.get("text") or "").splitlines(),
+        fromdesc=html.escape(f"{old['fetched_at']} ({old['capture_id'][-12:]})"),
+        todesc=html.escape(f"{new['fetched_at']} ({new['capture_id'][-12:]})"),
+        context=False,
+    )
+    table = table.replace('nowrap="nowrap"', "").replace("&nbsp;", " ")
+    return Markup(table)  # noqa: S704 - difflib escapes the lines it puts in the table
+
+
+def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = "News archive") -> FastAPI:
+    """The reading room over one archive."""
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    state: dict[str, Any] = {"refreshed": 0.0}
+    lock = asyncio.Lock()  # the catalog is one SQLite connection: one request at a time uses it
+
+    def fresh() -> None:
+        if time.monotonic() - state["refreshed"] > refresh_seconds:
+            archive.refresh()
+            state["refreshed"] = time.monotonic()
+
+    def page(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        known = archive.catalog.known()
+        response = TEMPLATES.TemplateResponse(
+            request,
+            name,
+            {"title": title, "known": known, "statuses": STATUSES, "sorts": SORTS, **ctx},
+            status_code=status,
+        )
+        response.headers["Content-Security-Policy"] = PAGE_CSP
+        return response
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest) -> HTMLResponse:
+        return page(request, "error.html", 400, message=str(exc))
+
+    @app.exception_handler(UnknownCapture)
+    async def unknown(request: Request, exc: UnknownCapture) -> HTMLResponse:
+        return page(request, "error.html", 404, message=str(exc))
+
+    @app.exception_handler(ArchiveError)
+    async def archive_error(request: Request, exc: ArchiveError) -> HTMLResponse:
+        status = 400 if isinstance(exc, PermanentError) else 503
+        return page(request, "error.html", status, message=str(exc))
+
+    @app.get("/", response_class=HTMLResponse)
+    async def search(request: Request) -> HTMLResponse:
+        params = _params(request)
+        async with lock:
+            fresh()
+            q = query_from(params)
+            try:
+                number = max(1, int(params.get("page") or 1))
+            except ValueError:
+                raise BadRequest(f"page: {params.get('page')!r} is not a number") from None
+            archive.catalog.check_known(q)
+            total = archive.catalog.count(q)
+            facets = archive.catalog.facets(q)
+            hits = list(islice(archive.catalog.rows(replace(q, limit=number * PAGE)), (number - 1) * PAGE, None))
+        facet_links = {
+            name: [
+                (value, n, _link(params, page=None, **_facet_change(name, value)))
+                for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]) if name != "month" else kv[0])
+            ]
+            for name, counts in facets.items()
+        }
+        return page(
+            request,
+            "search.html",
+            params=params,
+            q=q,
+            total=total,
+            hits=hits,
+            number=number,
+            pages=max(1, -(-total // PAGE)),
+            facets=facet_links,
+            facet_names=FACETS,
+            link=lambda **kw: _link(params, **kw),
+            export_formats=FORMATS,
+        )
+
+    @app.get("/capture/{capture_id}", response_class=HTMLResponse)
+    async def capture(request: Request, capture_id: str, extraction: str | None = None) -> HTMLResponse:
+        async with lock:
+            fresh()
+            rows = archive.extractions(capture_id)
+            row = select_extraction(rows, extraction)
+            url = row.get("canonical_url") or row["final_url"]
+            versions = archive.versions(url)
+        return page(
+            request,
+            "capture.html",
+            row=row,
+            extractions=rows,
+            versions=versions,
+            citation=citation(row),
+            provenance=_provenance(row),
+        )
+
+    @app.get("/capture/{capture_id}/cite.bib")
+    async def cite_bib(capture_id: str) -> Response:
+        async with lock:
+            row = archive.show(capture_id)
+        return Response(bibtex(row), media_type="application/x-bibtex; charset=utf-8")
+
+    @app.get("/capture/{capture_id}/cite.json")
+    async def cite_json(capture_id: str) -> JSONResponse:
+        async with lock:
+            row = archive.show(capture_id)
+        return JSONResponse([csl_json(row)], media_type="application/vnd.citationstyles.csl+json")
+
+    @app.get("/capture/{capture_id}/replay", response_class=HTMLResponse)
+    async def replay(request: Request, capture_id: str) -> HTMLResponse:
+        async with lock:
+            row = archive.show(capture_id)
+        return page(request, "replay.html", row=row)
+
+    @app.get("/capture/{capture_id}/raw")
+    async def raw(capture_id: str, exact: bool = False) -> Response:
+        """The archived response body, digest checked, content-encoding undone, sandboxed; its
+        links rewritten into the archive unless `exact` (the bytes as archived)."""
+        async with lock:
+            row = archive.show(capture_id)
+            body = archive.decoded(capture_id)
+        headers = json.loads(row.get("response_headers") or "{}")
+        ctype = headers.get("content-type") or "text/html"
+        if not re.match(r"(text/html|application/xhtml\+xml|text/plain)\b", ctype):
+            ctype = "text/plain; charset=utf-8"  # never let an archived body be taken for something runnable
+        elif not exact and ctype.startswith(("text/html", "application/xhtml")):
+            body, ctype = rewrite(body, ctype, row["final_url"]), "text/html; charset=utf-8"
+        return _sandboxed(body, ctype)
+
+    @app.get("/go")
+    async def go(url: str) -> Response:
+        """A link followed inside a replayed page: its archived capture, or a note that there is none."""
+        async with lock:
+            found = [v for v in archive.versions(url) if v["status"] != "blocked"]
+        if found:
+            return RedirectResponse(f"/capture/{found[-1]['capture_id']}/raw", status_code=302)
+        note = (
+            f"<!DOCTYPE html><meta charset=utf-8><title>Not archived</title><p style='font-family:sans-serif'>"
+            f"<strong>{html.escape(url)}</strong> is not in the archive. The live web is not reached from here.</p>"
+        )
+        return _sandboxed(note.encode(), "text/html; charset=utf-8", status=404)
+
+    @app.get("/diff", response_class=HTMLResponse)
+    async def diff(request: Request, a: str, b: str) -> HTMLResponse:
+        async with lock:
+            old, new = archive.show(a), archive.show(b)
+        return page(request, "diff.html", old=old, new=new, table=side_by_side(old, new))
+
+    @app.get("/export")
+    async def export(request: Request) -> Response:
+        params = _params(request)
+        fmt = params.get("format") or "jsonl"
+        if fmt not in FORMATS:
+            raise BadRequest(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        tmp = Path(tempfile.mkdtemp(prefix="newsarchive-export-"))
+        target = tmp / f"archive-export.{fmt}"
+        async with lock:
+            fresh()
+            q = query_from(params)
+            archive.catalog.check_known(q)
+            n = write_export(archive.iter_search(q), fmt, target, archive.store)
+        cleanup = BackgroundTask(_remove_tree, tmp)
+        return FileResponse(
+            target, filename=target.name, background=cleanup, headers={"X-Rows": str(n)}, media_type=_MEDIA[fmt]
+        )
+
+    @app.get("/coverage", response_class=HTMLResponse)
+    async def coverage_index(request: Request) -> HTMLResponse:
+        async with lock:
+            fresh()
+            sources = archive.catalog.known()["source"]
+            counts = {s: archive.catalog.facets(Query(sources=(s,)))["status"] for s in sources}
+        return page(request, "coverage_index.html", counts=counts)
+
+    @app.get("/coverage/{source}", response_class=HTMLResponse)
+    async def coverage_page(request: Request, source: str) -> HTMLResponse:
+        async with lock:
+            fresh()
+            archive.catalog.check_known(Query(sources=(source,)))
+            days = coverage.merge(archive.catalog.day_counts(source), coverage.read_reports(archive.store, source))
+        svg = coverage.chart_svg(days, f"{source}: captures per published day") if days else ""
+        return page(
+            request,
+            "coverage.html",
+            source=source,
+            days=days,
+            summary=coverage.summary(days),
+            chart=Markup(svg),  # noqa: S704 - made by matplotlib from our own figures
+        )
+
+    return app
+
+
+_MEDIA = {
+    "jsonl": "application/x-ndjson",
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "wacz": "application/wacz",
+}
+
+
+def _facet_change(name: str, value: str) -> dict[str, Any]:
+    """The search fields a click on a facet value sets."""
+    if name == "month":
+        first = date.fromisoformat(f"{value}-01")
+        last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        return {"from": first.isoformat(), "to": last.isoformat()}
+    return {"source": [value]} if name == "source" else {"status": [value]} if name == "status" else {"lang": value}
+
+
+def _provenance(row: dict[str, Any]) -> list[tuple[str, Any]]:
+    keys = (
+        "capture_id",
+        "source_id",
+        "requested_url",
+        "final_url",
+        "canonical_url",
+        "http_status",
+        "fetched_at",
+        "warc_key",
+        "warc_offset",
+        "warc_length",
+        "payload_sha256",
+        "clean_key",
+        "text_sha256",
+        "extraction_id",
+        "extracted_at",
+        "run",
+    )
+    return [(k, row.get(k)) for k in keys if row.get(k) is not None]
+
+
+def _sandboxed(body: bytes, ctype: str, status: int = 200) -> Response:
+    return Response(
+        body,
+        status_code=status,
+        media_type=ctype,
+        headers={
+            "Content-Security-Policy": SANDBOX_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _remove_tree(path: Path) -> None:
+    for child in path.iterdir():
+        child.unlink()
+    path.rmdir()

@@ -1,0 +1,334 @@
+"""The reading room (`archive serve`) on an archive made by the DAGs: over HTTP, then in a real
+browser (Playwright driving Debian's Chromium)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pyarrow.parquet as pq
+import pytest
+from starlette.testclient import TestClient
+
+from researcher.catalog import Catalog, Query
+from researcher.reader import Archive
+from researcher.web import create_app
+from storage.store import LocalStore
+from tests import roomarchive
+from tests.fixtures.server import FixtureServer
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / ".work" / "artifacts" / "reading-room"
+URL = "https://www.aa.com.tr/fr/monde/idleb-nouvelle-offensive/1746120"
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory: pytest.TempPathFactory, dags_module: ModuleType, sites: FixtureServer) -> Path:
+    return roomarchive.build(tmp_path_factory.mktemp("room") / "archive", dags_module, sites)
+
+
+@pytest.fixture(scope="module")
+def client(room: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    catalog = Catalog(tmp_path_factory.mktemp("roomcat") / "catalog.sqlite")
+    with TestClient(create_app(Archive(LocalStore(room), catalog, refresh_each_read=False))) as c:
+        yield c
+
+
+def test_search_counts_facets_and_snippets(client: TestClient, room: Path) -> None:
+    page = client.get("/", params={"q": "offensive"})
+    assert page.status_code == 200
+    cli = Archive(LocalStore(room))
+    expected = cli.count(Query(text="offensive"))
+    assert expected == 2
+    assert f'<strong id="total">{expected}</strong>' in page.text
+    assert "<mark>offensive</mark>" in page.text
+    assert re.search(r'href="\?source=aa_fr&amp;q=offensive">aa_fr</a>', page.text)  # a facet keeps the query
+    filtered = client.get("/", params={"source": "rt_fr", "lang": "fr"})
+    assert f'<strong id="total">{cli.count(Query(sources=("rt_fr",)))}</strong>' in filtered.text
+    assert "aa_fr ·" not in filtered.text
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({"source": "nope"}, 400, "unknown source &#39;nope&#39;; the archive holds: aa_fr, rt_fr"),
+        ({"from": "last tuesday"}, 400, "published from: &#39;last tuesday&#39; is not a date (YYYY-MM-DD)"),
+        ({"from": "2020-03-01", "to": "2020-02-01"}, 400, "published date range is inverted"),
+        ({"q": '""'}, 400, "nothing to search for"),
+        ({"status": "deleted"}, 400, "unknown status &#39;deleted&#39;"),
+        ({"page": "two"}, 400, "page: &#39;two&#39; is not a number"),
+        ({"sort": "rank"}, 400, "sorting by rank needs a text or title query"),
+    ],
+)
+def test_bad_input_is_one_visible_line(client: TestClient, params: dict[str, str], status: int, message: str) -> None:
+    page = client.get("/", params=params)
+    assert page.status_code == status
+    assert f'<p role="alert" class="error">{message}' in page.text
+    assert "Traceback" not in page.text
+
+
+def _capture_ids(client: TestClient) -> list[str]:
+    lines = client.get("/export", params={"format": "jsonl", "source": "aa_fr", "status": ["ok", "blocked"]}).text
+    return [json.loads(x)["capture_id"] for x in lines.splitlines()]
+
+
+def test_article_page_cites_and_shows_provenance_and_versions(client: TestClient, room: Path) -> None:
+    row = next(r for r in Archive(LocalStore(room)).versions(URL) if r["status"] == "ok")
+    page = client.get(f"/capture/{row['capture_id']}")
+    assert page.status_code == 200
+    for part in (
+        row["title"],
+        row["payload_sha256"],
+        row["warc_key"],
+        "offensive à Idleb",
+        "blocked",
+        "diff with this one",
+    ):
+        assert part.replace("’", "’") in page.text
+    bib = client.get(f"/capture/{row['capture_id']}/cite.bib").text
+    assert bib.startswith("@online{aa_fr_20200226_") and f"url = {{{URL}}}" in bib and row["capture_id"] in bib
+    [item] = client.get(f"/capture/{row['capture_id']}/cite.json").json()
+    assert item["type"] == "article-newspaper" and item["issued"] == {"date-parts": [[2020, 2, 26]]}
+    assert item["URL"] == URL and row["payload_sha256"] in item["note"]
+    assert client.get("/capture/nope").status_code == 404
+
+
+def test_replay_is_sandboxed_checked_and_links_stay_in_the_archive(client: TestClient, room: Path) -> None:
+    a = Archive(LocalStore(room))
+    blocked, good = a.versions(URL)
+    raw = client.get(f"/capture/{good['capture_id']}/raw")
+    csp = raw.headers["content-security-policy"]
+    assert csp.startswith("sandbox;") and "default-src 'none'" in csp and "script-src" not in csp
+    assert raw.headers["x-content-type-options"] == "nosniff"
+    assert 'href="/go?url=https%3A%2F%2Fwww.aa.com.tr%2Ffr%2Fmonde"' in raw.text
+    assert 'href="https://www.aa.com.tr/fr/monde"' not in raw.text
+    exact = client.get(f"/capture/{good['capture_id']}/raw", params={"exact": "1"})
+    assert exact.content == a.decoded(good["capture_id"])  # the bytes as archived, still sandboxed
+    assert exact.headers["content-security-policy"] == csp
+    archived = client.get("/go", params={"url": URL}, follow_redirects=False)
+    assert archived.status_code == 302 and archived.headers["location"] == f"/capture/{good['capture_id']}/raw"
+    missing = client.get("/go", params={"url": "https://www.aa.com.tr/fr/monde"})
+    assert missing.status_code == 404 and "not in the archive" in missing.text
+    assert missing.headers["content-security-policy"] == csp
+    diff = client.get("/diff", params={"a": blocked["capture_id"], "b": good["capture_id"]})
+    assert diff.status_code == 200 and "diff_add" in diff.text and "Le deuxième paragraphe" in diff.text
+
+
+def test_a_payload_that_does_not_match_its_digest_is_not_served(tmp_path: Path, room: Path) -> None:
+    copy = tmp_path / "archive"
+    shutil.copytree(room, copy)
+    a = Archive(LocalStore(copy))
+    good = a.versions(URL)[-1]
+    warc = copy / good["warc_key"]
+    data = bytearray(warc.read_bytes())
+    data[good["warc_offset"] + good["warc_length"] - 30] ^= 0xFF  # inside the gzip member of its record
+    warc.chmod(0o644)
+    warc.write_bytes(bytes(data))
+    with TestClient(create_app(Archive(LocalStore(copy), Catalog(tmp_path / "c.sqlite")))) as c:
+        page = c.get(f"/capture/{good['capture_id']}/raw")
+    assert page.status_code in (400, 503), page.text
+    assert good["capture_id"] in page.text, re.findall(r"role=.alert.*", page.text)
+    assert "Idleb" not in page.text.split("<main", 1)[1].split('role="alert"')[0]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "wacz"])
+def test_export_of_the_result_set(client: TestClient, room: Path, fmt: str) -> None:
+    q = {"q": "Idleb", "format": fmt}
+    got = client.get("/export", params=q)
+    assert got.status_code == 200
+    expected = Archive(LocalStore(room)).count(Query(text="Idleb"))
+    assert got.headers["x-rows"] == str(expected)
+    assert f"archive-export.{fmt}" in got.headers["content-disposition"]
+    if fmt == "jsonl":
+        assert len(got.text.splitlines()) == expected
+    elif fmt == "csv":
+        assert len(list(csv.DictReader(io.StringIO(got.text)))) == expected
+    elif fmt == "parquet":
+        assert pq.read_table(io.BytesIO(got.content)).num_rows == expected
+    else:
+        assert got.content[:2] == b"PK"
+
+
+def test_coverage_marks_what_the_reports_say(client: TestClient) -> None:
+    index = client.get("/coverage")
+    assert 'href="/coverage/aa_fr"' in index.text and 'href="/coverage/rt_fr"' in index.text
+    page = client.get("/coverage/aa_fr")
+    assert page.status_code == 200 and "<svg" in page.text
+    # the fixture site publishes one article a day where the profile expects dozens
+    assert "Probable gaps" in page.text and "2020-02-26, 2020-02-27, 2020-02-28, 2020-02-29" in page.text
+    assert client.get("/coverage/nope").status_code == 400
+
+
+def test_the_reading_room_never_writes_to_the_archive(client: TestClient, room: Path) -> None:
+    before = snapshot(room)
+    for path in ("/", "/?q=Idleb", "/coverage/aa_fr", "/export?format=wacz", f"/go?url={quote(URL)}"):
+        assert client.get(path).status_code == 200
+    assert snapshot(room) == before
+
+
+# -- in a real browser -----------------------------------------------------------------
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(room: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "NEWSARCHIVE_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "researcher.cli", "serve", "--archive", str(room), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "serve exited") from None
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+class Steps:
+    """Screenshots of each step, kept under .work/artifacts/ when the test fails."""
+
+    def __init__(self, page: Any, name: str):
+        self.page, self.dir, self.n = page, ARTIFACTS / name, 0
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+
+    def shot(self, what: str) -> None:
+        self.n += 1
+        self.page.screenshot(path=str(self.dir / f"{self.n:02d}-{what}.png"), full_page=True)
+
+
+@pytest.fixture
+def browser_page(request: pytest.FixtureRequest) -> Iterator[Any]:
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed: apt-get install chromium (make test does it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1366, "height": 800}, accept_downloads=True)
+        page = context.new_page()
+        outside: list[str] = []
+        page.on("request", lambda r: outside.append(r.url) if urlsplit(r.url).hostname != "127.0.0.1" else None)
+        steps = Steps(page, request.node.name)
+        yield page, steps, outside
+        failed = getattr(request.node, "rep_call", None)
+        context.close()
+        browser.close()
+        if failed is not None and not failed.failed:
+            shutil.rmtree(steps.dir, ignore_errors=True)
+
+
+def test_a_researcher_searches_filters_reads_replays_compares_and_exports(
+    browser_page: Any, server: str, room: Path, tmp_path: Path
+) -> None:
+    page, steps, outside = browser_page
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    steps.shot("home")
+    page.get_by_label("Words in title or text").fill("Idleb")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/?q=Idleb*")
+    expected = Archive(LocalStore(room)).count(Query(text="Idleb"))
+    expect(page.locator("#total")).to_have_text(str(expected))
+    expect(page.locator(".snippet mark").first).to_have_text("Idleb")
+    steps.shot("results")
+
+    page.get_by_role("complementary", name="Facets").get_by_role("link", name="aa_fr").click()
+    expect(page.locator("#total")).to_have_text(
+        str(Archive(LocalStore(room)).count(Query(text="Idleb", sources=("aa_fr",))))
+    )
+    steps.shot("filtered")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="JSONL").click()
+    saved = tmp_path / "export.jsonl"
+    download.value.save_as(saved)
+    rows = [json.loads(x) for x in saved.read_text().splitlines()]
+    assert len(rows) == int(page.locator("#total").inner_text()) and {r["source_id"] for r in rows} == {"aa_fr"}
+
+    page.get_by_role("link", name="Idleb : le régime lance une nouvelle offensive").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Idleb : le régime lance une nouvelle offensive")
+    assert "newsarchive capture" in page.get_by_label("Citation").input_value()
+    steps.shot("article")
+
+    page.get_by_role("link", name="View the archived page").click()
+    frame = page.frame_locator("iframe.replay")
+    expect(frame.get_by_role("heading", level=1)).to_have_text("Idleb : le régime lance une nouvelle offensive")
+    steps.shot("replay")
+    frame.get_by_role("link", name="Monde").click()  # a link in the archived page: stays in the archive
+    expect(frame.get_by_text("is not in the archive")).to_be_visible()
+    steps.shot("replay-link")
+
+    page.get_by_role("link", name="Back to the article").click()
+    page.get_by_role("link", name="diff with this one").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("What changed between two captures")
+    expect(page.locator("table.diff")).to_contain_text("Le deuxième paragraphe")
+    steps.shot("diff")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Coverage").click()
+    page.get_by_role("link", name="aa_fr").click()
+    expect(page.locator("figure.chart svg")).to_be_visible()
+    expect(page.locator("#gaps")).to_contain_text("2020-02-26")
+    steps.shot("coverage")
+    assert outside == []  # nothing was fetched from anywhere but the reading room
+
+
+def test_keyboard_only_and_a_bad_date_is_said_on_the_page(browser_page: Any, server: str) -> None:
+    page, steps, _ = browser_page
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")  # from the skipped-to main: into the search form
+    expect(page.get_by_label("Words in title or text")).to_be_focused()
+    page.keyboard.type("frappe")
+    page.keyboard.press("Enter")
+    expect(page.locator("#total")).not_to_have_text("0")
+    steps.shot("keyboard-search")
+    page.goto(server + "/?from=2020-13-45")
+    expect(page.get_by_role("alert")).to_have_text("published from: '2020-13-45' is not a date (YYYY-MM-DD)")
+    steps.shot("bad-date")
