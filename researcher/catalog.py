@@ -24,7 +24,7 @@ import sqlite3
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from storage.store import Store
 
 __all__ = ["MARK_END", "MARK_START", "SORTS", "STATUSES", "Catalog", "Query", "query_string"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SORTS = ("published", "captured", "source", "url", "rank")
 STATUSES = ("ok", "extraction_failed", "blocked")
 FACETS = ("source", "status", "language", "month")
@@ -71,7 +71,7 @@ create table captures(
 create table text_todo(rid integer primary key);
 create index captures_id on captures(capture_id);
 create index captures_manifest on captures(manifest);
-create index captures_source_day on captures(shown, source_id, day);
+create index captures_source_day on captures(shown, source_id, day, status, language);  -- covers facets
 create index captures_day on captures(shown, day);
 create index captures_fetched on captures(shown, fetched_at);
 create index captures_final_url on captures(final_url);
@@ -172,6 +172,8 @@ class Catalog:
         self._unindexed: set[int] = set()  # rows added by this object: no text entry to delete first
         self._store: Store | None = None  # the archive the rows (and their texts) come from
         self._parts: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        self._distinct_cache: tuple[Any, list[str], list[str]] | None = None
+        self._facet_cache: dict[tuple[Any, Query], dict[str, dict[str, int]]] = {}
 
     def bind(self, store: Store) -> None:
         """The archive this catalog indexes: where rows' texts are read from."""
@@ -487,23 +489,47 @@ class Catalog:
         where, args = self._where(q)
         return int(self.db.execute(f"select count(*) from captures c where {where}", args).fetchone()[0])  # noqa: S608
 
+    def _state(self) -> tuple[int, int, int]:
+        """Changes whenever a manifest part is added, replaced or removed."""
+        return tuple(  # type: ignore[return-value]
+            self.db.execute("select count(*), coalesce(sum(rows), 0), coalesce(max(id), 0) from manifests").fetchone()
+        )
+
     def facets(self, q: Query) -> dict[str, dict[str, int]]:
-        """How many matching captures each source, status, language and month holds."""
+        """How many matching captures each source, status, language and month holds (kept per
+        state of the catalog: the reading room asks again for every page of a search)."""
+        key = (self._state(), replace(q, sort=None, descending=False, limit=None))  # order does not count
+        if key not in self._facet_cache:
+            if len(self._facet_cache) > 64:
+                self._facet_cache.clear()
+            self._facet_cache[key] = self._facets(q)
+        return self._facet_cache[key]
+
+    def _facets(self, q: Query) -> dict[str, dict[str, int]]:
         if q.text or q.title:
             got = self.text.facets(self._text_query(q), ("source", "status", "lang", "month"))
             langs = {k: v for k, v in got.pop("lang").items() if "-" not in k}  # primary subtags only
             return {"source": got["source"], "status": got["status"], "language": langs, "month": got["month"]}
         where, args = self._where(q)
-        exprs = {
-            "source": "c.source_id",
-            "status": "c.status",
-            "language": "lower(substr(c.language, 1, instr(c.language || '-', '-') - 1))",
-            "month": "substr(c.day, 1, 7)",
-        }
+        # one pass over the rows (over the covering index when the query filters nothing else)
+        sql = (
+            "select c.source_id, c.status, lower(substr(c.language, 1, instr(c.language || '-', '-') - 1)), "  # noqa: S608
+            f"substr(c.day, 1, 7), count(*) from captures c where {where} group by 1, 2, 3, 4"
+        )
+        out: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+        for *values, n in self.db.execute(sql, args):
+            for name, value in zip(FACETS, values, strict=True):
+                if value:
+                    out[name][value] = out[name].get(value, 0) + n
+        return out
+
+    def counts_by_source(self) -> dict[str, dict[str, int]]:
+        """Captures a researcher sees, per source and status."""
         out: dict[str, dict[str, int]] = {}
-        for name, expr in exprs.items():
-            sql = f"select {expr}, count(*) from captures c where {where} group by 1"  # noqa: S608
-            out[name] = {k: n for k, n in self.db.execute(sql, args) if k}
+        for source, status, n in self.db.execute(
+            "select source_id, status, count(*) from captures where shown = 1 group by 1, 2"
+        ):
+            out.setdefault(source, {})[status] = n
         return out
 
     def rows(self, q: Query) -> Iterator[dict[str, Any]]:
@@ -597,28 +623,34 @@ class Catalog:
             out.setdefault(day, {})[status] = n
         return out
 
+    def _distinct(self) -> tuple[list[str], list[str]]:
+        """Distinct sources and language tags, read once per state of the catalog (a scan of
+        every row at millions of rows: not something to repeat on every page)."""
+        state = self.db.execute(
+            "select count(*), coalesce(sum(rows), 0), coalesce(max(id), 0) from manifests"
+        ).fetchone()
+        if self._distinct_cache is None or self._distinct_cache[0] != state:
+            sources = [
+                r[0] for r in self.db.execute("select distinct source_id from captures where source_id is not null")
+            ]
+            langs = [str(r[0]) for r in self.db.execute("select distinct language from captures") if r[0]]
+            self._distinct_cache = (state, sorted(sources), sorted(langs))
+        return self._distinct_cache[1], self._distinct_cache[2]
+
     def known(self) -> dict[str, list[str]]:
         """The sources and languages (primary subtags) the catalog holds."""
-        sources = [
-            r[0]
-            for r in self.db.execute("select distinct source_id from captures where source_id is not null order by 1")
-        ]
-        langs = sorted(
-            {str(r[0]).split("-")[0].lower() for r in self.db.execute("select distinct language from captures") if r[0]}
-        )
-        return {"source": sources, "language": langs}
+        sources, langs = self._distinct()
+        return {"source": sources, "language": sorted({x.split("-")[0].lower() for x in langs})}
 
     def check_known(self, q: Query) -> None:
         """An unknown source or language is an error that lists the known ones, not an empty result."""
-        sources = [r[0] for r in self.db.execute("select distinct source_id from captures order by 1")]
+        sources, languages = self._distinct()
         for source in q.sources:
             if source not in sources:
                 raise PermanentError(f"unknown source {source!r}; the archive holds: {', '.join(sources) or 'nothing'}")
-        if q.language:
-            languages = sorted({str(r[0]) for r in self.db.execute("select distinct language from captures") if r[0]})
-            if not any(lang == q.language or lang.startswith(q.language + "-") for lang in languages):
-                known = ", ".join(languages) or "none"
-                raise PermanentError(f"unknown language {q.language!r}; the archive holds: {known}")
+        if q.language and not any(lang == q.language or lang.startswith(q.language + "-") for lang in languages):
+            known = ", ".join(languages) or "none"
+            raise PermanentError(f"unknown language {q.language!r}; the archive holds: {known}")
 
     def close(self) -> None:
         self.db.close()

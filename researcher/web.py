@@ -134,6 +134,7 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     state: dict[str, Any] = {"refreshed": 0.0}
     lock = asyncio.Lock()  # the catalog is one SQLite connection: one request at a time uses it
+    charts: dict[tuple[str, str], str] = {}
 
     def fresh() -> None:
         if time.monotonic() - state["refreshed"] > refresh_seconds:
@@ -292,8 +293,7 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
     async def coverage_index(request: Request) -> HTMLResponse:
         async with lock:
             fresh()
-            sources = archive.catalog.known()["source"]
-            counts = {s: archive.catalog.facets(Query(sources=(s,)))["status"] for s in sources}
+            counts = archive.catalog.counts_by_source()
         return page(request, "coverage_index.html", counts=counts)
 
     @app.get("/coverage/{source}", response_class=HTMLResponse)
@@ -302,7 +302,13 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
             fresh()
             archive.catalog.check_known(Query(sources=(source,)))
             days = coverage.merge(archive.catalog.day_counts(source), coverage.read_reports(archive.store, source))
-        svg = coverage.chart_svg(days, f"{source}: captures per published day") if days else ""
+        key = (source, repr(days))  # the chart takes a second at years of days: drawn once per state
+        svg = charts.get(key)
+        if svg is None:
+            svg = coverage.chart_svg(days, f"{source}: captures per published day") if days else ""
+            if len(charts) > 32:
+                charts.clear()
+            charts[key] = svg
         return page(
             request,
             "coverage.html",

@@ -4,6 +4,7 @@ credentials without list permission, and Object Lock retention of raw captures."
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,3 +159,28 @@ def test_credentials_without_list_permission(
     assert code == 1 and "access denied" in message and "s3:ListBucket" in message
     code, out = cli(iam_weed, "nolist", "verify", "--archive", locked_archive, tmp=tmp_path)
     assert code == 1 and "s3:ListBucket" in " ".join(out.split())
+
+
+def test_the_reading_room_serves_an_s3_archive_with_read_only_credentials(
+    iam_weed: WeedS3, locked_archive: str, tmp_path: Path
+) -> None:
+    from starlette.testclient import TestClient
+
+    from researcher.catalog import Catalog
+    from researcher.reader import Archive
+    from researcher.web import create_app
+
+    admin = iam_weed.client(*creds("admin"))
+    before = admin.list_object_versions(Bucket=BUCKET, Prefix=f"{PREFIX}/").get("Versions", [])
+    store = S3Store(BUCKET, PREFIX, client=iam_weed.client(*creds("researcher")))
+    with TestClient(create_app(Archive(store, Catalog(tmp_path / "catalog.sqlite")))) as room:
+        page = room.get("/", params={"q": "Idleb"})
+        assert page.status_code == 200 and "<mark>Idleb</mark>" in page.text
+        capture = re.search(r'href="/capture/([0-9a-f]+)"', page.text)
+        assert capture is not None
+        for path in (f"/capture/{capture[1]}", f"/capture/{capture[1]}/raw", "/coverage/aa_fr"):
+            assert room.get(path).status_code == 200, path
+        export = room.get("/export", params={"format": "wacz", "q": "Idleb"})
+        assert export.status_code == 200 and export.content[:2] == b"PK"
+    after = admin.list_object_versions(Bucket=BUCKET, Prefix=f"{PREFIX}/").get("Versions", [])
+    assert [(o["Key"], o["VersionId"]) for o in after] == [(o["Key"], o["VersionId"]) for o in before]
