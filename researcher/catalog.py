@@ -174,6 +174,7 @@ class Catalog:
         self._parts: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
         self._distinct_cache: tuple[Any, list[str], list[str]] | None = None
         self._facet_cache: dict[tuple[Any, Query], dict[str, dict[str, int]]] = {}
+        self._by_source: tuple[Any, dict[str, dict[str, int]]] | None = None
 
     def bind(self, store: Store) -> None:
         """The archive this catalog indexes: where rows' texts are read from."""
@@ -524,13 +525,16 @@ class Catalog:
         return out
 
     def counts_by_source(self) -> dict[str, dict[str, int]]:
-        """Captures a researcher sees, per source and status."""
-        out: dict[str, dict[str, int]] = {}
-        for source, status, n in self.db.execute(
-            "select source_id, status, count(*) from captures where shown = 1 group by 1, 2"
-        ):
-            out.setdefault(source, {})[status] = n
-        return out
+        """Captures a researcher sees, per source and status (kept per state of the catalog)."""
+        state = self._state()
+        if self._by_source is None or self._by_source[0] != state:
+            out: dict[str, dict[str, int]] = {}
+            for source, status, n in self.db.execute(
+                "select source_id, status, count(*) from captures where shown = 1 group by 1, 2"
+            ):
+                out.setdefault(source, {})[status] = n
+            self._by_source = (state, out)
+        return self._by_source[1]
 
     def rows(self, q: Query) -> Iterator[dict[str, Any]]:
         """Matching rows, streamed in the query's order."""

@@ -122,6 +122,9 @@ class Tantivy:
         self.writer.commit()
         self.writer.wait_merging_threads()
         self.index.reload()
+        gc = self.index.writer(heap_size=15_000_000, num_threads=1)  # merged-away segments deleted,
+        gc.garbage_collect_files()  # as the catalog does, so sizes compare
+        gc.wait_merging_threads()
 
     def mb(self) -> float:
         return dir_mb(self.path)
