@@ -140,6 +140,9 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         if time.monotonic() - state["refreshed"] > refresh_seconds:
             archive.refresh()
             state["refreshed"] = time.monotonic()
+            archive.catalog.facets(Query())  # the home page's facets: a pass over every row, done now
+
+    fresh()  # the first visitor does not wait for the first refresh
 
     def page(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         known = archive.catalog.known()
