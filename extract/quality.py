@@ -37,12 +37,51 @@ def classify_capture(status: int, body: bytes, content_type: str | None = None) 
     return detect_block(status, decode_html(body[:200_000], content_type))
 
 
+# Literals at least one of which every signature contains (lowercase): a page with none of
+# them (nearly every page) is cleared by substring search, ~20x cheaper than the regexes.
+_HINTS = (
+    "just a moment",
+    "attention required",
+    "cf-browser-verification",
+    "/cdn-cgi/challenge-platform/",
+    "cf_chl_opt",
+    "captcha-delivery",
+    "datadome",
+    "g-recaptcha",
+    "h-captcha",
+    "hcaptcha.com",
+    "verify you are a human",
+    "vérifiez que vous êtes un humain",
+    "not available in your",
+    "disponible dans votre",
+    "unavailable for legal reasons",
+    "geoblock",
+    "geo-block",
+)
+_SIGNATURE = re.compile("|".join(f"(?P<{kind}>{p.pattern})" for kind, p in BLOCK_SIGNATURES), re.IGNORECASE)
+_INVISIBLE = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+# A page with this much visible text is an article, whatever widget it carries: a reCAPTCHA
+# on its comment or newsletter form, Cloudflare's bot-detection script, a geo notice on a video.
+ARTICLE_TEXT = 1500
+
+
+def visible_text_length(html: str) -> int:
+    """Characters of text a reader would see (scripts, styles and comments left out)."""
+    return len(" ".join(_TAG.sub(" ", _INVISIBLE.sub(" ", html)).split()))
+
+
 def detect_block(status: int, html: str) -> str | None:
-    """The kind of block or challenge page this is, or None for an ordinary page."""
+    """The kind of block or challenge page this is, or None for an ordinary page. A challenge
+    page has little else on it: a signature on a page with an article's worth of text is a
+    widget of that article, not a block."""
     head = html[:200_000]
-    for kind, pattern in BLOCK_SIGNATURES:
-        if pattern.search(head):
-            return kind
+    low = head.lower()
+    if not any(hint in low for hint in _HINTS):
+        return BLOCK_STATUSES.get(status)
+    m = _SIGNATURE.search(head)
+    if m and visible_text_length(head) < ARTICLE_TEXT:
+        return m.lastgroup
     return BLOCK_STATUSES.get(status)
 
 

@@ -7,6 +7,12 @@ import pytest
 from extract import classify_capture, detect_block, leak_flags
 from tests.test_extract_gold import GOLD
 
+ARTICLE = (
+    "<article>"
+    + "<p>Les frappes ont repris à l'aube sur la province d'Idleb, selon des témoins.</p>" * 25
+    + "</article>"
+)
+
 
 @pytest.mark.parametrize(
     ("status", "html", "kind"),
@@ -27,6 +33,17 @@ from tests.test_extract_gold import GOLD
         (403, "<h1>Forbidden</h1>", "http_403"),
         (429, "<h1>Too many requests</h1>", "http_429"),
         (200, "<article><p>Un article ordinaire sur Idleb.</p></article>", None),
+        # an article's worth of text: the widget is the article's, not a challenge
+        (200, ARTICLE + '<form class="comments"><div class="g-recaptcha" data-sitekey="x"></div></form>', None),
+        (200, ARTICLE + '<script src="/cdn-cgi/challenge-platform/scripts/jsd/main.js"></script>', None),
+        (200, ARTICLE + "<p>This video is not available in your country.</p>", None),
+        (403, ARTICLE + '<div class="g-recaptcha"></div>', "http_403"),  # the status still speaks
+        # text hidden in scripts, styles and comments is not an article's worth
+        (
+            200,
+            f"<script>var t = '{'x' * 5000}';</script><!-- {'y' * 5000} --><div class=\"g-recaptcha\"></div>",
+            "captcha",
+        ),
         (404, "<h1>Not found</h1>", None),
         (500, "<h1>Internal Server Error</h1>", None),
     ],
@@ -77,3 +94,39 @@ def test_no_leak_flag_on_any_gold_article_line(seed: str) -> None:
 def test_long_lines_are_not_judged() -> None:
     paragraph = "Le ministère a publié sa politique de cookies, " + "un long paragraphe d'article. " * 10
     assert leak_flags(paragraph) == []
+
+
+def test_every_signature_has_a_hint() -> None:
+    """The substring pre-check never hides a signature: each example of each kind contains a hint."""
+    from extract.quality import _HINTS, BLOCK_SIGNATURES
+
+    examples = {
+        "cloudflare": [
+            "<title>Just a moment...</title>",
+            "<title>Attention Required! | Cloudflare</title>",
+            "cf-browser-verification",
+            "/cdn-cgi/challenge-platform/h/b",
+            "window._cf_chl_opt={}",
+        ],
+        "datadome": ["https://geo.captcha-delivery.com/captcha/", "DataDome"],
+        "captcha": [
+            '<div class="g-recaptcha">',
+            '<div class="h-captcha">',
+            "https://hcaptcha.com/1/api.js",
+            "Please verify you are a human",
+            "Vérifiez que vous êtes un humain",
+        ],
+        "geo_block": [
+            "not available in your region",
+            "n’est pas disponible dans votre pays",
+            "451 Unavailable For Legal Reasons",
+            "geo-block",
+            "geoblock",
+        ],
+    }
+    patterns = dict(BLOCK_SIGNATURES)
+    for kind, texts in examples.items():
+        for text in texts:
+            assert patterns[kind].search(text), text
+            assert any(h in text.lower() for h in _HINTS), text
+            assert detect_block(200, text) == kind
