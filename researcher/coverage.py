@@ -40,14 +40,19 @@ class Day:
         return sum(self.captures.values())
 
 
-def read_reports(store: Store, source_id: str) -> list[dict[str, Any]]:
-    """The newest report of every run of a source (each attempt writes its own)."""
+def read_reports(store: Store, source_id: str, cache: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The newest report of every run of a source (each attempt writes its own). Reports are
+    written once under their own key, so `cache` (key -> report) never goes stale."""
     newest: dict[str, str] = {}
     for key in store.list(f"runs/source={layout.check_source_id(source_id)}/"):
         if key.endswith(".json"):
             run = key.rsplit("/", 2)[-2]
             newest[run] = max(newest.get(run, ""), key)
-    return [json.loads(store.get_bytes(key)) for _, key in sorted(newest.items())]
+    cache = {} if cache is None else cache
+    for key in newest.values():
+        if key not in cache:
+            cache[key] = json.loads(store.get_bytes(key))
+    return [cache[key] for _, key in sorted(newest.items())]
 
 
 def merge(counts: dict[str, dict[str, int]], reports: list[dict[str, Any]]) -> list[Day]:

@@ -135,6 +135,7 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
     state: dict[str, Any] = {"refreshed": 0.0}
     lock = asyncio.Lock()  # the catalog is one SQLite connection: one request at a time uses it
     charts: dict[tuple[str, str], str] = {}
+    report_cache: dict[str, Any] = {}  # run reports by key: written once, read once
 
     def fresh() -> None:
         if time.monotonic() - state["refreshed"] > refresh_seconds:
@@ -280,13 +281,17 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         fmt = params.get("format") or "jsonl"
         if fmt not in FORMATS:
             raise BadRequest(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
-        tmp = Path(tempfile.mkdtemp(prefix="newsarchive-export-"))
-        target = tmp / f"archive-export.{fmt}"
         async with lock:
             fresh()
             q = query_from(params)
             archive.catalog.check_known(q)
-            n = write_export(archive.iter_search(q), fmt, target, archive.store)
+            tmp = Path(tempfile.mkdtemp(prefix="newsarchive-export-"))
+            target = tmp / f"archive-export.{fmt}"
+            try:
+                n = write_export(archive.iter_search(q), fmt, target, archive.store)
+            except BaseException:
+                _remove_tree(tmp)
+                raise
         cleanup = BackgroundTask(_remove_tree, tmp)
         return FileResponse(
             target, filename=target.name, background=cleanup, headers={"X-Rows": str(n)}, media_type=_MEDIA[fmt]
@@ -304,7 +309,8 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         async with lock:
             fresh()
             archive.catalog.check_known(Query(sources=(source,)))
-            days = coverage.merge(archive.catalog.day_counts(source), coverage.read_reports(archive.store, source))
+            reports = coverage.read_reports(archive.store, source, report_cache)
+            days = coverage.merge(archive.catalog.day_counts(source), reports)
         key = (source, repr(days))  # the chart takes a second at years of days: drawn once per state
         svg = charts.get(key)
         if svg is None:
