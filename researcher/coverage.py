@@ -44,7 +44,7 @@ def read_reports(store: Store, source_id: str, cache: dict[str, Any] | None = No
     """The newest report of every run of a source (each attempt writes its own). Reports are
     written once under their own key, so `cache` (key -> report) never goes stale."""
     newest: dict[str, str] = {}
-    for key in store.list(f"runs/source={layout.check_source_id(source_id)}/"):
+    for key in store.list(layout.reports_prefix(source_id)):
         if key.endswith(".json"):
             run = key.rsplit("/", 2)[-2]
             newest[run] = max(newest.get(run, ""), key)

@@ -130,16 +130,17 @@ class Archive:
         """A capture's row: its latest extraction, or the one named by id (or id prefix)."""
         return select_extraction(self.extractions(capture_id), extraction)
 
-    def _located(self, capture_id: str) -> dict[str, Any]:
-        """Any row of the capture, for its WARC location, which no re-extraction changes:
-        the catalog is consulted first and refreshed only when it does not know the id."""
+    def locate(self, capture_id: str) -> dict[str, Any]:
+        """The capture's latest extraction without its text (no manifest part read): enough for
+        its WARC location, which no re-extraction changes, and its metadata. The catalog is
+        consulted first and refreshed only when it does not know the id."""
         rows = self.catalog.extractions(capture_id, text=False)
         return rows[0] if rows else self.show(capture_id)
 
     def raw(self, capture_id: str) -> bytes:
         """The HTTP payload exactly as the server sent it (content-encoding included), by ranged
         read, checked against the committed SHA-256."""
-        return self._raw(self._located(capture_id))
+        return self._raw(self.locate(capture_id))
 
     def _raw(self, row: dict[str, Any]) -> bytes:
         try:
@@ -150,7 +151,7 @@ class Archive:
 
     def decoded(self, capture_id: str) -> bytes:
         """The verified payload with its Content-Encoding undone (the charset left as declared)."""
-        row = self._located(capture_id)
+        row = self.locate(capture_id)
         payload = self._raw(row)
         encoding = json.loads(row.get("response_headers") or "{}").get("content-encoding")
         return decode_body(payload, encoding)
@@ -158,7 +159,7 @@ class Archive:
     def warc_records(self, capture_id: str) -> bytes:
         """The capture's response, request and metadata records: a small, valid WARC file,
         its response's payload checked against the committed SHA-256."""
-        return verified_records(self.store, self._located(capture_id))
+        return verified_records(self.store, self.locate(capture_id))
 
     def versions(self, url: str) -> list[dict[str, Any]]:
         """Every committed capture of a URL (requested, final or canonical), oldest first."""

@@ -19,6 +19,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ def query_string(text: str) -> str:
     return " ".join('+"' + " ".join(tokens) + '"' for tokens in terms(text))
 
 
+@cache
 def _analyzer(stemmer: str | None) -> tantivy.TextAnalyzer:
     b = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
     b = b.filter(tantivy.Filter.remove_long(40)).filter(tantivy.Filter.lowercase())

@@ -226,19 +226,19 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
     @app.get("/capture/{capture_id}/cite.bib")
     async def cite_bib(capture_id: str) -> Response:
         async with lock:
-            row = archive.show(capture_id)
+            row = archive.locate(capture_id)  # metadata only: no text read
         return Response(bibtex(row), media_type="application/x-bibtex; charset=utf-8")
 
     @app.get("/capture/{capture_id}/cite.json")
     async def cite_json(capture_id: str) -> JSONResponse:
         async with lock:
-            row = archive.show(capture_id)
+            row = archive.locate(capture_id)  # metadata only: no text read
         return JSONResponse([csl_json(row)], media_type="application/vnd.citationstyles.csl+json")
 
     @app.get("/capture/{capture_id}/replay", response_class=HTMLResponse)
     async def replay(request: Request, capture_id: str) -> HTMLResponse:
         async with lock:
-            row = archive.show(capture_id)
+            row = archive.locate(capture_id)  # metadata only: no text read
         return page(request, "replay.html", row=row)
 
     @app.get("/capture/{capture_id}/raw")
@@ -246,7 +246,7 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         """The archived response body, digest checked, content-encoding undone, sandboxed; its
         links rewritten into the archive unless `exact` (the bytes as archived)."""
         async with lock:
-            row = archive.show(capture_id)
+            row = archive.locate(capture_id)  # metadata only: no text read
             body = archive.decoded(capture_id)
         headers = json.loads(row.get("response_headers") or "{}")
         ctype = headers.get("content-type") or "text/html"

@@ -108,8 +108,10 @@ def report_key(source_id: str, run: str, attempt: str) -> str:
     return f"runs/source={check_source_id(source_id)}/{run}/{attempt}.json"
 
 
-def reports_prefix(source_id: str, run: str) -> str:
-    return f"runs/source={check_source_id(source_id)}/{run}/"
+def reports_prefix(source_id: str, run: str | None = None) -> str:
+    """The reports of one run, or (without run) of every run of the source."""
+    base = f"runs/source={check_source_id(source_id)}/"
+    return f"{base}{run}/" if run else base
 
 
 def validators_prefix(source_id: str) -> str:
