@@ -46,8 +46,8 @@ check: env  ## lint, format and types: exactly what CI runs besides the tests
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-bench-quality: env  ## extraction quality per source and configuration; figures also in bench-quality.json
-	$(RUN) python -m tests.bench.quality --json bench-quality.json
+bench-quality: env  ## extraction quality and speed on real pages beside bare trafilatura, and on the fixture pages; RATCHET=1 raises the gate's floors
+	$(RUN) python -m tests.bench.quality --json .work/bench-quality.json $(if $(RATCHET),--ratchet)
 
 bench-crawl: env  ## sitemap parsing, sitemap pruning in backfills and crawl throughput on a synthetic local site
 	$(RUN) python -m tests.bench.discovery --json .work/bench-crawl.json

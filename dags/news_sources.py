@@ -158,7 +158,9 @@ def _doc(profile: Profile) -> str:
 
 def _extractor(profile: Profile) -> Extractor:
     n = profile.noise
-    return Extractor.from_rules(n.drop_selectors, n.drop_line_patterns, profile.language, profile.rules_version)
+    return Extractor.from_rules(
+        n.drop_selectors, n.drop_line_patterns, profile.language, profile.rules_version, lead_selectors=n.lead_selectors
+    )
 
 
 def build_reprocess_dag(source_ids: list[str]) -> Any:

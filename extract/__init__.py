@@ -12,6 +12,7 @@ from extract.document import (
     TRAFILATURA_SETTINGS,
     CleanDocument,
     ExtractionError,
+    NotAnArticle,
     extract_document,
     extractor_info,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "ExtractionError",
     "Extractor",
     "NoiseRules",
+    "NotAnArticle",
     "classify_capture",
     "detect_block",
     "extract_document",
@@ -45,9 +47,10 @@ class Extractor:
         drop_line_patterns: Sequence[str],
         default_language: str | None = None,
         profile_rules_version: int | None = None,
+        lead_selectors: Sequence[str] = (),
     ) -> Extractor:
         """Build from a source profile's noise rules (plain lists, so profiles need not import us)."""
-        rules = NoiseRules(tuple(drop_selectors), tuple(drop_line_patterns))
+        rules = NoiseRules(tuple(drop_selectors), tuple(drop_line_patterns), lead_selectors=tuple(lead_selectors))
         return cls(rules, default_language, profile_rules_version)
 
     @property

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Mapping
+from configparser import ConfigParser
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from functools import lru_cache
 from importlib.metadata import version as _pkg_version
 from typing import Any
 from urllib.parse import urljoin
 
 import lxml.html
 import trafilatura
-from cssselect import GenericTranslator, SelectorError
+from htmldate import find_date
 from trafilatura.settings import Document, use_config
 
 from extract.decode import decode_html_checked
+from extract.lead import find_lead
+from extract.listing import is_listing
+from extract.metadata import authors_from, choose_title, declared_language, detect_language, iso_date
+from extract.page import PageFacts, UnparseableHtml, bylines, parse, read_facts
 from extract.quality import leak_flags
 from extract.rules import NoiseRules
 
@@ -32,7 +36,7 @@ TRAFILATURA_SETTINGS: dict[str, Any] = {
     "favor_precision": False,
     "favor_recall": False,
     "deduplicate": False,
-    "with_metadata": True,
+    "with_metadata": False,  # metadata is read once by extract.page and extract.metadata
     # trafilatura's config file setting, not a keyword: below this many characters its main
     # algorithm hands over to a flat fallback that loses paragraphs and keeps inline
     # teasers. The default (250) trips on short dispatches once a banner is pruned.
@@ -42,10 +46,19 @@ _CONFIG_KEYS = {"min_extracted_size", "min_output_size"}
 MIN_LETTER_SHARE = 0.5  # below this share of letters the "text" is markup debris or mojibake
 MIN_WORDS = 5  # fewer words than this is page furniture, not an article
 MIN_TEXT_CHARS = 200  # below this a capture is flagged as a suspiciously short extraction
+BIO_TAIL = 3
+MAX_TAGS = 20
+_LETTERS = re.compile(r"[^\W\d_]")  # an author bio is judged on the article's last lines only
 
 
 class ExtractionError(ValueError):
     """The page yields no article text (empty, not HTML, or only boilerplate)."""
+
+
+class NotAnArticle(ExtractionError):
+    """The page is a listing, homepage or tag page: archived, but not an article."""
+
+    status = "not_article"  # what the run step records (pipeline/runs.py reads it, not this class)
 
 
 @dataclass(frozen=True)
@@ -63,75 +76,15 @@ class CleanDocument:
     description: str | None
     extractor: dict[str, Any]
     flags: list[str] = field(default_factory=list)
+    lead: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _xpaths(selectors: tuple[str, ...]) -> list[str]:
-    translator = GenericTranslator()
-    out = []
-    for sel in selectors:
-        try:
-            out.append(translator.css_to_xpath(sel))
-        except SelectorError as exc:  # profile validation catches this first
-            raise ValueError(f"invalid CSS selector {sel!r}: {exc}") from exc
-    return out
-
-
 def _normalize_line(line: str) -> str:
     line = unicodedata.normalize("NFC", line)
     return re.sub(r"\s+", " ", line).strip()
-
-
-def _meta(tree: lxml.html.HtmlElement, *names: str) -> list[str]:
-    vals: list[str] = []
-    for name in names:
-        for el in tree.xpath(f'//meta[@property="{name}" or @name="{name}"]'):
-            content = (el.get("content") or "").strip()
-            if content and content not in vals:
-                vals.append(content)
-    return vals
-
-
-def _json_ld(tree: lxml.html.HtmlElement) -> dict[str, Any]:
-    """The first schema.org *Article object in the page's JSON-LD, if any."""
-    for script in tree.xpath('//script[@type="application/ld+json"]'):
-        try:
-            data = json.loads(script.text or "")
-        except json.JSONDecodeError:
-            continue
-        items = data if isinstance(data, list) else data.get("@graph", [data])
-        for item in items:
-            if isinstance(item, dict) and str(item.get("@type", "")).endswith("Article"):
-                return item
-    return {}
-
-
-def _iso(value: str | None) -> str | None:
-    """Normalise a date string to ISO 8601 UTC where it carries a time, else keep the date."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.isoformat()
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _ld_authors(ld: dict[str, Any]) -> list[str]:
-    raw = ld.get("author")
-    people = raw if isinstance(raw, list) else [raw] if raw else []
-    names = []
-    for p in people:
-        name = p.get("name") if isinstance(p, dict) and p.get("@type") != "Organization" else None
-        if isinstance(p, str):
-            name = p
-        if name:
-            names.append(str(name).strip())
-    return names
 
 
 def extractor_info(rules: NoiseRules, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,45 +98,60 @@ def extractor_info(rules: NoiseRules, settings: Mapping[str, Any]) -> dict[str, 
     }
 
 
-def _title_tag(tree: lxml.html.HtmlElement) -> str | None:
-    return next(iter(tree.xpath("//title/text()")), None)
+def _lines(raw: str, rules: NoiseRules) -> list[str]:
+    """Normalised, non-empty lines that no line rule drops."""
+    lines = [line for line in map(_normalize_line, raw.splitlines()) if line and not rules.drops_line(line)]
+    cut = rules.comments_start(lines)
+    if cut is not None:
+        lines = lines[:cut]
+    while lines and len(lines) > BIO_TAIL and any(rules.drops_tail_line(x) for x in lines[-BIO_TAIL:]):
+        lines = [x for i, x in enumerate(lines) if i < len(lines) - BIO_TAIL or not rules.drops_tail_line(x)]
+    return lines
 
 
-def _clean_lines(raw: str, rules: NoiseRules) -> str:
-    """Normalised, non-empty lines that no line rule drops; raises if no article remains."""
-    lines = []
-    for raw_line in raw.splitlines():
-        line = _normalize_line(raw_line)
-        if line and not rules.drops_line(line):
-            lines.append(line)
+def _checked(lines: list[str]) -> str:
+    """The article text; raises if no article remains."""
     text = "\n".join(lines)
     if not text:
         raise ExtractionError("only boilerplate lines left after noise rules")
     words = len(text.split())
     if words < MIN_WORDS:
         raise ExtractionError(f"no article text: only {words} word(s) left")
-    letters = sum(ch.isalpha() for ch in text)
+    letters = len(_LETTERS.findall(text))
     if letters < MIN_LETTER_SHARE * len(text.replace(" ", "").replace("\n", "")):
         raise ExtractionError("no article text: mostly non-letters (undecodable or not prose)")
     return text
 
 
-def _extract_text(
-    tree: lxml.html.HtmlElement, url: str, rules: NoiseRules, effective: dict[str, Any]
-) -> tuple[Document, str]:
+@lru_cache(maxsize=8)
+def _config(items: tuple[tuple[str, str], ...]) -> ConfigParser:
+    """trafilatura's config, built once per distinct setting (use_config() reads a file)."""
     config = use_config()
-    for key in _CONFIG_KEYS & effective.keys():
-        config.set("DEFAULT", key, str(effective[key]))
-    result = trafilatura.bare_extraction(
-        lxml.html.tostring(tree, encoding="unicode"),
-        url=url,
-        prune_xpath=_xpaths(rules.selectors) or None,
-        config=config,
-        **{k: v for k, v in effective.items() if k not in _CONFIG_KEYS},
-    )
+    for key, value in items:
+        config.set("DEFAULT", key, value)
+    return config
+
+
+def _run_trafilatura(tree: lxml.html.HtmlElement, url: str, effective: dict[str, Any]) -> str:
+    config = _config(tuple(sorted((k, str(v)) for k, v in effective.items() if k in _CONFIG_KEYS)))
+    kwargs = {k: v for k, v in effective.items() if k not in _CONFIG_KEYS}
+    result = trafilatura.bare_extraction(tree, url=url, config=config, **kwargs)  # works on a copy of tree
     if not isinstance(result, Document) or not result.text or not result.text.strip():
         raise ExtractionError("no article text found")
-    return result, _clean_lines(result.text, rules)
+    return str(result.text)
+
+
+def _precedes(html: str, lead: str, first_line: str) -> bool:
+    """Whether the lead comes before the body's first line in the page source (True when
+    either cannot be found verbatim, e.g. behind entities)."""
+    at_lead, at_body = html.find(lead[:30]), html.find(first_line[:30])
+    return at_lead == -1 or at_body == -1 or at_lead < at_body
+
+
+def _htmldate(tree: lxml.html.HtmlElement, url: str) -> str | None:
+    """Publication date from the page's text and URL (htmldate), for pages that declare none."""
+    found = find_date(tree, url=url, extensive_search=True, original_date=True, outputformat="%Y-%m-%d")
+    return str(found) if found else None
 
 
 _MAGIC = ((b"%PDF-", "PDF"), (b"\x89PNG", "PNG image"), (b"\xff\xd8\xff", "JPEG image"), (b"GIF8", "GIF image"),
@@ -211,8 +179,11 @@ def extract_document(
 ) -> CleanDocument:
     """Turn one captured page into a clean document.
 
-    `settings` overrides trafilatura's (benchmarks compare them); the defaults are
-    TRAFILATURA_SETTINGS. Raises ExtractionError when nothing that looks like an article remains.
+    The page is parsed once; its metadata is read once before pruning; trafilatura works on
+    that tree (no serialise and re-parse) without its own metadata pass, which would read
+    JSON-LD and meta tags again and run htmldate on every page (here only where the page
+    declares no date). `settings` overrides trafilatura's (benchmarks compare them).
+    Raises NotAnArticle for a listing, ExtractionError when nothing like an article remains.
     """
     effective = {**TRAFILATURA_SETTINGS, **(settings or {})}
     not_page = not_a_page(body, content_type)
@@ -230,13 +201,74 @@ def extract_document(
     if not html.strip():
         raise ExtractionError("empty body")
     try:
-        tree = lxml.html.document_fromstring(html)
-    except (lxml.etree.ParserError, ValueError) as exc:
-        raise ExtractionError(f"unparseable HTML: {exc}") from exc
+        tree = parse(html)
+    except UnparseableHtml as exc:
+        raise ExtractionError(str(exc)) from exc
 
-    ld = _json_ld(tree)
+    facts = read_facts(tree)
+    sitename = _sitename(facts)
+    # what the page declares and shows is read before pruning: a profile's rule may remove a
+    # share bar that holds the date (AA's span.tarih) or a header that holds the h1 and lead
+    title = _title(facts, sitename, url)
+    meta = _metadata(facts, tree, url, sitename)
+    lead = find_lead(tree, facts, rules.leads(tree), generic=rules.use_generic)
+    flags += [f"rule_guarded:{sel}" for sel in rules.prune(tree)]
+    lines, fallback = _body(tree, url, rules, effective, facts.json_ld)
+    flags += [fallback] if fallback else []
+    listing = is_listing(lines, tree, facts, url)
+    if listing:
+        raise NotAnArticle(listing)
+    if title and len(lines) > 1 and lines[0].casefold() == title.casefold():
+        lines = lines[1:]  # the headline is the document's title, not its first paragraph
+    lead = _place_lead(lead, lines, html, rules)
+    text = _checked(lines)
+    language = meta.pop("declared_language")
+    if not language:
+        language = detect_language(text) or default_language
+        if language:
+            flags.append("language_detected")
+    flags += leak_flags(text)
+    if len(text) < MIN_TEXT_CHARS:
+        flags.append("short_text")
+    return CleanDocument(
+        url=url,
+        canonical_url=urljoin(url, facts.canonical) if facts.canonical else None,  # hrefs may be relative
+        title=title or None,
+        text=text,
+        language=language or None,
+        sitename=sitename,
+        extractor=extractor_info(rules, effective),
+        flags=flags,
+        lead=lead,
+        **meta,
+    )
+
+
+def _sitename(facts: PageFacts) -> str | None:
+    publisher = facts.json_ld.get("publisher")
+    return facts.first("og:site_name") or (
+        str(publisher["name"]) if isinstance(publisher, dict) and publisher.get("name") else None
+    )
+
+
+def _title(facts: PageFacts, sitename: str | None, url: str) -> str | None:
+    headline = facts.json_ld.get("headline")
+    return choose_title(
+        (h.text_content() for h in facts.h1),
+        (headline if isinstance(headline, str) else None, facts.first("og:title", "twitter:title"), facts.title_tag),
+        sitename,
+        url,
+    )
+
+
+def _body(
+    tree: lxml.html.HtmlElement, url: str, rules: NoiseRules, effective: dict[str, Any], ld: dict[str, Any]
+) -> tuple[list[str], str | None]:
+    """The article's lines, and how they were found when trafilatura found none on the page."""
     try:
-        result, text = _extract_text(tree, url, rules, effective)
+        lines = _lines(_run_trafilatura(tree, url, effective), rules)
+        _checked(lines)
+        return lines, None
     except ExtractionError as first_error:
         # The article may sit where trafilatura does not look: inside <noscript> (lazy-loading
         # sites) or only in the JSON-LD articleBody. Try those before giving up.
@@ -244,40 +276,51 @@ def extract_document(
         if noscripts and sum(len(n.text_content()) for n in noscripts) > MIN_TEXT_CHARS:
             for n in noscripts:
                 n.drop_tag()
-            result, text = _extract_text(tree, url, rules, effective)
-            flags.append("from_noscript")
-        elif isinstance(ld.get("articleBody"), str) and len(ld["articleBody"].split()) >= MIN_WORDS:
-            result, text = None, _clean_lines(ld["articleBody"], rules)
-            flags.append("from_json_ld")
-        else:
-            raise first_error
+            return _lines(_run_trafilatura(tree, url, effective), rules), "from_noscript"
+        if isinstance(ld.get("articleBody"), str) and len(ld["articleBody"].split()) >= MIN_WORDS:
+            return _lines(ld["articleBody"], rules), "from_json_ld"
+        raise first_error
 
-    found = result if result is not None else Document()  # metadata trafilatura found, if it ran
-    canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)
-    authors = _ld_authors(ld) or _meta(tree, "author", "article:author")
-    if not authors and found.author:
-        authors = [a.strip() for a in found.author.split(";") if a.strip()]
-    published = _iso(ld.get("datePublished")) or _iso(next(iter(_meta(tree, "article:published_time")), None))
-    modified = _iso(ld.get("dateModified")) or _iso(next(iter(_meta(tree, "article:modified_time")), None))
-    language = ld.get("inLanguage") or (tree.get("lang") or "").split("-")[0] or found.language or default_language
-    tags = _meta(tree, "article:tag") or [t for t in (found.tags or []) if t]
-    title = (found.title or ld.get("headline") or _title_tag(tree) or "").strip()
 
-    flags += leak_flags(text)
-    if len(text) < MIN_TEXT_CHARS:
-        flags.append("short_text")
-    return CleanDocument(
-        url=url,
-        canonical_url=urljoin(url, str(canonical).strip()) if canonical else None,  # hrefs may be relative
-        title=title or None,
-        text=text,
-        authors=authors,
-        published=published or found.date or None,
-        modified=modified,
-        language=language or None,
-        tags=tags,
-        sitename=found.sitename,
-        description=found.description or ld.get("description"),
-        extractor=extractor_info(rules, effective),
-        flags=flags,
+def _place_lead(lead: str | None, lines: list[str], html: str, rules: NoiseRules) -> str | None:
+    """Put the lead first in `lines` when the extraction lost it; the lead kept, or None when it
+    is furniture or sits below the article (a comment or promo box, not a lead)."""
+    if not lead:
+        return None
+    lead = _normalize_line(lead)
+    if rules.drops_line(lead):
+        return None
+    if any(lead[:80].lower() in line.lower() for line in lines[:6]):
+        return lead
+    if not _precedes(html, lead, lines[0]):
+        return None
+    lines.insert(0, lead)
+    return lead
+
+
+def _metadata(facts: PageFacts, tree: lxml.html.HtmlElement, url: str, sitename: str | None) -> dict[str, Any]:
+    """Authors, dates, tags, description and declared language: what the page declares first."""
+    ld = facts.json_ld
+    authors = authors_from(
+        ld, facts.meta.get("author", []) + facts.meta.get("article:author", []), lambda: bylines(tree), sitename, url
     )
+    published = iso_date(ld.get("datePublished")) or iso_date(
+        facts.first("article:published_time", "datepublished", "date", "dc.date", "dcterms.created", "pubdate")
+    )
+    tags = (
+        facts.meta.get("article:tag")
+        or [t.strip() for t in (facts.first("keywords", "news_keywords") or "").split(",") if t.strip()][:MAX_TAGS]
+    )
+    description = facts.first("og:description", "description") or ld.get("description")
+    return {
+        "authors": authors,
+        "published": published or _htmldate(tree, url),
+        "modified": iso_date(ld.get("dateModified")) or iso_date(facts.first("article:modified_time", "datemodified")),
+        "tags": tags,
+        "description": description if isinstance(description, str) else None,
+        "declared_language": declared_language(
+            ld.get("inLanguage") if isinstance(ld.get("inLanguage"), str) else None,
+            facts.html_lang,
+            facts.first("content-language", "og:locale", "language", "dc.language"),
+        ),
+    }

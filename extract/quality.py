@@ -85,43 +85,63 @@ def detect_block(status: int, html: str) -> str | None:
     return BLOCK_STATUSES.get(status)
 
 
-# Lines that are page furniture in the languages of the sources. A clean line matching one
-# is a leak; only short lines are judged, so an article quoting "cookies" is not flagged.
-LEAK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(pattern, re.IGNORECASE))
-    for kind, pattern in (
-        (
-            "consent",
-            r"\b(cookies?|traceurs)\b.*\b(accept|consent|paramétr|choix|choices|settings)"
-            r"|tout accepter|tout refuser|accept all|reject all|aceptar todas|alle akzeptieren|tümünü kabul"
-            r"|(utilise|uses|utiliza|verwendet) (des |the |)cookies|en matière de cookies|cookie policy"
-            r"|politique de (confidentialité|cookies)|çerez|قبول الكل|ملفات تعريف الارتباط",
-        ),
-        (
-            "comments",
-            r"^(laisser|leave|deja|hinterlasse|post) (un |a |einen )?(commentaire|comment|comentario|kommentar)"
-            r"|^\d+ (commentaires?|comments?|comentarios?|kommentare)$|^répondre$|^reply$|yorum yap|اترك تعليقا"
-            r"|votre adresse (e-?mail|de messagerie) ne sera pas publiée|your email address will not be published",
-        ),
-        ("share", r"^(partager|share|compartir|teilen|paylaş|شارك)\b.{0,40}$|^partager cet article"),
-        (
-            "newsletter",
-            r"newsletter|abonnez-vous|inscrivez-vous à notre|subscribe to our|suscr[ií]bete"
-            r"|abonnieren sie|bültenimize|اشترك في النشرة|recevoir notre bulletin",
-        ),
-        ("read_also", r"^(lire aussi|à lire aussi|read (also|more)|lea también|lesen sie auch|ayrıca bakınız)\s*:"),
-    )
+# Lines that are page furniture in the languages of the sources (en, fr, es, de, tr, ar, ru).
+# A clean line matching one is a leak; only short lines are judged, so an article quoting
+# "cookies" is not flagged. Broader than the generic drop patterns of extract.rules, which
+# must be sure: a flag only says "look here" in the run report.
+LEAK_PATTERNS: tuple[tuple[str, str], ...] = (
+    (
+        "consent",
+        r"\b(cookies?|traceurs)\b.*\b(accept|consent|paramétr|choix|choices|settings)"
+        r"|tout accepter|tout refuser|accept all|reject all|aceptar todas|alle akzeptieren|tümünü kabul"
+        r"|(utilise|uses|utiliza|verwendet) (des |the |)cookies|en matière de cookies|cookie policy"
+        r"|politique de (confidentialité|cookies)|çerez|قبول الكل|ملفات تعريف الارتباط",
+    ),
+    (
+        "comments",
+        r"^(laisser|leave|deja|hinterlasse|post) (un |a |einen )?(commentaire|comment|comentario|kommentar)"
+        r"|^\d+ (commentaires?|comments?|comentarios?|kommentare)$|^répondre$|^reply$|yorum yap|اترك تعليقا"
+        r"|votre adresse (e-?mail|de messagerie) ne sera pas publiée|your email address will not be published",
+    ),
+    (
+        "share",
+        r"^(partager|share|compartir|teilen|paylaş|شارك)\b.{0,40}$|^partager cet article|share this (story|article)",
+    ),
+    (
+        "newsletter",
+        r"newsletter|abonnez-vous|inscrivez-vous à notre|subscribe to our|suscr[ií]bete"
+        r"|abonnieren sie|bültenimize|اشترك في النشرة|recevoir notre bulletin|подпишитесь на",
+    ),
+    (
+        "read_also",
+        r"^(lire aussi|à lire aussi|a lire aussi|lire également|voir aussi|read (also|more)|see also"
+        r"|also on [\w.]+\.\w+|lea también|lee también|ver también|lesen sie auch|mehr zum thema"
+        r"|ayrıca (bakınız|okuyun)|читайте также|اقرأ أيضا|اقرأ أيضاً)\b",
+    ),
+    (
+        "prompt",
+        r"would be interested\?|we.d love to get your feedback|note to readers|click the share buttons"
+        r"|passer la publicité|^advertisement$|^publicité$|follow (us|rt|him|her) on|suivez-nous sur|síguenos en",
+    ),
+    ("caption", r"^(photo|foto|фото|image|crédit photo|photo credit|featured image|photographer)\b\s*(:|is from|by|©)"),
+    ("copyright", r"^(copyright|©)|all rights reserved|tous droits réservés|todos los derechos reservados"),
+    ("posted", r"^this article was (originally )?(posted|published)|^cet article a été publié"),
+    (
+        "bio",
+        r"^[A-ZÀ-Ý][\w.'’-]+( [A-ZÀ-Ý][\w.'’-]+){1,3},? (is|est|ist|es) (a|an|un|une|ein|eine|una?|the)\b.{0,80}"
+        r"\b(writer|journalist|author|editor|reporter|correspondent|columnist|analyst|journaliste|auteur|periodista)",
+    ),
 )
+_LEAKS = tuple((kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in LEAK_PATTERNS)
 MAX_FURNITURE_LINE = 220
 
 
 def leak_flags(text: str) -> list[str]:
     """'leak:<kind>' for each kind of boilerplate found on a short line of the clean text."""
-    kinds = set()
-    for line in text.splitlines():
-        if len(line) > MAX_FURNITURE_LINE:
+    kinds: set[str] = set()
+    for raw in text.splitlines():
+        if len(raw) > MAX_FURNITURE_LINE:
             continue
-        for kind, pattern in LEAK_PATTERNS:
-            if pattern.search(line.strip()):
-                kinds.add(kind)
+        line = raw.strip()
+        kinds.update(kind for kind, pattern in _LEAKS if kind not in kinds and pattern.search(line))
     return sorted(f"leak:{k}" for k in kinds)

@@ -1,7 +1,8 @@
-"""Noise rules: what to strip from a page before and after trafilatura.
+"""Noise rules: what to strip from a page before and after trafilatura, and where its lead is.
 
-Rules are data (they come from a source profile); this module only gives them a
-type and a version so a clean document can say exactly which rules made it.
+Rules are data (they come from a source profile); this module gives them a type, a
+version (so a clean document says exactly which rules made it) and a compiled form built
+once per rule set. Generic rules apply to every source; a profile adds what only it knows.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
 
-# Page furniture that trafilatura does not always recognise on its own. These apply
-# to every source; a profile adds what only it can know.
+import lxml.html
+from cssselect import GenericTranslator, SelectorError
+from lxml.etree import XPath
+
+# Page furniture that trafilatura does not always recognise on its own.
 GENERIC_DROP_SELECTORS: tuple[str, ...] = (
     # consent banners (RT's own, common CMPs)
     "[id*=cookie]",
@@ -28,16 +33,204 @@ GENERIC_DROP_SELECTORS: tuple[str, ...] = (
     ".comment-list",
     ".comment-respond",
     "#disqus_thread",
-    # share bars, newsletter prompts, related-article boxes
+    # share bars, newsletter prompts, related-article and "read also" boxes
     ".sharedaddy",
     ".share-box",
     "[class*=newsletter]",
     ".related-posts",
     ".jp-relatedposts",
-    # image captions are not article text
+    "[class*=read-more]",
+    "[class*=readmore]",
+    "[class*=read-also]",
+    "[class*=lire-aussi]",
+    # image captions and credits are not article text
     ".wp-caption-text",
     "figcaption",
 )
+
+# Clean-text lines that are furniture whatever the site, in the sources' languages (en, fr,
+# es, de, tr, ar, ru). Anchored and bounded in length: an article sentence that merely
+# mentions "newsletter" or quotes a "read more" is never a match. Each kind here is also a
+# leak flag in extract.quality, so what slips past a rule still shows in the run report.
+MAX_TEASER = 90
+_READ_ALSO = (
+    r"read (also|more)|see also|related|more on this|"
+    r"(à |a )?lire (aussi|également)|voir aussi|sur le même (sujet|thème)|"
+    r"lea (también|además)|le(e|a) más|ver también|te puede interesar|"
+    r"lesen sie (auch|mehr)|mehr zum thema|auch interessant|"
+    r"ayrıca (bakınız|okuyun)|ilginizi çekebilir|bunlar da ilginizi|"
+    r"читайте (также|еще|ещё)|смотрите также|по теме|"
+    r"اقرأ (أيضا|أيضاً|المزيد)|اقرأ ايضا|إقرأ أيضا"
+)
+GENERIC_LINE_PATTERNS: dict[str, tuple[str, ...]] = {
+    # "Read also: <headline>" with its separator, or a bare "Read also <headline>" of a headline's length
+    "teaser": (
+        rf"(?i)^({_READ_ALSO})\s*[:\-–—»|].{{0,200}}$",
+        rf"(?i)^({_READ_ALSO})\b.{{0,{MAX_TEASER}}}$",
+        r"(?i)^also on [\w.]+\.(com|net|org|tv)\b.{0,200}$",
+    ),
+    "prompt": (
+        r"(?i)^.{0,60}(share this (story|article)|think your friends would be interested)\b.{0,80}$",
+        r"(?i)^(partagez|partager) (cet article|cette information|l.article)\b.{0,80}$",
+        r"(?i)^(we.d love to get your feedback|send us your feedback|note to readers:).{0,200}$",
+        r"(?i)^(passer la publicité|publicité|advertisement|anuncio|werbung|реклама|reklam|إعلان)$",
+        r"(?i)^(subscribe|sign up|abonnez-vous|inscrivez-vous|suscríbete|abonnieren sie|abone olun|подпишитесь|اشترك)"
+        r"\b.{0,160}(newsletter|bulletin|channel|chaîne|canal|kanal|канал|telegram|email|e-mail|notifications?)\b.{0,80}$",
+        r"(?i)^(follow|suivez|síguenos|folgen sie|bizi takip edin|подписывайтесь|تابعونا)\b.{0,40}"
+        r"\b(on|sur|en|auf|на|على)?\s*(twitter|x|facebook|telegram|instagram|vk|youtube|tiktok)\b.{0,60}$",
+    ),
+    "posted": (
+        r"(?i)^(this article was (originally )?(posted|published)( on)?:?|cet article a été publié le)\s.{0,60}$",
+        # a dateline left in the text: "Posted on March 1, 2022 at 10:15", "Publié le 01/03/2022"
+        r"(?i)^(posted|published|updated|publié|mis à jour|publicado|actualizado|veröffentlicht|aktualisiert"
+        r"|yayınlanma|güncellenme|опубликовано|обновлено)( on| le| el| am)?:?\s+\D{0,20}\d.{0,50}$",
+    ),
+    "caption": (
+        r"(?i)^(photo|foto|фото|image|illustration|crédit photo|photo credit|featured image|photographer|photographe)"
+        r"\s*(:|is from|by|de|par|—|-).{0,160}$",
+        r"(?i)^(featured image is from|image credit).{0,160}$",
+    ),
+    "copyright": (
+        r"(?i)^(copyright\s*(©|\(c\))?\s*(19|20)\d\d|©\s*((19|20)\d\d|\w)|\(c\)\s*(19|20)\d\d).{0,160}$",
+        r"(?i)^.{0,120}(all rights reserved|tous droits réservés|todos los derechos reservados|alle rechte vorbehalten"
+        r"|tüm hakları saklıdır|все права защищены|جميع الحقوق محفوظة)\.?$",
+    ),
+}
+
+
+def _anchored_union(patterns: list[str]) -> re.Pattern[str]:
+    """All of them as one regex tried at the line's start only (re.match): every generic pattern
+    is anchored, and an unanchored union would retry each alternative at every position."""
+    alternatives = []
+    for p in patterns:
+        flags, body = ("i", p.removeprefix("(?i)")) if p.startswith("(?i)") else ("", p)
+        if not body.startswith("^"):
+            raise ValueError(f"generic line pattern must be anchored at the line start: {p!r}")
+        alternatives.append(f"(?{flags}:{body[1:]})" if flags else f"(?:{body[1:]})")
+    return re.compile("|".join(alternatives))
+
+
+_GENERIC_LINES = _anchored_union([p for pats in GENERIC_LINE_PATTERNS.values() for p in pats])
+# A reader comment's timestamp: a run of these marks the thread that follows an article.
+RELATIVE_TIME = re.compile(
+    r"(?i)^(hace (\d+|una?) (segundos?|minutos?|horas?|días?)|il y a (\d+|une?) (secondes?|minutes?|heures?|jours?)"
+    r"|(\d+|an?) (seconds?|minutes?|hours?|days?) ago|vor (\d+|einer?) (Sekunden?|Minuten?|Stunden?|Tagen?)"
+    r"|\d+ (saniye|dakika|saat|gün) önce|منذ \d+|\d+ (секунд|минут|час|дн)\w* назад)\b.{0,30}$"
+)
+COMMENTS_HEADER = re.compile(
+    r"(?i)^(\d+ )?(comentar(ios)?|comments?|commentaires?|commenter|kommentare?|yorumlar|yorum yap|комментарии"
+    r"|التعليقات|reactions?|réactions?)\b.{0,40}$"
+)
+MIN_COMMENT_STAMPS = 3
+
+# A closing author bio: "<Name> is a journalist based in ..." on one of the last lines.
+BIO_PATTERN = re.compile(
+    r"^[A-ZÀ-Ý][\w.'’-]+( [A-ZÀ-Ý][\w.'’-]+){1,3},? (is|est|ist|es|был|была) (a|an|un|une|ein|eine|una?|the)\b.{0,80}"
+    r"\b(writer|journalist|author|editor|reporter|correspondent|columnist|analyst|professor|researcher|contributor"
+    r"|journaliste|auteur|rédacteur|écrivain|chroniqueur|periodista|escritor|Journalist|Autor|Redakteur)",
+)
+BIO_TAIL_LINES = 3
+
+
+@cache
+def _translate(selector: str) -> XPath:
+    try:
+        return XPath(GenericTranslator().css_to_xpath(selector))
+    except SelectorError as exc:  # profile validation catches this first
+        raise ValueError(f"invalid CSS selector {selector!r}: {exc}") from exc
+
+
+_SIMPLE = re.compile(
+    r"^(?:\.(?P<cls>[\w-]+)|#(?P<id>[\w-]+)|\[(?P<sattr>class|id)\*=[\"']?(?P<sub>[\w-]+)[\"']?\]"
+    r"|(?P<tag>[a-z][a-z0-9]*)|\[(?P<attr>[\w-]+)\])$"
+)
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    """Drop selectors compiled once: the simple forms (.class, #id, [class*=x], [id*=x], tag,
+    [attr]) are tested in one walk over the tree, ~6x cheaper than one XPath scan per
+    selector; any other selector is an XPath."""
+
+    classes: dict[str, str]
+    ids: dict[str, str]
+    class_subs: tuple[tuple[str, str], ...]
+    id_subs: tuple[tuple[str, str], ...]
+    tags: dict[str, str]
+    attrs: tuple[tuple[str, str], ...]
+    xpaths: tuple[tuple[str, XPath], ...]
+    candidates: XPath
+    substring_selectors: frozenset[str]  # [class*=x], [id*=x]: the ones that can hit a wrapper
+
+    @classmethod
+    def build(cls, selectors: tuple[str, ...]) -> _Matcher:
+        classes: dict[str, str] = {}
+        ids: dict[str, str] = {}
+        tags: dict[str, str] = {}
+        class_subs: list[tuple[str, str]] = []
+        id_subs: list[tuple[str, str]] = []
+        attrs: list[tuple[str, str]] = []
+        xpaths: list[tuple[str, XPath]] = []
+        for sel in selectors:
+            m = _SIMPLE.match(sel.strip())
+            if m is None:
+                xpaths.append((sel, _translate(sel)))
+            elif m["cls"]:
+                classes.setdefault(m["cls"], sel)
+            elif m["id"]:
+                ids.setdefault(m["id"], sel)
+            elif m["sattr"]:
+                (class_subs if m["sattr"] == "class" else id_subs).append((m["sub"], sel))
+            elif m["tag"]:
+                tags.setdefault(m["tag"], sel)
+            else:
+                attrs.append((m["attr"], sel))
+        # only elements that could match reach Python (a proxy per element is the walk's cost)
+        tests = ["@class", "@id", *(f"self::{t}" for t in tags), *(f"@{a}" for a, _ in attrs)]
+        candidates = XPath(f"//*[{' or '.join(tests)}]")
+        substrings = frozenset(sel for _, sel in (*class_subs, *id_subs))
+        return cls(
+            classes, ids, tuple(class_subs), tuple(id_subs), tags, tuple(attrs), tuple(xpaths), candidates, substrings
+        )
+
+    def matches(self, tree: lxml.html.HtmlElement) -> list[tuple[lxml.html.HtmlElement, str]]:
+        """(element, the selector that matched it), in document order, then the XPath ones."""
+        out = []
+        for el in self.candidates(tree):
+            tag = el.tag
+            sel = self.tags.get(tag)
+            if sel is None:
+                klass = el.get("class")
+                if klass:
+                    sel = next((self.classes[c] for c in klass.split() if c in self.classes), None)
+                    if sel is None:
+                        sel = next((s for sub, s in self.class_subs if sub in klass), None)
+                ident = el.get("id") if sel is None else None
+                if ident:
+                    sel = self.ids.get(ident) or next((s for sub, s in self.id_subs if sub in ident), None)
+                if sel is None and self.attrs:
+                    sel = next((s for attr, s in self.attrs if el.get(attr) is not None), None)
+            if sel is not None:
+                out.append((el, sel))
+        for sel, xpath in self.xpaths:
+            out.extend((el, sel) for el in xpath(tree))
+        return out
+
+
+# An element holding more than this share of the page's text is the article's container
+# when a substring selector matches it.
+GUARD_SHARE = 0.5
+
+
+def _article_ancestors(tree: lxml.html.HtmlElement) -> set[lxml.html.HtmlElement]:
+    """The article's landmarks (first h1, <article>, <main>) and every element above them."""
+    out: set[lxml.html.HtmlElement] = set()
+    for tag in ("h1", "article", "main"):
+        el = tree.find(f".//{tag}")
+        if el is not None:
+            out.add(el)
+            out.update(el.iterancestors())
+    return out
 
 
 @dataclass(frozen=True)
@@ -46,35 +239,101 @@ class NoiseRules:
 
     drop_selectors: CSS selectors removed from the DOM before extraction.
     drop_line_patterns: regular expressions; a clean-text line matching one is removed.
+    lead_selectors: CSS selectors of the page's lead / standfirst (kept as article text).
     """
 
     drop_selectors: tuple[str, ...] = ()
     drop_line_patterns: tuple[str, ...] = ()
     use_generic: bool = True
+    lead_selectors: tuple[str, ...] = ()
     _compiled: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    _matcher: _Matcher = field(init=False, repr=False, compare=False)
+    _lead_xpaths: tuple[XPath, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_compiled", tuple(re.compile(p) for p in self.drop_line_patterns))
+        object.__setattr__(self, "_matcher", _Matcher.build(self.selectors))
+        object.__setattr__(self, "_lead_xpaths", tuple(_translate(s) for s in self.lead_selectors))
 
     @property
     def selectors(self) -> tuple[str, ...]:
         return (GENERIC_DROP_SELECTORS if self.use_generic else ()) + self.drop_selectors
 
     def drops_line(self, line: str) -> bool:
-        return any(p.search(line) for p in self._compiled)
+        return (self.use_generic and _GENERIC_LINES.match(line) is not None) or any(
+            p.search(line) for p in self._compiled
+        )
+
+    def comments_start(self, lines: list[str]) -> int | None:
+        """Index where a reader-comment thread begins (a run of relative timestamps in the
+        article's second half, cut back to the thread's header), or None."""
+        if not self.use_generic:
+            return None
+        stamps = [i for i, line in enumerate(lines) if len(line) < 60 and RELATIVE_TIME.match(line)]
+        if len(stamps) < MIN_COMMENT_STAMPS or stamps[0] < len(lines) // 3:
+            return None
+        start = stamps[0] - 1  # the first comment's author or text sits just above its timestamp
+        for i in range(stamps[0] - 1, max(-1, stamps[0] - 8), -1):
+            if COMMENTS_HEADER.match(lines[i]):
+                return i
+        return max(start, 1)
+
+    def drops_tail_line(self, line: str) -> bool:
+        """Furniture that is only furniture at the end of an article (an author bio)."""
+        return self.use_generic and BIO_PATTERN.search(line) is not None
+
+    def prune(self, tree: lxml.html.HtmlElement) -> list[str]:
+        """Remove what the drop selectors match, except the page's root, any ancestor of the
+        article's landmarks (its h1, <article>, <main>) and, for a selector that matches a
+        class or id *substring* ([class*=cookie] also matches "cookies-not-set" and
+        "consent-given" wrappers), an element holding most of the page's text. An exact
+        selector (.comments-area) is trusted with a long comment thread. Returns the
+        selectors so guarded, for the document's flags."""
+        matches = self._matcher.matches(tree)
+        if not matches:
+            return []
+        protected = _article_ancestors(tree)
+        body = tree.find("body")
+        total: int | None = None
+        guarded: list[str] = []
+        dropped: set[lxml.html.HtmlElement] = set()
+        for el, selector in matches:
+            if el in dropped or any(anc in dropped for anc in el.iterancestors()):
+                continue  # gone with an ancestor
+            keep = el.tag in ("html", "body") or el.getparent() is None or el in protected
+            if not keep and selector in self._matcher.substring_selectors:
+                if total is None:
+                    total = len((body if body is not None else tree).text_content())
+                keep = len(el.text_content()) > GUARD_SHARE * total
+            if keep:
+                if selector not in guarded:
+                    guarded.append(selector)
+                continue
+            el.drop_tree()
+            dropped.add(el)
+        return guarded
+
+    def leads(self, tree: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
+        return [el for xpath in self._lead_xpaths for el in xpath(tree)]
 
     def as_dict(self) -> dict[str, object]:
         return {
             "drop_selectors": list(self.drop_selectors),
             "drop_line_patterns": list(self.drop_line_patterns),
             "use_generic": self.use_generic,
+            "lead_selectors": list(self.lead_selectors),
         }
 
     @property
     def version(self) -> str:
         """Content hash of the effective rules: changes whenever the output could."""
         payload = json.dumps(
-            {"selectors": list(self.selectors), "patterns": list(self.drop_line_patterns)},
+            {
+                "selectors": list(self.selectors),
+                "patterns": list(self.drop_line_patterns),
+                "generic_lines": GENERIC_LINE_PATTERNS if self.use_generic else {},
+                "lead": list(self.lead_selectors),
+            },
             sort_keys=True,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:12]

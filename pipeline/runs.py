@@ -116,8 +116,12 @@ class _Extraction:
                 try:
                     document, status = self.extract(body, cap.url, cap.header("Content-Type")), "ok"
                 except ValueError as exc:
-                    status, error = "extraction_failed", f"{type(exc).__name__}: {exc}"
-                    self.errors[str(exc)] += 1
+                    # an extractor's error may name the status it stands for: `not_article` for
+                    # a listing or homepage (archived and recorded, but not an article)
+                    status = getattr(exc, "status", "extraction_failed")
+                    error = f"{type(exc).__name__}: {exc}"
+                    if status == "extraction_failed":
+                        self.errors[str(exc)] += 1
             self.counts[status] += 1
             flags = (document or {}).get("flags", [])
             for flag in flags:
@@ -164,9 +168,10 @@ def extract_run(
     """Write one clean document per article capture in the run's WARC parts.
 
     A block or challenge page (classify) is recorded as `blocked` and never extracted; a
-    page the extractor rejects, or whose body decompresses beyond max_body, is recorded as
-    `extraction_failed`; all keep their raw copy. Captures are named by their WARC record,
-    so a retry of this step finds and keeps the documents an earlier try wrote.
+    listing, tag page or homepage as `not_article`; a page the extractor rejects, or whose
+    body decompresses beyond max_body, as `extraction_failed`; all keep their raw copy.
+    Captures are named by their WARC record, so a retry of this step finds and keeps the
+    documents an earlier try wrote.
     """
     source, run, day = crawl["source_id"], crawl["run"], date.fromisoformat(crawl["logical_date"])
     job = _Extraction(store, extract, extractor, classify)
@@ -339,6 +344,7 @@ def report_run(
         "fetched": fetched,
         "archived": committed.get("new_articles", 0),  # articles this run added to the archive
         "extracted": articles,
+        "not_articles": counts.get("not_article", 0),  # listings and homepages met at article addresses
         "not_committed": committed.get("dropped", {}),  # captured, but committed first by another run
         "responses_archived": archived,
         "blocked": blocked,

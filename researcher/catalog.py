@@ -38,7 +38,7 @@ __all__ = ["MARK_END", "MARK_START", "SORTS", "STATUSES", "Catalog", "Query", "q
 
 SCHEMA_VERSION = 6
 SORTS = ("published", "captured", "source", "url", "rank")
-STATUSES = ("ok", "extraction_failed", "blocked")
+STATUSES = ("ok", "extraction_failed", "not_article", "blocked")
 FACETS = ("source", "status", "language", "month")
 # Columns kept outside the JSON row: what queries filter, sort and show.
 _INDEXED = (

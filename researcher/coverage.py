@@ -90,7 +90,7 @@ def summary(days: list[Day]) -> dict[str, Any]:
     }
 
 
-COLOURS = {"ok": "#2f7d32", "extraction_failed": "#e08a00", "blocked": "#c62828"}
+COLOURS = {"ok": "#2f7d32", "extraction_failed": "#e08a00", "not_article": "#7b7b7b", "blocked": "#c62828"}
 
 
 def chart_svg(days: list[Day], title: str) -> str:

@@ -122,8 +122,9 @@ class Politeness(_Strict):
 class Noise(_Strict):
     drop_selectors: list[str] = []
     drop_line_patterns: list[str] = []
+    lead_selectors: list[str] = []  # where the page's lead / standfirst sits (kept as article text)
 
-    @field_validator("drop_selectors")
+    @field_validator("drop_selectors", "lead_selectors")
     @classmethod
     def _css(cls, v: list[str]) -> list[str]:
         return [_check_css(sel) for sel in v]

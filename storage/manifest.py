@@ -37,7 +37,7 @@ SCHEMA = pa.schema(
     [
         ("capture_id", _s),
         ("source_id", _s),
-        ("status", _s),  # ok | extraction_failed | blocked
+        ("status", _s),  # ok | extraction_failed | not_article | blocked
         ("error", _s),
         ("requested_url", _s),
         ("final_url", _s),
@@ -93,7 +93,9 @@ def text_sha256(text: str) -> str:
 
 
 COMMIT_METADATA = b"newsarchive.commit"
-ARTICLE_STATUSES = ("ok", "extraction_failed")  # a `blocked` capture is fetched again next time
+# Final outcomes of a fetched article URL; a `blocked` capture is fetched again next time.
+# `not_article`: the address answered with a listing or homepage (archived, never re-fetched).
+ARTICLE_STATUSES = ("ok", "extraction_failed", "not_article")
 MAX_CONFLICTS = 200  # commits lost to concurrent committers before giving up (transient)
 # The columns de-duplication reads from the log.
 _DEDUP_COLUMNS = [

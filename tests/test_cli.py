@@ -342,7 +342,10 @@ def test_snippets_keep_the_matched_words_in_every_format(archive: str, tmp_path:
     [
         (["--source", "rt_fx"], "unknown source 'rt_fx'; the archive holds: aa_fr"),
         (["--lang", "de"], "unknown language 'de'; the archive holds: fr"),
-        (["--status", "published"], "unknown status 'published'; choose one of ok, extraction_failed, blocked"),
+        (
+            ["--status", "published"],
+            "unknown status 'published'; choose one of ok, extraction_failed, not_article, blocked",
+        ),
     ],
 )
 def test_unknown_filter_values_are_errors_that_list_the_known_ones(

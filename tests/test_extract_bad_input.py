@@ -30,6 +30,31 @@ def test_wrong_declared_charset_is_repaired_and_flagged(sentence: str, encoding:
     assert flag in doc.flags
 
 
+CHINESE = "谷歌在2014年收购的人工智能公司DeepMind开发出一款能够用自己的记忆学习新知识的计算机。"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "declared", "content_type"),
+    [
+        (
+            CHINESE,
+            "gb2312",
+            None,
+        ),  # a page re-saved as UTF-8 whose meta still says gb2312 (real: Readability's qq page)
+        (RUSSIAN, "windows-1251", None),
+        (FRENCH, "utf-8", "text/html; charset=iso-8859-1"),  # the server's header lies
+    ],
+)
+def test_utf8_bytes_under_a_legacy_label_are_read_as_utf8(
+    sentence: str, declared: str, content_type: str | None
+) -> None:
+    page = f"<html><head><meta charset='{declared}'></head><body><article><p>{' '.join([sentence] * 5)}</p></article></body></html>"
+    doc = extract(page.encode("utf-8"), content_type)
+    assert sentence in doc.text
+    if declared != "utf-8" or content_type:
+        assert "charset_repaired:utf-8" in doc.flags
+
+
 def test_a_page_that_is_only_a_comment_thread_is_not_an_article() -> None:
     items = "".join(
         f'<li class="comment"><div class="comment-content"><p>Commentaire {i} : je ne suis pas d’accord avec'

@@ -47,8 +47,14 @@ def doc_for(seed: str) -> dict[str, object]:
     if seed not in _CACHE:
         source, page = PAGES[seed]
         p = get_profile(source)
-        ex = Extractor.from_rules(p.noise.drop_selectors, p.noise.drop_line_patterns, p.language)
-        _CACHE[seed] = ex((SITES_DIR / page).read_bytes(), "https://example.invalid/", "text/html; charset=utf-8")
+        ex = Extractor.from_rules(
+            p.noise.drop_selectors, p.noise.drop_line_patterns, p.language, lead_selectors=p.noise.lead_selectors
+        )
+        _CACHE[seed] = ex(
+            (SITES_DIR / page).read_bytes(),
+            "https://example.invalid/2020/02/28/article.html",
+            "text/html; charset=utf-8",
+        )
     return _CACHE[seed]
 
 
@@ -118,7 +124,7 @@ def test_paragraphs_stay_paragraphs() -> None:
 )
 def test_bad_pages_raise_a_clear_error(body: bytes, reason: str) -> None:
     with pytest.raises(ExtractionError, match=reason):
-        extract_document(body, "https://example.invalid/", NoiseRules())
+        extract_document(body, "https://example.invalid/2020/02/28/article.html", NoiseRules())
 
 
 def test_line_patterns_drop_lines() -> None:
@@ -127,8 +133,8 @@ def test_line_patterns_drop_lines() -> None:
         + b"Texte de l'article assez long pour etre garde. " * 6
         + b"</p><p>PUB: achetez</p></article></body></html>"
     )
-    kept = extract_document(html, "https://x.invalid/", NoiseRules())
-    dropped = extract_document(html, "https://x.invalid/", NoiseRules(drop_line_patterns=("^PUB:",)))
+    kept = extract_document(html, "https://x.invalid/news/article-1.html", NoiseRules())
+    dropped = extract_document(html, "https://x.invalid/news/article-1.html", NoiseRules(drop_line_patterns=("^PUB:",)))
     assert "PUB: achetez" in kept.text and "PUB: achetez" not in dropped.text
 
 
@@ -136,5 +142,7 @@ def test_charset_from_http_header_wins() -> None:
     body = "<html><body><article><p>{}</p></article></body></html>".format("Déjà vu à Idleb, répété. " * 10).encode(
         "cp1252"
     )
-    doc = extract_document(body, "https://x.invalid/", NoiseRules(), content_type="text/html; charset=windows-1252")
+    doc = extract_document(
+        body, "https://x.invalid/news/article-1.html", NoiseRules(), content_type="text/html; charset=windows-1252"
+    )
     assert "Déjà vu à Idleb" in doc.text

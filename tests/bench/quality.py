@@ -1,15 +1,23 @@
-"""Extraction quality benchmark over every gold-labelled fixture page (run on demand: make bench-quality).
+"""Extraction benchmark (run on demand: make bench-quality): real pages first, then the fixture pages.
 
-For each extraction configuration it prints, per source and overall, the recall of `keep`
-lines, the `drop` lines leaked, and how often title, published date, authors and language
-are right; `--json` writes the same figures. The default configuration is what the
-pipeline runs; the others show why it was chosen.
+Real pages (tests/fixtures/real, see tests/bench/real.py): the standard 4-gram-shingle
+precision / recall / F1 per collection for the pipeline and bare trafilatura (defaults,
+comments off, favor_precision) side by side, keep/drop line scores, leads, non-article
+pages refused, metadata accuracy, and per-page and whole-step speed against bare
+trafilatura, all measured in this one run.
+
+Fixture pages (the gold-labelled pages of the project's sites): for each extraction
+configuration, per source and overall, the recall of `keep` lines, the `drop` lines
+leaked, and how often title, published date, authors and language are right. `--json`
+writes every figure; `--ratchet` raises the CI gate's floors (tests/fixtures/real/floor.json)
+to what this run measured, never lowers them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import unicodedata
@@ -23,6 +31,7 @@ from rich.table import Table
 
 from extract import ExtractionError, NoiseRules, extract_document
 from spiders.profile import get_profile
+from tests.bench.real import PIPELINE, evaluate_real, per_page_speed, whole_step_speed
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SEEDS = FIXTURES / "seeds"
@@ -76,12 +85,13 @@ def score_page(page: dict[str, Any], config: Config) -> dict[str, Any]:
         tuple(profile.noise.drop_selectors) if config.site_rules else (),
         tuple(profile.noise.drop_line_patterns) if config.site_rules else (),
         use_generic=config.generic_rules,
+        lead_selectors=tuple(profile.noise.lead_selectors) if config.site_rules else (),
     )
     body = (FIXTURES / "sites" / page["page"]).read_bytes()
     try:
         doc = extract_document(
             body,
-            "https://example.invalid/",
+            "https://example.invalid/2020/02/28/article.html",
             rules,
             content_type="text/html; charset=utf-8",
             default_language=profile.language,
@@ -178,11 +188,81 @@ def _figures(t: dict[str, Any]) -> list[str]:
     ]
 
 
+def _real_tables(console: Console, real: dict[str, Any], speed: dict[str, Any], step: dict[str, Any]) -> None:
+    table = Table(title="Real pages: 4-gram-shingle scores (Zyte benchmark definition) and gold lines")
+    for col in ("extractor", "collection", "pages", "precision", "recall", "F1", "keep lines", "drop leaked",
+                "leads kept", "empty", "non-articles refused"):  # fmt: skip
+        table.add_column(col)
+    for name, cfg in real["configs"].items():
+        for coll, t in cfg["by_collection"].items():
+            table.add_row(
+                name, coll, str(t["pages"]), f"{t['precision']:.3f}", f"{t['recall']:.3f}", f"{t['f1']:.3f}",
+                f"{t['keep_recall']:.1%}", str(t["drop_leaked"]), t["leads_kept"], str(t["empty"]),
+                cfg["non_articles_refused"] if coll == "ALL" else "",
+            )  # fmt: skip
+    console.print(table)
+    meta = Table(title="Real pages: the pipeline's metadata against the collection's")
+    for col in ("field", "right", "of", "share"):
+        meta.add_column(col)
+    for name, m in real["metadata"].items():
+        meta.add_row(name, str(m["right"]), str(m["of"]), f"{m['share']:.1%}")
+    console.print(meta)
+    for name, m in real["metadata"].items():
+        for line in m["wrong"]:
+            console.print(f"[yellow]{name} wrong:[/yellow] {line[:160]}")
+    speed_table = Table(title="Speed on the real pages, same process, interleaved")
+    for col in ("measure", "pipeline", "bare trafilatura.extract", "ratio"):
+        speed_table.add_column(col)
+    speed_table.add_row(
+        "per page, median ms", str(speed["pipeline_ms"]["median"]), str(speed["bare_ms"]["median"]),
+        f"{speed['ratio_median']:.2f}x",
+    )  # fmt: skip
+    speed_table.add_row(
+        "per page, p95 ms", str(speed["pipeline_ms"]["p95"]), str(speed["bare_ms"]["p95"]), f"{speed['ratio_p95']:.2f}x"
+    )
+    speed_table.add_row(
+        f"whole extract step, {step['pages']} pages (s)",
+        str(step["step_s"]),
+        str(step["bare_s"]),
+        f"{step['ratio']:.2f}x",
+    )
+    console.print(speed_table)
+
+
+def _ratchet(real: dict[str, Any]) -> dict[str, float]:
+    """Raise the gate's floors to this run's figures (3 decimals, rounded down); never lower them."""
+    floor_path = FIXTURES / "real" / "floor.json"
+    floors = json.loads(floor_path.read_text()) if floor_path.exists() else {}
+    measured = gate_figures(real)
+    for key, value in measured.items():
+        floors[key] = max(floors.get(key, 0.0), math.floor(value * 1000) / 1000)
+    floor_path.write_text(json.dumps(floors, indent=1, sort_keys=True) + "\n")
+    return floors
+
+
+def gate_figures(real: dict[str, Any]) -> dict[str, float]:
+    """What the CI gate holds the pipeline to on the real pages."""
+    cfg = real["configs"][PIPELINE]
+    out = {f"f1:{coll}": t["f1"] for coll, t in cfg["by_collection"].items()}
+    refused, total = map(int, cfg["non_articles_refused"].split("/"))
+    out["non_articles_refused"] = refused / total if total else 1.0
+    for name, m in real["metadata"].items():
+        out[f"meta:{name}"] = m["share"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--ratchet", action="store_true", help="raise the CI gate's floors to this run's figures")
     args = ap.parse_args(argv)
-    console = Console(width=None if sys.stdout.isatty() else 140)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    real = evaluate_real()
+    speed = per_page_speed()
+    step = whole_step_speed()
+    _real_tables(console, real, speed, step)
+    if args.ratchet:
+        console.print(f"gate floors: {_ratchet(real)}")
     results = [evaluate(c) for c in CONFIGS]
     summary = _table("Extraction quality by configuration (all gold pages)", "configuration")
     for res in results:
@@ -200,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in page["unlabelled"]:
             console.print(f"[magenta]{page['id']} unlabelled:[/magenta] {line[:100]}")
     if args.json:
-        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        figures = {"real": real, "speed": {"per_page": speed, "whole_step": step}, "fixtures": results}
+        args.json.write_text(json.dumps(figures, ensure_ascii=False, indent=1), encoding="utf-8")
         console.print(f"figures written to {args.json}")
     return 0
 

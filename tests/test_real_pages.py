@@ -1,0 +1,101 @@
+"""Real pages (tests/fixtures/real): the corpus is intact, the quality gate holds on it and only
+ratchets up, and a real homepage met at an article's address is archived as `not_article`
+by a real crawl (Scrapy against the fixture server), extraction and commit."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extract import ExtractionError, Extractor, NoiseRules, NotAnArticle, classify_capture, extract_document
+from pipeline import runs
+from spiders.crawl import RunContext, run_crawl
+from storage import manifest
+from storage.store import LocalStore
+from tests.bench.quality import gate_figures
+from tests.bench.real import evaluate_real
+from tests.conftest import write_local_profile
+from tests.fixtures.real import REAL, load_pages
+from tests.fixtures.real import manifest as corpus_manifest
+from tests.fixtures.server import FixtureServer
+
+RESULT = evaluate_real()
+FLOORS = json.loads((REAL / "floor.json").read_text())
+ARTICLES = [p for p in load_pages() if p.kind == "article"]
+
+
+def test_every_page_has_its_origin_and_licence() -> None:
+    licences = {p.name for p in (REAL / "LICENSES").iterdir()}
+    for entry in corpus_manifest():
+        origin = entry["origin"]
+        assert origin["repository"] and len(origin["commit"]) == 40 and origin["path"], entry["id"]
+        assert origin["licence"] in {"Apache-2.0", "MIT"}, entry["id"]
+        assert any(origin["repository"].replace("/", "-") in name for name in licences), entry["id"]
+    assert len(load_pages()) >= 150  # load_pages checks every page's sha256 against the manifest
+
+
+@pytest.mark.parametrize("figure", sorted(FLOORS))
+def test_real_page_figures_hold_the_ratcheted_floor(figure: str) -> None:
+    """`make bench-quality --ratchet` (python -m tests.bench.quality --ratchet) raises these floors."""
+    assert gate_figures(RESULT)[figure] >= FLOORS[figure]
+
+
+def test_the_pipeline_scores_above_every_bare_trafilatura_configuration() -> None:
+    f1 = {name: cfg["by_collection"]["ALL"]["f1"] for name, cfg in RESULT["configs"].items()}
+    ours = f1.pop("pipeline (generic rules)")
+    assert ours > max(f1.values()), f1
+
+
+def test_no_article_is_lost_or_refused() -> None:
+    """Class 1 (a generic rule deleting the article) and class 4's false alarms: every real
+    article yields text, none is taken for a listing or a block page."""
+    cfg = RESULT["configs"]["pipeline (generic rules)"]
+    assert all(c["empty"] == 0 for c in cfg["by_collection"].values())
+    for page in ARTICLES:
+        assert classify_capture(200, page.html, "text/html") is None, page.id
+        doc = extract_document(page.html, page.url, NoiseRules(), content_type="text/html")
+        assert len(doc.text) > 200, page.id
+
+
+def test_every_marked_lead_is_kept() -> None:
+    kept, of = RESULT["configs"]["pipeline (generic rules)"]["by_collection"]["ALL"]["leads_kept"].split("/")
+    assert kept == of and int(of) >= 10
+
+
+@pytest.mark.parametrize("page", [p for p in load_pages() if p.kind != "article"], ids=lambda p: p.id)
+def test_real_homepages_are_not_articles(page: Any) -> None:
+    with pytest.raises(NotAnArticle, match="listing"):
+        extract_document(page.html, page.url, NoiseRules(), content_type="text/html")
+
+
+def test_a_homepage_at_an_article_address_is_archived_as_not_article(tmp_path: Path, sites: FixtureServer) -> None:
+    """Whatever led the crawler there (here: a feed entry whose address now answers with the
+    site's front page), the capture is kept raw and recorded as `not_article`, never `ok`."""
+    homepage = next(p for p in load_pages() if p.id == "newspaper/cnn_main_site")
+    key = "127.0.0.1/articles/good"
+    sites.overrides[key] = {"body": homepage.html.decode("utf-8", "replace")}
+    try:
+        profile = write_local_profile(tmp_path, sites.address)
+        store = LocalStore(tmp_path / "archive")
+        ctx = RunContext(
+            "local_test", datetime(2022, 3, 1, tzinfo=UTC), datetime(2022, 3, 2, tzinfo=UTC), date(2022, 3, 1)
+        )
+        crawl = run_crawl(store, ctx, profile_path=profile).as_dict()
+    finally:
+        sites.overrides.pop(key, None)
+    extracted = runs.extract_run(store, crawl, Extractor.from_rules([], [], "fr", 1), {"extraction_id": "x"})
+    committed = runs.commit_run(store, crawl, extracted)
+    rows = {
+        r["requested_url"].split(sites.address)[-1]: r for r in manifest.read_manifest(store, committed["manifest"])
+    }
+    row = rows["/articles/good"]
+    assert row["status"] == "not_article"
+    assert row["warc_key"] and row["payload_sha256"]  # the raw capture is in the archive
+    assert extracted["counts"]["not_article"] == 1
+    assert "ok" in {r["status"] for r in rows.values()}  # the other articles are untouched
+    with pytest.raises(ExtractionError):  # and reprocessing says the same
+        extract_document(homepage.html, "http://127.0.0.1/articles/good", NoiseRules(), content_type="text/html")
