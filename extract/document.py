@@ -46,9 +46,9 @@ _CONFIG_KEYS = {"min_extracted_size", "min_output_size"}
 MIN_LETTER_SHARE = 0.5  # below this share of letters the "text" is markup debris or mojibake
 MIN_WORDS = 5  # fewer words than this is page furniture, not an article
 MIN_TEXT_CHARS = 200  # below this a capture is flagged as a suspiciously short extraction
-BIO_TAIL = 3
+BIO_TAIL = 3  # an author bio is judged on the article's last lines only
 MAX_TAGS = 20
-_LETTERS = re.compile(r"[^\W\d_]")  # an author bio is judged on the article's last lines only
+_LETTERS = re.compile(r"[^\W\d_]")
 
 
 class ExtractionError(ValueError):
@@ -149,9 +149,16 @@ def _precedes(html: str, lead: str, first_line: str) -> bool:
 
 
 def _htmldate(tree: lxml.html.HtmlElement, url: str) -> str | None:
-    """Publication date from the page's text and URL (htmldate), for pages that declare none."""
-    found = find_date(tree, url=url, extensive_search=True, original_date=True, outputformat="%Y-%m-%d")
-    return str(found) if found else None
+    """Publication date from the page's text and URL (htmldate), for pages that declare none:
+    its fast search first (~1 ms), the extensive one (~3 ms) only when that finds nothing.
+    On the real-page corpus the two agree on 105 of the 107 pages the fast one dates; of the
+    other two, one is the Spanish page whose extensive search takes a comment's date over
+    the dateline."""
+    for extensive in (False, True):
+        found = find_date(tree, url=url, extensive_search=extensive, original_date=True, outputformat="%Y-%m-%d")
+        if found:
+            return str(found)
+    return None
 
 
 _MAGIC = ((b"%PDF-", "PDF"), (b"\x89PNG", "PNG image"), (b"\xff\xd8\xff", "JPEG image"), (b"GIF8", "GIF image"),

@@ -33,8 +33,15 @@ BLOCK_STATUSES = {403: "http_403", 451: "http_451", 429: "http_429"}
 
 
 def classify_capture(status: int, body: bytes, content_type: str | None = None) -> str | None:
-    """Block kind of a raw capture (see detect_block), decoding the body as the extractor would."""
-    return detect_block(status, decode_html(body[:200_000], content_type))
+    """Block kind of a raw capture (see detect_block), decoding the body as the extractor would.
+    A body in an ASCII-compatible charset with none of the signatures' literals (nearly every
+    page) is cleared on its bytes, without decoding it: the extract step decodes it once, later."""
+    head = body[:BLOCK_SCAN]
+    if b"\x00" not in head[:1024]:  # not UTF-16/32, where the literals' bytes differ
+        low = head.lower()
+        if not any(hint in low for hint in _HINT_BYTES):
+            return BLOCK_STATUSES.get(status)
+    return detect_block(status, decode_html(head, content_type))
 
 
 # Literals at least one of which every signature contains (lowercase): a page with none of
@@ -58,6 +65,9 @@ _HINTS = (
     "geoblock",
     "geo-block",
 )
+# the same literals as bytes, in the encodings a page without NULs may use for them
+_HINT_BYTES = tuple({h.encode(enc, "ignore") for h in _HINTS for enc in ("utf-8", "cp1252")})
+BLOCK_SCAN = 200_000
 _SIGNATURE = re.compile("|".join(f"(?P<{kind}>{p.pattern})" for kind, p in BLOCK_SIGNATURES), re.IGNORECASE)
 _INVISIBLE = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")

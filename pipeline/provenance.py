@@ -128,6 +128,7 @@ def extraction_fields(
         "rules_version": extractor.get("rules_version"),
         "profile_rules_version": extractor.get("profile_rules_version"),
         "title": doc.get("title"),
+        "lead": doc.get("lead"),
         "authors": doc.get("authors") or [],
         "published": doc.get("published"),
         "modified": doc.get("modified"),

@@ -36,7 +36,7 @@ from storage.store import Store
 
 __all__ = ["MARK_END", "MARK_START", "SORTS", "STATUSES", "Catalog", "Query", "query_string"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SORTS = ("published", "captured", "source", "url", "rank")
 STATUSES = ("ok", "extraction_failed", "not_article", "blocked")
 FACETS = ("source", "status", "language", "month")

@@ -75,6 +75,7 @@ SCHEMA = pa.schema(
         ("airflow_run_id", _s),
         ("try_number", _i),
         ("title", _s),
+        ("lead", _s),  # the standfirst, also the text's first line (parts written before it: null)
         ("authors", _ls),
         ("published", _s),
         ("modified", _s),

@@ -130,3 +130,11 @@ def test_every_signature_has_a_hint() -> None:
             assert patterns[kind].search(text), text
             assert any(h in text.lower() for h in _HINTS), text
             assert detect_block(200, text) == kind
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "iso-8859-1", "utf-16"])
+def test_classify_capture_finds_a_signature_in_any_encoding(encoding: str) -> None:
+    """The byte-level pre-check (no decoding for a page without any signature literal) never
+    clears a challenge page: the French literal in single-byte encodings, UTF-16 decoded."""
+    page = "<html><head><title>Vérification</title></head><body><p>Vérifiez que vous êtes un humain</p></body></html>"
+    assert classify_capture(200, page.encode(encoding), f"text/html; charset={encoding}") == "captcha"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,14 @@ from tests.fixtures.real import REAL, load_pages
 from tests.fixtures.real import manifest as corpus_manifest
 from tests.fixtures.server import FixtureServer
 
-RESULT = evaluate_real()
 FLOORS = json.loads((REAL / "floor.json").read_text())
 ARTICLES = [p for p in load_pages() if p.kind == "article"]
+
+
+@cache
+def result() -> dict[str, Any]:
+    """Every extractor over the corpus, once per test session (not at collection)."""
+    return evaluate_real()
 
 
 def test_every_page_has_its_origin_and_licence() -> None:
@@ -41,11 +47,11 @@ def test_every_page_has_its_origin_and_licence() -> None:
 @pytest.mark.parametrize("figure", sorted(FLOORS))
 def test_real_page_figures_hold_the_ratcheted_floor(figure: str) -> None:
     """`make bench-quality --ratchet` (python -m tests.bench.quality --ratchet) raises these floors."""
-    assert gate_figures(RESULT)[figure] >= FLOORS[figure]
+    assert gate_figures(result())[figure] >= FLOORS[figure]
 
 
 def test_the_pipeline_scores_above_every_bare_trafilatura_configuration() -> None:
-    f1 = {name: cfg["by_collection"]["ALL"]["f1"] for name, cfg in RESULT["configs"].items()}
+    f1 = {name: cfg["by_collection"]["ALL"]["f1"] for name, cfg in result()["configs"].items()}
     ours = f1.pop("pipeline (generic rules)")
     assert ours > max(f1.values()), f1
 
@@ -53,7 +59,7 @@ def test_the_pipeline_scores_above_every_bare_trafilatura_configuration() -> Non
 def test_no_article_is_lost_or_refused() -> None:
     """Class 1 (a generic rule deleting the article) and class 4's false alarms: every real
     article yields text, none is taken for a listing or a block page."""
-    cfg = RESULT["configs"]["pipeline (generic rules)"]
+    cfg = result()["configs"]["pipeline (generic rules)"]
     assert all(c["empty"] == 0 for c in cfg["by_collection"].values())
     for page in ARTICLES:
         assert classify_capture(200, page.html, "text/html") is None, page.id
@@ -62,7 +68,7 @@ def test_no_article_is_lost_or_refused() -> None:
 
 
 def test_every_marked_lead_is_kept() -> None:
-    kept, of = RESULT["configs"]["pipeline (generic rules)"]["by_collection"]["ALL"]["leads_kept"].split("/")
+    kept, of = result()["configs"]["pipeline (generic rules)"]["by_collection"]["ALL"]["leads_kept"].split("/")
     assert kept == of and int(of) >= 10
 
 
