@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export ARCHIVE_URL ?= file://$(CURDIR)/archive
 
-.PHONY: env demo test browser serve standalone soak bench-commit check format lock airflow bench-quality bench-crawl bench-archive clean
+.PHONY: env demo test browser serve standalone soak bench-commit check format lock airflow bench-quality bench-crawl bench-archive bench-reprocess clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/python -m pip install -q --upgrade pip uv
@@ -51,6 +51,9 @@ bench-quality: env  ## extraction quality and speed on real pages beside bare tr
 
 bench-crawl: env  ## sitemap parsing, sitemap pruning in backfills and crawl throughput on a synthetic local site
 	$(RUN) python -m tests.bench.discovery --json .work/bench-crawl.json
+
+bench-reprocess: env  ## re-extraction of an archive of the real pages on every core, beside a bare warcio + trafilatura Pool
+	$(RUN) python -m tests.bench.reprocess --json .work/bench-reprocess.json
 
 bench-commit: env  ## what a write-once commit costs as a source's manifest log grows, beside bare pyarrow reads
 	$(RUN) python -m tests.bench.commit --json .work/bench-commit.json

@@ -250,6 +250,11 @@ class NoiseRules:
     _matcher: _Matcher = field(init=False, repr=False, compare=False)
     _lead_xpaths: tuple[XPath, ...] = field(init=False, repr=False, compare=False)
 
+    def __reduce__(self) -> tuple[type[NoiseRules], tuple[object, ...]]:
+        """Pickled as its definition (compiled XPath objects do not pickle): extraction workers
+        rebuild it."""
+        return (NoiseRules, (self.drop_selectors, self.drop_line_patterns, self.use_generic, self.lead_selectors))
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "_compiled", tuple(re.compile(p) for p in self.drop_line_patterns))
         object.__setattr__(self, "_matcher", _Matcher.build(self.selectors))

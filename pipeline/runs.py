@@ -16,17 +16,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipeline import parallel
+from pipeline.parallel import ClassifyFn, ExtractFn, Outcome, analyse
 from pipeline.provenance import CAPTURE_COLUMNS, capture_fields, extraction_fields
 from pipeline.summary import report_table
 from storage import layout, manifest
 from storage.errors import CorruptObject, ObjectExists, ObjectNotFound, PermanentError, StorageUnavailable
 from storage.store import Store
-from storage.warcread import DEFAULT_MAX_BODY, Capture, CorruptWarc, PayloadTooLarge, iter_captures, read_capture
-
-# body, url, content type -> clean document as a dict; raises ValueError when no article is found
-ExtractFn = Callable[[bytes, str, str | None], dict[str, Any]]
-# status, body, content type -> kind of block or challenge page, or None
-ClassifyFn = Callable[[int, bytes, str | None], str | None]
+from storage.warcread import DEFAULT_MAX_BODY, Capture, iter_captures, read_capture
 
 
 class RunAlert(PermanentError):
@@ -94,44 +91,27 @@ class _Extraction:
 
     def fields(self, cap: Capture, clean_key: str) -> dict[str, Any] | None:
         """Extraction fields for one capture, or None for a failed fetch (not an article)."""
-        document: dict[str, Any] | None = None
-        error: str | None = None
-        try:
-            body = cap.body
-        except (PayloadTooLarge, CorruptWarc) as exc:
-            body, error = None, str(exc)
-        blocked = (
-            self.classify(cap.status, body, cap.header("Content-Type")) if self.classify and body is not None else None
-        )
-        if blocked is None and cap.status != 200:
+        return self.record(analyse(cap, self.extract, self.classify), clean_key)
+
+    def record(self, outcome: Outcome, clean_key: str) -> dict[str, Any] | None:
+        """Count what a capture turned out to be; its extraction fields, or None for a failed fetch."""
+        if outcome.status is None:
             return None
-        if blocked:
-            status, error = "blocked", blocked
-            self.counts[f"blocked:{blocked}"] += 1
+        if outcome.blocked:
+            self.counts[f"blocked:{outcome.blocked}"] += 1
         else:
-            if body is None:
-                status = "extraction_failed"
-                self.errors[error or ""] += 1
-            else:
-                try:
-                    document, status = self.extract(body, cap.url, cap.header("Content-Type")), "ok"
-                except ValueError as exc:
-                    # an extractor's error may name the status it stands for: `not_article` for
-                    # a listing or homepage (archived and recorded, but not an article)
-                    status = getattr(exc, "status", "extraction_failed")
-                    error = f"{type(exc).__name__}: {exc}"
-                    if status == "extraction_failed":
-                        self.errors[str(exc)] += 1
-            self.counts[status] += 1
-            flags = (document or {}).get("flags", [])
+            self.counts[outcome.status] += 1
+            if outcome.status == "extraction_failed":
+                self.errors[outcome.reason or ""] += 1
+            flags = (outcome.document or {}).get("flags", [])
             for flag in flags:
                 self.counts[f"flag:{flag}"] += 1
             if any(f.startswith("leak:") for f in flags):
                 self.counts["leaky"] += 1  # documents, not flags: one page may leak several kinds
         return extraction_fields(
-            status=status,
-            document=document,
-            error=error,
+            status=outcome.status,
+            document=outcome.document,
+            error=outcome.error,
             extractor=self.extractor,
             clean_key=clean_key,
             extracted_at=self.extracted_at,
@@ -164,6 +144,7 @@ def extract_run(
     extractor: dict[str, Any],
     classify: ClassifyFn | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Write one clean document per article capture in the run's WARC parts.
 
@@ -171,7 +152,8 @@ def extract_run(
     listing, tag page or homepage as `not_article`; a page the extractor rejects, or whose
     body decompresses beyond max_body, as `extraction_failed`; all keep their raw copy.
     Captures are named by their WARC record, so a retry of this step finds and keeps the
-    documents an earlier try wrote.
+    documents an earlier try wrote. A large run is extracted on `workers` processes
+    (default: every core; pipeline/parallel.py).
     """
     source, run, day = crawl["source_id"], crawl["run"], date.fromisoformat(crawl["logical_date"])
     job = _Extraction(store, extract, extractor, classify)
@@ -182,11 +164,14 @@ def extract_run(
             local = Path(tmp) / Path(part).name
             with _written_by_this_run(part):
                 store.download(part, local)
-            for cap in _final_captures(local, skipped, max_body):
+            captures = list(_final_captures(local, skipped, max_body))
+            work = ((cap, cap) for cap in captures)
+            n = workers if workers is not None else parallel.default_workers()
+            for cap, outcome in parallel.outcomes(work, extract, classify, workers=n, expected=len(captures)):
                 requested = cap.metadata.get("requested_url") or cap.url
                 cid = layout.capture_id(source, run, requested, cap.record_id)
                 key = layout.clean_key(source, day, cid, extractor["extraction_id"])
-                extraction = job.fields(cap, key)
+                extraction = job.record(outcome, key)
                 if extraction is None:
                     continue  # a failed fetch: in the crawl log and the WARC, not an article
                 job.write({**capture_fields(cap, capture_id=cid, warc_key=part), **extraction})
@@ -206,12 +191,15 @@ def reprocess_range(
     extractor: dict[str, Any],
     classify: ClassifyFn | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Re-extract every committed capture of a source whose run date is in [date_from, date_to].
 
-    Nothing is fetched: each capture is read back from its WARC record by offset and
-    length. New clean documents sit beside the old ones (keyed by extraction id) and are
-    committed to the source's log in batches; re-running with the same extractor is a no-op.
+    Nothing is fetched: each WARC part is read once, in order (downloaded, then its captures
+    read by offset and length), and the captures are extracted on `workers` processes
+    (default: every core). New clean documents sit beside the old ones (keyed by extraction
+    id) and are committed to the source's log in batches of REPROCESS_BATCH; a killed run
+    keeps its commits, and re-running with the same extractor redoes only the rest.
     """
     if date_to < date_from:
         raise PermanentError(f"date range is inverted: {date_from} is after {date_to}")
@@ -234,20 +222,54 @@ def reprocess_range(
         todo[old["capture_id"]] = old
     commits: list[dict[str, Any]] = []
     batch: list[dict[str, Any]] = []
-    for old in todo.values():
-        day = date.fromisoformat(old["logical_date"])
-        clean = layout.clean_key(source_id, day, old["capture_id"], xid)
-        cap = read_capture(store, old["warc_key"], old["warc_offset"], old["warc_length"], max_body)
-        extraction = job.fields(cap, clean)
-        if extraction is None:  # cannot happen for a committed row; keep the record honest
-            raise PermanentError(f"{old['capture_id']}: committed capture is not an article any more")
-        batch.append(job.write({**{k: v for k, v in old.items() if k in CAPTURE_COLUMNS}, **extraction}))
-        if len(batch) >= REPROCESS_BATCH:
-            commits.append(_commit_batch(store, source_id, batch, xid))
-            batch = []
+    n = workers if workers is not None else parallel.default_workers()
+    with tempfile.TemporaryDirectory(prefix="reprocess-") as tmp:
+        work = _captures_by_part(store, list(todo.values()), Path(tmp), max_body)
+        for old, outcome in parallel.outcomes(work, extract, classify, workers=n, expected=len(todo)):
+            clean = layout.clean_key(source_id, date.fromisoformat(old["logical_date"]), old["capture_id"], xid)
+            extraction = job.record(outcome, clean)
+            if extraction is None:  # cannot happen for a committed row; keep the record honest
+                raise PermanentError(f"{old['capture_id']}: committed capture is not an article any more")
+            batch.append(job.write({**{k: v for k, v in old.items() if k in CAPTURE_COLUMNS}, **extraction}))
+            if len(batch) >= REPROCESS_BATCH:
+                commits.append(_commit_batch(store, source_id, batch, xid))
+                batch = []
     if batch:
         commits.append(_commit_batch(store, source_id, batch, xid))
     return {"extraction_id": xid, "commits": commits, "counts": dict(job.counts), "errors": dict(job.errors)}
+
+
+class _LocalPart:
+    """A downloaded WARC part read by offset and length, as the store would serve ranges."""
+
+    def __init__(self, path: Path):
+        self._fh = path.open("rb")
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        self._fh.seek(offset)
+        return self._fh.read(length)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _captures_by_part(
+    store: Store, rows: list[dict[str, Any]], tmp: Path, max_body: int
+) -> Iterator[tuple[dict[str, Any], Capture]]:
+    """(row, capture) for each row, each WARC part downloaded once and read front to back."""
+    by_part: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_part.setdefault(row["warc_key"], []).append(row)
+    for key, part_rows in by_part.items():
+        local = tmp / "part.warc.gz"
+        store.download(key, local)  # a missing part is an error, never an absence (ObjectNotFound)
+        part = _LocalPart(local)
+        try:
+            for row in sorted(part_rows, key=lambda r: r["warc_offset"]):
+                yield row, read_capture(part, key, row["warc_offset"], row["warc_length"], max_body)
+        finally:
+            part.close()
+            local.unlink(missing_ok=True)
 
 
 def _commit_batch(store: Store, source_id: str, rows: list[dict[str, Any]], xid: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
@@ -151,7 +151,13 @@ def iter_captures(path: Path, max_body: int = DEFAULT_MAX_BODY) -> Iterator[Capt
 READ_ERRORS = (StopIteration, OSError, EOFError, ValueError, ArchiveLoadFailed, zlib.error)
 
 
-def read_record(store: Store, key: str, offset: int, length: int) -> tuple[ArcWarcRecord, bytes]:
+class RangeReader(Protocol):
+    """What reading one record needs: a Store, or a WARC part already downloaded."""
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes: ...
+
+
+def read_record(store: RangeReader, key: str, offset: int, length: int) -> tuple[ArcWarcRecord, bytes]:
     """One record and its raw payload, by offset and length (a ranged read on S3)."""
     data = store.get_range(key, offset, length)
     if len(data) != length:
@@ -193,7 +199,7 @@ def read_capture_records(store: Store, key: str, offset: int, length: int, windo
     return data[:end]
 
 
-def read_capture(store: Store, key: str, offset: int, length: int, max_body: int = DEFAULT_MAX_BODY) -> Capture:
+def read_capture(store: RangeReader, key: str, offset: int, length: int, max_body: int = DEFAULT_MAX_BODY) -> Capture:
     """One response record as a Capture (without its metadata record), by ranged read."""
     record, raw = read_record(store, key, offset, length)
     return Capture(

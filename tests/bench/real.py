@@ -222,7 +222,8 @@ def per_page_speed(rounds: int = 3) -> dict[str, Any]:
     }
 
 
-def _warc(path: Path, pages: list[RealPage]) -> None:
+def _warc(path: Path, pages: list[RealPage], logical_date: str = "2024-01-01") -> None:
+    """A WARC part as the crawl writes it, of these pages at made-up addresses."""
     warc = WarcFile(path, {"software": "bench"})
     for i, page in enumerate(pages):
         url = f"https://bench.example/{i}/{page.id}"
@@ -238,7 +239,7 @@ def _warc(path: Path, pages: list[RealPage]) -> None:
                 protocol="HTTP/1.1",
                 remote_ip="127.0.0.1",
                 fetched_at=datetime.now(UTC),
-                metadata={"kind": "article", "requested_url": url},
+                metadata={"kind": "article", "requested_url": url, "logical_date": logical_date},
             )
         )
     warc.close()
