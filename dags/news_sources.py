@@ -125,7 +125,7 @@ def build_dag(profile: Profile) -> Any:
         @task(multiple_outputs=False)
         @_permanent_fails
         def extract(crawled: dict[str, Any]) -> dict[str, Any]:
-            ex = _extractor(profile)
+            ex = Extractor.for_profile(profile)
             cap = profile.politeness.max_page_mb * 2**20  # the crawl's download cap bounds decompression too
             return runs.extract_run(_store(), crawled, ex, ex.info, classify_capture, max_body=cap)
 
@@ -156,13 +156,6 @@ def _doc(profile: Profile) -> str:
     return profile_doc(profile, header_comment(path) if path.exists() else "")
 
 
-def _extractor(profile: Profile) -> Extractor:
-    n = profile.noise
-    return Extractor.from_rules(
-        n.drop_selectors, n.drop_line_patterns, profile.language, profile.rules_version, lead_selectors=n.lead_selectors
-    )
-
-
 def build_reprocess_dag(source_ids: list[str]) -> Any:
     """Re-extract a source and date range from the archived WARCs: nothing is fetched."""
 
@@ -186,7 +179,7 @@ def build_reprocess_dag(source_ids: list[str]) -> Any:
         def reprocess() -> dict[str, Any]:
             params = get_current_context()["params"]
             profile = get_profile(params["source_id"])  # read now: rules may have changed since parsing
-            ex = _extractor(profile)
+            ex = Extractor.for_profile(profile)
             return runs.reprocess_range(
                 _store(),
                 profile.id,

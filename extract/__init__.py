@@ -53,6 +53,19 @@ class Extractor:
         rules = NoiseRules(tuple(drop_selectors), tuple(drop_line_patterns), lead_selectors=tuple(lead_selectors))
         return cls(rules, default_language, profile_rules_version)
 
+    @classmethod
+    def for_profile(cls, profile: Any) -> Extractor:
+        """From a source profile (spiders.profile.SourceProfile, read by attribute so the
+        profiles need not be imported here): its noise rules, language and rules version."""
+        n = profile.noise
+        return cls.from_rules(
+            n.drop_selectors,
+            n.drop_line_patterns,
+            profile.language,
+            profile.rules_version,
+            lead_selectors=n.lead_selectors,
+        )
+
     @property
     def info(self) -> dict[str, Any]:
         info = {**extractor_info(self.rules, TRAFILATURA_SETTINGS), "profile_rules_version": self.profile_rules_version}

@@ -61,13 +61,7 @@ def aa_archive(tmp_path_factory: pytest.TempPathFactory, sites: FixtureServer) -
     ctx = RunContext("aa_fr", datetime(2020, 2, 26, tzinfo=UTC), datetime(2020, 3, 1, tzinfo=UTC), date(2020, 2, 28))
     crawl = run_crawl(store, ctx, replay=sites.replay_map()).as_dict()
     p = get_profile("aa_fr")
-    ex = Extractor.from_rules(
-        p.noise.drop_selectors,
-        p.noise.drop_line_patterns,
-        p.language,
-        p.rules_version,
-        lead_selectors=p.noise.lead_selectors,
-    )
+    ex = Extractor.for_profile(p)
     runs.commit_run(store, crawl, runs.extract_run(store, crawl, ex, ex.info))
     return str(root)
 

@@ -70,13 +70,7 @@ def test_a_due_article_is_captured_again_once(tmp_path: Path, sites: FixtureServ
     # nothing else is published in this window: the one archived article is the revisit
     assert crawl["summary"]["revisited"] == 1 and crawl["summary"]["articles"]["archived"] == 1
     p = get_profile("aa_fr")
-    ex = Extractor.from_rules(
-        p.noise.drop_selectors,
-        p.noise.drop_line_patterns,
-        p.language,
-        p.rules_version,
-        lead_selectors=p.noise.lead_selectors,
-    )
+    ex = Extractor.for_profile(p)
     runs.commit_run(store, crawl, runs.extract_run(store, crawl, ex, ex.info))
 
     versions = Archive(store).versions(url)

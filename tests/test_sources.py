@@ -282,13 +282,7 @@ def test_source_profile_crawls_its_site(case: Case, sites: FixtureServer, tmp_pa
     assert sorted(stale) == sorted(case.stale_sitemaps)
     assert crawl["summary"]["discovery_failures"] == []  # every feed and sitemap of the profile answers
 
-    ex = Extractor.from_rules(
-        p.noise.drop_selectors,
-        p.noise.drop_line_patterns,
-        p.language,
-        p.rules_version,
-        lead_selectors=p.noise.lead_selectors,
-    )
+    ex = Extractor.for_profile(p)
     extracted = runs.extract_run(store, crawl, ex, ex.info, classify_capture)
     committed = runs.commit_run(store, crawl, extracted)
     assert committed["manifest"] and committed["dropped"] == {}, committed
