@@ -134,20 +134,19 @@ def outcomes(
         return
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(extract, classify))
-    with pool:
-        pending: deque[tuple[list[T], Future[list[Outcome]]]] = deque()
-        source = iter(items)
-        while True:
-            while len(pending) < workers * AHEAD:
-                chunk = list(islice(source, CHUNK))
-                if not chunk:
-                    break
-                pending.append(([k for k, _ in chunk], pool.submit(_analyse_chunk, [c for _, c in chunk])))
-            if not pending:
-                return
-            keys, future = pending.popleft()
-            try:
-                results = future.result()
-            except BrokenProcessPool as exc:
-                raise WorkerLost(f"an extraction worker died ({exc}); committed work is kept, retry") from None
-            yield from zip(keys, results, strict=True)
+    try:
+        with pool:
+            pending: deque[tuple[list[T], Future[list[Outcome]]]] = deque()
+            source = iter(items)
+            while True:
+                while len(pending) < workers * AHEAD:
+                    chunk = list(islice(source, CHUNK))
+                    if not chunk:
+                        break
+                    pending.append(([k for k, _ in chunk], pool.submit(_analyse_chunk, [c for _, c in chunk])))
+                if not pending:
+                    return
+                keys, future = pending.popleft()
+                yield from zip(keys, future.result(), strict=True)
+    except BrokenProcessPool as exc:  # raised by result() or, once broken, by submit()
+        raise WorkerLost(f"an extraction worker died ({exc}); committed work is kept, retry") from None

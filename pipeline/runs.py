@@ -52,13 +52,19 @@ def _final_captures(path: Path, skipped: set[str], max_body: int) -> Iterator[Ca
 
 
 def _skipped(store: Store, crawl: dict[str, Any]) -> set[str]:
-    """Article URLs whose last word in the crawl log is "skipped", whatever their WARC holds
-    (the last: an address first logged as a duplicate listing may be fetched and archived later)."""
+    """Article URLs the crawl log records as skipped and never as archived, whatever their WARC
+    holds. An address may be logged both ways in one run, in either order: a listing that
+    names an already fetched article again is logged "skipped" (a duplicate in discovery)
+    after its "archived", and an address first logged as a duplicate may be fetched and
+    archived later; either way its response is the run's capture of it."""
     if not crawl.get("crawl_log"):
         return set()
     lines = _read_listed(store, crawl["crawl_log"]).decode("utf-8").splitlines()
-    last = {r["url"]: r["outcome"] for r in map(json.loads, filter(None, lines)) if r.get("kind") == "article"}
-    return {url for url, outcome in last.items() if outcome == "skipped"}
+    outcomes: dict[str, set[str]] = {}
+    for r in map(json.loads, filter(None, lines)):
+        if r.get("kind") == "article":
+            outcomes.setdefault(r["url"], set()).add(r["outcome"])
+    return {url for url, seen in outcomes.items() if "skipped" in seen and "archived" not in seen}
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from spiders.canonical import NotScannable, canonical_href
 from spiders.discovery import (
     WP_MAX_PAGES,
     Candidate,
@@ -358,7 +359,12 @@ class NewsSpider(Spider):
         Discovery folds addresses it can compare (tracking parameters, mirrors); only the page
         itself can say that two different paths are one article.
         """
-        href = response.xpath('//link[@rel="canonical"]/@href').get() if isinstance(response, TextResponse) else None
+        href = None
+        if isinstance(response, TextResponse):
+            try:
+                href = canonical_href(response.body, response.encoding)
+            except NotScannable:
+                href = response.xpath('//link[@rel="canonical"]/@href').get()
         key = self.profile.url_key(urljoin(response.url, href.strip())) if href else self.profile.url_key(response.url)
         if key in self.canonicals:
             return "same rel=canonical as an article archived in this run", self.canonicals[key]

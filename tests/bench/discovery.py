@@ -21,7 +21,7 @@ import threading
 import time
 import tracemalloc
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +31,7 @@ from rich.table import Table
 from spiders.crawl import RunContext, run_crawl
 from spiders.discovery import DiscoveryError, parse_sitemap
 from storage.store import LocalStore
+from tests.fixtures.server import NoDelayHTTPServer
 
 HOST = "bench.example"
 FIRST_MONTH = date(2013, 1, 1)
@@ -191,8 +192,7 @@ def _crawl(tmp: Path, address: str, start: datetime, days: int, trust: bool) -> 
 
 def bench_crawl(months: int, per_month: int, window_days: int) -> list[tuple[str, str]]:
     _Site.months, _Site.per_month = months, per_month
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    server.daemon_threads = True
+    server = NoDelayHTTPServer(("127.0.0.1", 0), _Site)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     address = f"127.0.0.1:{server.server_address[1]}"
     out = []
