@@ -9,24 +9,18 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from extract import Extractor, NoiseRules, classify_capture
+from extract import classify_capture
 from pipeline import runs
 from pipeline.parallel import MIN_PARALLEL, WorkerLost
-from storage import layout, manifest
+from storage import manifest
 from storage.store import LocalStore
-from tests.bench.real import _warc
-from tests.fixtures.real import load_pages
+from tests.realarchive import CHANGED, DAY, build_archive
 
-DAY = date(2024, 1, 1)
-BASE = Extractor(NoiseRules(), "en")
-# a reviewer's new line rule: a new extraction id, most texts unchanged
-CHANGED = Extractor(NoiseRules(drop_line_patterns=("^The ",)), "en")
 KILL_AT = "/100/"  # the worker extracting this capture (the 101st) dies
 
 
@@ -37,20 +31,6 @@ class WorkerKiller:
         if KILL_AT in url:
             os.kill(os.getpid(), signal.SIGKILL)
         return CHANGED(body, url, content_type)
-
-
-def build_archive(root: Path, copies: int = 1) -> LocalStore:
-    """An archive of the real-page corpus, crawled-and-committed as one run."""
-    pages = [p for p in load_pages() if p.kind == "article"] * copies
-    store = LocalStore(root)
-    local = root.parent / f"{root.name}.warc.gz"
-    _warc(local, pages)
-    key = layout.raw_key("bench", DAY, "run-1", local.name)
-    store.put_file(key, local, "application/warc")
-    crawl = {"source_id": "bench", "run": "run-1", "logical_date": DAY.isoformat(), "parts": [key]}
-    extracted = runs.extract_run(store, crawl, BASE, BASE.info, classify_capture, workers=2)
-    runs.commit_run(store, crawl, extracted)
-    return store
 
 
 def snapshot(store: LocalStore) -> dict[str, bytes]:
@@ -122,7 +102,7 @@ def test_a_killed_task_keeps_its_commits_and_the_rerun_completes(archive: Path, 
         from extract import classify_capture
         from pipeline import runs
         from storage.store import LocalStore
-        from tests.test_parallel_extract import CHANGED
+        from tests.realarchive import CHANGED
 
         def dying_commit(*args, **kwargs):
             made.append(commit(*args, **kwargs))

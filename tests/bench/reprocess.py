@@ -33,7 +33,7 @@ from extract import classify_capture
 from pipeline import runs
 from pipeline.parallel import default_workers
 from storage.store import LocalStore
-from tests.test_parallel_extract import CHANGED, DAY, build_archive
+from tests.realarchive import CHANGED, DAY, build_archive
 
 
 def _bodies(root: Path) -> list[tuple[bytes, str]]:
