@@ -14,6 +14,8 @@ one of which decides (each tuned to refuse no article of the real-page corpus):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import cache
 from urllib.parse import urlsplit
 
 import lxml.html
@@ -63,7 +65,9 @@ def is_root(url: str) -> bool:
     return not parts.query and bool(_ROOT.match(parts.path))
 
 
-def _page_signal(lines: list[str], tree: lxml.html.HtmlElement, facts: PageFacts, url: str) -> str | None:
+def _page_signal(
+    lines: list[str], tree: lxml.html.HtmlElement, facts: PageFacts, url: str, anchors: Callable[[], list[str]]
+) -> str | None:
     marked = facts.marked_article
     if not marked and is_root(url):
         return "the site's home page (root address, not marked as an article)"
@@ -72,18 +76,18 @@ def _page_signal(lines: list[str], tree: lxml.html.HtmlElement, facts: PageFacts
         if cut >= MIN_TEASERS and cut >= TEASER_SHARE * len(lines):
             return f"{cut} of {len(lines)} lines are teasers cut off with an ellipsis"
     if not marked:
-        anchors = anchor_texts(tree)
+        links = len(anchors())
         paragraphs = sum(1 for p in tree.iter("p") if len(p.text_content()) > PARAGRAPH)
-        if len(anchors) >= MANY_HEADLINES and paragraphs <= FEW_PARAGRAPHS:
-            return f"{len(anchors)} headline links and {paragraphs} paragraph(s) of prose"
+        if links >= MANY_HEADLINES and paragraphs <= FEW_PARAGRAPHS:
+            return f"{links} headline links and {paragraphs} paragraph(s) of prose"
     return None
 
 
-def _text_signal(lines: list[str], tree: lxml.html.HtmlElement, facts: PageFacts) -> str | None:
+def _text_signal(lines: list[str], facts: PageFacts, anchors: Callable[[], list[str]]) -> str | None:
     if len(lines) < MIN_LINES or sorted(map(len, lines))[len(lines) // 2] > MAX_MEDIAN_LINE:
         return None  # an article's paragraphs, not a column of headlines
     marked = facts.marked_article
-    share = listing_share(lines, anchor_texts(tree))
+    share = listing_share(lines, anchors())
     if share >= (LISTING_SHARE if marked else UNMARKED_SHARE):
         return f"{share:.0%} of the text is link titles ({len(lines)} lines)"
     if not marked and facts.ld_types & LISTING_TYPES and share >= UNMARKED_SHARE / 2:
@@ -94,5 +98,6 @@ def _text_signal(lines: list[str], tree: lxml.html.HtmlElement, facts: PageFacts
 
 def is_listing(lines: list[str], tree: lxml.html.HtmlElement, facts: PageFacts, url: str) -> str | None:
     """Why the page is a listing, or None for an article (tree: the page as extracted)."""
-    why = _page_signal(lines, tree, facts, url) or _text_signal(lines, tree, facts)
+    anchors = cache(lambda: anchor_texts(tree))  # both signals may need them: walked once, if at all
+    why = _page_signal(lines, tree, facts, url, anchors) or _text_signal(lines, facts, anchors)
     return f"listing: {why}" if why else None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import parallel
-from pipeline.parallel import ClassifyFn, ExtractFn, Outcome, analyse
+from pipeline.parallel import ClassifyFn, ExtractFn, Outcome
 from pipeline.provenance import CAPTURE_COLUMNS, capture_fields, extraction_fields
 from pipeline.summary import report_table
 from storage import layout, manifest
@@ -94,10 +94,6 @@ class _Extraction:
 
     def __post_init__(self) -> None:
         self.extracted_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-    def fields(self, cap: Capture, clean_key: str) -> dict[str, Any] | None:
-        """Extraction fields for one capture, or None for a failed fetch (not an article)."""
-        return self.record(analyse(cap, self.extract, self.classify), clean_key)
 
     def record(self, outcome: Outcome, clean_key: str) -> dict[str, Any] | None:
         """Count what a capture turned out to be; its extraction fields, or None for a failed fetch."""

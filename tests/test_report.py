@@ -66,6 +66,7 @@ def test_report_thresholds(
 
 
 def test_a_page_leaking_two_kinds_counts_once(tmp_path: Path) -> None:
+    from pipeline.parallel import analyse
     from storage.warcread import Capture
 
     def extract(body: bytes, url: str, content_type: str | None) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def test_a_page_leaking_two_kinds_counts_once(tmp_path: Path) -> None:
 
     job = runs._Extraction(LocalStore(tmp_path), extract, {"extraction_id": "x"}, None)
     cap = Capture("https://x.invalid/a", "<urn:1>", "2022-03-01T00:00:00Z", 200, [], None, 0, 1, b"p", {})
-    assert job.fields(cap, "clean/k.json") is not None
+    assert job.record(analyse(cap, extract, None), "clean/k.json") is not None
     assert job.counts == {"ok": 1, "flag:leak:consent": 1, "flag:leak:share": 1, "leaky": 1}
 
 
