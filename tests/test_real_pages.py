@@ -5,6 +5,7 @@ by a real crawl (Scrapy against the fixture server), extraction and commit."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
@@ -22,7 +23,7 @@ from tests.bench.real import evaluate_real
 from tests.conftest import write_local_profile
 from tests.fixtures.real import REAL, load_pages
 from tests.fixtures.real import manifest as corpus_manifest
-from tests.fixtures.server import FixtureServer
+from tests.fixtures.server import SITES_DIR, FixtureServer, fixture_server
 
 FLOORS = json.loads((REAL / "floor.json").read_text())
 ARTICLES = [p for p in load_pages() if p.kind == "article"]
@@ -78,9 +79,18 @@ def test_real_homepages_are_not_articles(page: Any) -> None:
         extract_document(page.html, page.url, NoiseRules(), content_type="text/html")
 
 
-def test_a_homepage_at_an_article_address_is_archived_as_not_article(tmp_path: Path, sites: FixtureServer) -> None:
+@pytest.fixture
+def own_sites() -> Iterator[FixtureServer]:
+    """A server of its own: the shared one counts hits per address for other modules' tests."""
+    srv = fixture_server(default_site=SITES_DIR / "local")
+    yield srv
+    srv.stop()
+
+
+def test_a_homepage_at_an_article_address_is_archived_as_not_article(tmp_path: Path, own_sites: FixtureServer) -> None:
     """Whatever led the crawler there (here: a feed entry whose address now answers with the
     site's front page), the capture is kept raw and recorded as `not_article`, never `ok`."""
+    sites = own_sites
     homepage = next(p for p in load_pages() if p.id == "newspaper/cnn_main_site")
     key = "127.0.0.1/articles/good"
     sites.overrides[key] = {"body": homepage.html.decode("utf-8", "replace")}
