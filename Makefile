@@ -9,13 +9,13 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export ARCHIVE_URL ?= file://$(CURDIR)/archive
 
-.PHONY: env demo test browser serve standalone soak bench-commit check format lock airflow bench-quality bench-crawl bench-archive bench-reprocess clean
+.PHONY: env demo test browser serve standalone soak bench bench-commit check format lock airflow bench-quality bench-crawl bench-archive bench-reprocess clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/python -m pip install -q --upgrade pip uv
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode  # imports in every crawl and worker process read .pyc, even under PYTHONDONTWRITEBYTECODE
 	touch $@
 
 env: .venv/.synced
@@ -49,8 +49,12 @@ check: env  ## lint, format and types: exactly what CI runs besides the tests
 bench-quality: env  ## extraction quality and speed on real pages beside bare trafilatura, and on the fixture pages; RATCHET=1 raises the gate's floors
 	$(RUN) python -m tests.bench.quality --json .work/bench-quality.json $(if $(RATCHET),--ratchet)
 
-bench-crawl: env  ## sitemap parsing, sitemap pruning in backfills and crawl throughput on a synthetic local site
-	$(RUN) python -m tests.bench.discovery --json .work/bench-crawl.json
+bench: env  ## every stage beside its bare library in one run: prints ratios, writes tests/bench/results.json and the README's performance table
+	$(RUN) python -m tests.bench.all
+
+bench-crawl: env  ## sitemap parsing and pruning, then crawls of 3,000 and 10,000 pages beside a bare Scrapy spider (rate and peak RSS)
+	$(RUN) python -m tests.bench.discovery --json .work/bench-discovery.json
+	$(RUN) python -m tests.bench.crawl --json .work/bench-crawl.json
 
 bench-reprocess: env  ## re-extraction of an archive of the real pages on every core, beside a bare warcio + trafilatura Pool
 	$(RUN) python -m tests.bench.reprocess --json .work/bench-reprocess.json

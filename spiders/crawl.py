@@ -1,12 +1,11 @@
 """Run one crawl (profile x window) in a subprocess, then put its WARC and log in the store.
 
 Scrapy's reactor cannot restart inside one process, so every crawl is its own
-`python -m spiders.crawl` process; the parent waits, reads the crawl log and uploads.
+`python -m spiders.process` process; the parent waits, reads the crawl log and uploads.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -20,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from spiders import conditional
-from spiders.profile import Profile, load_profile, profiles_dir
-from spiders.proxy import is_socks, proxy_url, redact
+from spiders.profile import load_profile, profiles_dir
+from spiders.proxy import proxy_url, redact
 from spiders.replay import REPLAY_ENV
 from spiders.revisit import revisits_due
-from spiders.settings import DEFAULT_USER_AGENT, USER_AGENT_ENV, crawl_settings
+from spiders.settings import DEFAULT_USER_AGENT, USER_AGENT_ENV
 from storage import layout
-from storage.errors import ArchiveError, PermanentError, TransientError
+from storage.errors import ArchiveError, TransientError
 from storage.manifest import archived_urls, capture_history
 from storage.store import Store
 
@@ -191,7 +190,7 @@ def run_crawl(
         cmd = [
             sys.executable,
             "-m",
-            "spiders.crawl",
+            "spiders.process",
             "--profile",
             str(profile_path),
             "--context",
@@ -254,63 +253,3 @@ def _write_previous_bodies(store: Store, validators: conditional.Validators, tmp
         path.write_bytes(body)
         offered[url] = {"headers": conditional.request_headers(entry), "body_file": str(path)}
     (tmpdir / "validators.json").write_text(json.dumps(offered), encoding="utf-8")
-
-
-def _main() -> int:
-    """Subprocess entry point: runs Scrapy once and exits."""
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--profile", required=True, type=Path)
-    ap.add_argument("--context", required=True, help="JSON run context")
-    ap.add_argument("--workdir", required=True, type=Path)
-    ap.add_argument("--user-agent", default=DEFAULT_USER_AGENT)
-    args = ap.parse_args()
-
-    from scrapy.crawler import CrawlerProcess
-
-    from spiders.news import NewsSpider
-
-    try:
-        profile: Profile = load_profile(args.profile)
-    except PermanentError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    ctx = json.loads(args.context)
-    known = set((args.workdir / "known.txt").read_text(encoding="utf-8").split())
-    revisits = json.loads((args.workdir / "revisits.json").read_text(encoding="utf-8"))
-    validators = json.loads((args.workdir / "validators.json").read_text(encoding="utf-8"))
-    settings = crawl_settings(
-        profile,
-        user_agent=args.user_agent,
-        warc_path=str(args.workdir / "part.warc.gz"),
-        replay=bool(os.environ.get(REPLAY_ENV)),
-        socks=bool(profile.politeness.proxy and is_socks(proxy_url(profile.politeness.proxy.url_env))),
-    )
-    settings["RUN_METADATA"] = json.dumps({k: v for k, v in ctx.items() if k != "max_articles"})
-    settings["WARCINFO"] = json.dumps(
-        {
-            "software": f"newsarchive/{ctx['pipeline_version']} scrapy",
-            "format": "WARC File Format 1.1",
-            "isPartOf": f"{ctx['source_id']}/{ctx['run']}",
-            "http-header-user-agent": args.user_agent,
-            "robots": "obey",
-        }
-    )
-    (args.workdir / "crawl-log.jsonl").touch()
-    process = CrawlerProcess(settings)
-    process.crawl(
-        NewsSpider,
-        profile=profile,
-        start=datetime.fromisoformat(ctx["interval_start"]),
-        end=datetime.fromisoformat(ctx["interval_end"]),
-        crawl_log=args.workdir / "crawl-log.jsonl",
-        known_urls=known,
-        revisits=revisits,
-        validators=validators,
-        max_articles=ctx.get("max_articles"),
-    )
-    process.start()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

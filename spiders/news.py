@@ -42,7 +42,10 @@ def _not_modified(response: Response) -> str | None:
 
 
 class CrawlLog:
-    """JSON lines, one per URL outcome: archived, skipped or failed, with a reason."""
+    """JSON lines, one per URL outcome: archived, skipped or failed, with a reason.
+
+    Buffered, not flushed per row: the log is read only after the crawl process exits
+    cleanly (a crawl that dies is discarded whole), and closing it flushes."""
 
     def __init__(self, path: Path):
         self._fh = path.open("a", encoding="utf-8")
@@ -50,7 +53,6 @@ class CrawlLog:
     def write(self, url: str, outcome: str, reason: str | None = None, **extra: Any) -> None:
         row = {"url": url, "outcome": outcome, "reason": reason, **extra}
         self._fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        self._fh.flush()
 
     def close(self) -> None:
         self._fh.close()

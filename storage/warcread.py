@@ -9,14 +9,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 
 from storage.errors import PermanentError
-from storage.store import Store
+
+if TYPE_CHECKING:  # the crawl process decodes bodies with this module and never opens a store
+    from storage.store import Store
 
 DEFAULT_MAX_BODY = 50 * 2**20  # the crawl's default download cap (max_page_mb)
 

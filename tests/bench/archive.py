@@ -327,6 +327,23 @@ def duckdb_s3(root: Path, workdir: Path) -> tuple[Any, Callable[[], None]] | Non
     return engine, stop
 
 
+def catalog_vs_bare(rows: int, workdir: Path) -> dict[str, Any]:
+    """For `make bench`: the catalog's build beside bare tantivy indexing the same rows (the
+    engine its text search is built on), its queries beside tantivy alone (ids only, no rows)
+    and DuckDB over the manifests (no build; the same answers: counts and rows with text)."""
+    root = workdir / f"archive-{rows}"
+    if not (root / "manifests").exists():
+        generate(root, rows, 250)
+    cat_build, archive = catalog_engine(root, workdir / f"catalog-{rows}.sqlite", rows)
+    ids = [r["capture_id"] for r in archive.search(Query(sources=("aa_tr",), limit=2000))]
+    sample = random.Random(1).sample(ids, min(50, len(ids)))
+    ours = {**cat_build, **query_figures(CatalogQueries(archive), sample)}
+    bare_engine = engines.Tantivy(workdir / "tantivy")
+    bare = {**engines.build(bare_engine, manifest_batches(root), rows), **query_figures(bare_engine, sample)}
+    duck = query_figures(engines.DuckDB(str(root / "manifests" / "*" / "*.parquet")), sample[:10], repeat=3)
+    return {"rows": rows, "ours": ours, "bare": bare, "duckdb": duck}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)

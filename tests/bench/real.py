@@ -212,7 +212,12 @@ def per_page_speed(rounds: int = 3) -> dict[str, Any]:
             ours[page.id].append(t2 - t1)
     o = [statistics.median(v) * 1000 for v in ours.values()]
     b = [statistics.median(v) * 1000 for v in bare.values()]
+    by_round = [
+        statistics.median(ours[p][r] for p in ours) / statistics.median(bare[p][r] for p in bare) for r in range(rounds)
+    ]
     return {
+        "rounds": rounds,
+        "round_ratios": [round(x, 3) for x in by_round],  # median page time, ours / bare, each round
         "pages": len(pages),
         "pipeline_ms": {"median": round(statistics.median(o), 2), "p95": round(_pct(o, 0.95), 2)},
         "bare_ms": {"median": round(statistics.median(b), 2), "p95": round(_pct(b, 0.95), 2)},
@@ -274,6 +279,8 @@ def whole_step_speed(rounds: int = 3) -> dict[str, Any]:
     s, b = statistics.median(step), statistics.median(bare)
     return {
         "pages": len(pages),
+        "rounds": rounds,
+        "round_ratios": [round(x / y, 3) for x, y in zip(step, bare, strict=True)],
         "step_s": round(s, 3),
         "bare_s": round(b, 3),
         "ratio": round(s / b, 3),

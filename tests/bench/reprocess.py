@@ -75,42 +75,52 @@ def _ours(archive: Path, scratch: Path, workers: int) -> float:
     return time.perf_counter() - t
 
 
+BARE = "bare trafilatura, Pool"
+
+
+def measure(copies: int = 3, rounds: int = 3) -> dict[str, Any]:
+    """Interleaved rounds of ours (one worker, every core) and the bare Pools; the figures."""
+    ncpu = default_workers()
+    ours = f"ours, {ncpu} workers"
+    times: dict[str, list[float]] = {k: [] for k in ("ours, 1 worker", ours, BARE, "bare project extractor, Pool")}
+    with tempfile.TemporaryDirectory(prefix="bench-reprocess-") as tmp:
+        archive = Path(tmp) / "archive"
+        build_archive(archive, copies=copies)
+        n = len(_bodies(archive))
+        for _ in range(rounds):
+            times[BARE].append(_bare(archive, _bare_trafilatura, ncpu))
+            times[ours].append(_ours(archive, Path(tmp) / "scratch", ncpu))
+            times["bare project extractor, Pool"].append(_bare(archive, _bare_project, ncpu))
+            times["ours, 1 worker"].append(_ours(archive, Path(tmp) / "scratch", 1))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rate = {k: n / v for k, v in med.items()}
+    return {
+        "captures": n,
+        "workers": ncpu,
+        "rounds": rounds,
+        "seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+        "captures_per_s": {k: round(v, 1) for k, v in rate.items()},
+        "round_ratios": [round(b / o, 3) for o, b in zip(times[ours], times[BARE], strict=True)],
+        "ratio_vs_bare_trafilatura_pool": round(rate[ours] / rate[BARE], 3),
+        "ratio_vs_bare_project_pool": round(rate[ours] / rate["bare project extractor, Pool"], 3),
+        "speedup_over_one_worker": round(rate[ours] / rate["ours, 1 worker"], 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--copies", type=int, default=3, help="times the corpus is archived (168 captures each)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    ncpu = default_workers()
     console = Console(width=None if sys.stdout.isatty() else 140)
-    with tempfile.TemporaryDirectory(prefix="bench-reprocess-") as tmp:
-        archive = Path(tmp) / "archive"
-        build_archive(archive, copies=args.copies)
-        n = len(_bodies(archive))
-        times: dict[str, list[float]] = {k: [] for k in ("ours, 1 worker", f"ours, {ncpu} workers",
-                                                          "bare trafilatura, Pool", "bare project extractor, Pool")}  # fmt: skip
-        for _ in range(args.rounds):
-            times["bare trafilatura, Pool"].append(_bare(archive, _bare_trafilatura, ncpu))
-            times[f"ours, {ncpu} workers"].append(_ours(archive, Path(tmp) / "scratch", ncpu))
-            times["bare project extractor, Pool"].append(_bare(archive, _bare_project, ncpu))
-            times["ours, 1 worker"].append(_ours(archive, Path(tmp) / "scratch", 1))
-    med = {k: statistics.median(v) for k, v in times.items()}
-    rate = {k: n / v for k, v in med.items()}
-    figures: dict[str, Any] = {
-        "captures": n,
-        "workers": ncpu,
-        "rounds": args.rounds,
-        "seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
-        "captures_per_s": {k: round(v, 1) for k, v in rate.items()},
-        "ratio_vs_bare_trafilatura_pool": round(rate[f"ours, {ncpu} workers"] / rate["bare trafilatura, Pool"], 3),
-        "ratio_vs_bare_project_pool": round(rate[f"ours, {ncpu} workers"] / rate["bare project extractor, Pool"], 3),
-        "speedup_over_one_worker": round(rate[f"ours, {ncpu} workers"] / rate["ours, 1 worker"], 3),
-    }
+    figures = measure(args.copies, args.rounds)
+    n, ncpu, times, rate = figures["captures"], figures["workers"], figures["seconds"], figures["captures_per_s"]
     table = Table(title=f"Re-extraction of {n} archived captures ({ncpu} cores, medians of {args.rounds})")
     for col in ("pipeline", "captures/s", "median s", "spread s"):
         table.add_column(col)
     for k, v in times.items():
-        table.add_row(k, f"{rate[k]:.1f}", f"{med[k]:.2f}", f"{min(v):.2f}-{max(v):.2f}")
+        table.add_row(k, f"{rate[k]:.1f}", f"{statistics.median(v):.2f}", f"{min(v):.2f}-{max(v):.2f}")
     console.print(table)
     console.print(
         f"ours on {ncpu} workers: {figures['ratio_vs_bare_trafilatura_pool']:.2f}x the bare trafilatura Pool's rate, "
