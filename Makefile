@@ -14,8 +14,9 @@ export ARCHIVE_URL ?= file://$(CURDIR)/archive
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/python -m pip install -q --upgrade pip uv
 
-.venv/.synced: pyproject.toml uv.lock | $(UV)
+.venv/.synced: pyproject.toml uv.lock tests/pywb/uv.lock | $(UV)
 	$(UV) sync --frozen --compile-bytecode  # imports in every crawl and worker process read .pyc, even under PYTHONDONTWRITEBYTECODE
+	$(UV) sync --frozen --compile-bytecode --project tests/pywb  # pywb (the export test's replay engine) in its own environment
 	touch $@
 
 env: .venv/.synced
@@ -72,11 +73,8 @@ format: env
 lock: | $(UV)
 	$(UV) lock
 
-airflow: env  ## Airflow standalone on 127.0.0.1:8080 with these DAGs, SQLite (WAL, long busy timeout) and the local archive
-	$(RUN) airflow db migrate
-	$(RUN) python -m infra.airflow_sqlite $(AIRFLOW_HOME)/airflow.db
-	AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
-	AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=infra.airflow_sqlite.CONNECT_ARGS $(RUN) airflow standalone
+airflow: env  ## Airflow on 127.0.0.1:8080 (SQLite, LocalExecutor sized for the machine); REPLAY=1: every crawl replayed to the local fixture sites; Ctrl-C stops it all
+	$(RUN) python -m infra.airflow_local $(if $(REPLAY),--replay)
 
 clean:
 	rm -rf .airflow archive .pytest_cache .mypy_cache .ruff_cache

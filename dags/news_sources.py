@@ -92,7 +92,7 @@ def build_dag(profile: Profile) -> Any:
         default_args={
             "owner": "newsarchive",
             "retries": int(os.environ.get("NEWSARCHIVE_RETRIES", "3")),
-            "retry_delay": timedelta(minutes=2),
+            "retry_delay": timedelta(seconds=int(os.environ.get("NEWSARCHIVE_RETRY_DELAY_SECONDS", "120"))),
             "retry_exponential_backoff": True,
             "max_retry_delay": timedelta(minutes=30),
         },

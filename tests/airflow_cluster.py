@@ -25,7 +25,10 @@ class ApiError(RuntimeError):
 
 
 class AirflowCluster:
-    def __init__(self, home: Path, env: dict[str, str]):
+    """SQLite and the LocalExecutor by default; `env` overrides any setting (the distributed
+    test points it at PostgreSQL and Celery) and `extra` adds processes (Celery workers)."""
+
+    def __init__(self, home: Path, env: dict[str, str], extra: dict[str, list[str]] | None = None):
         self.home = home
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -53,30 +56,49 @@ class AirflowCluster:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "PYTHONPATH": str(REPO),
         }
+        self.env.update(env)  # the caller's settings win over the embedded defaults above
+        self.components: dict[str, list[str]] = {
+            "api-server": ["api-server", "-H", "127.0.0.1", "-p", str(self.port), "-w", "1"],
+            "scheduler": ["scheduler", "--skip-serve-logs"],  # its log server would bind 0.0.0.0
+            "dag-processor": ["dag-processor"],
+            **(extra or {}),
+        }
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.named: dict[str, subprocess.Popen[bytes]] = {}
 
     def airflow(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, check=True
+        proc = subprocess.run(
+            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, check=False
         )
+        if proc.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} exited with {proc.returncode}:\n{proc.stderr[-3000:]}")
+        return proc
 
     def start(self, timeout: float = 240) -> AirflowCluster:
         self.home.mkdir(parents=True, exist_ok=True)
+        if not self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite"):
+            # the busy timeout is SQLite's (infra/airflow_sqlite.py); other drivers refuse it
+            self.env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS", None)
         self.airflow("db", "migrate")
-        use_wal(self.home / "airflow.db")
-        for name, args in (
-            ("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(self.port), "-w", "1"]),
-            ("scheduler", ["scheduler", "--skip-serve-logs"]),  # its log server would bind 0.0.0.0
-            ("dag-processor", ["dag-processor"]),
-        ):
-            log = (self.home / f"{name}.log").open("wb")
-            self.procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "airflow", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
-                )
-            )
+        if self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite"):
+            use_wal(self.home / "airflow.db")
+        for name in self.components:
+            self.launch(name)
         self.wait(lambda: self.get("/api/v2/monitor/health"), timeout, "the API server")
         return self
+
+    def launch(self, name: str) -> subprocess.Popen[bytes]:
+        """Start (or start again) one component, its output in HOME/<name>.log."""
+        log = (self.home / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *self.components[name]],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        self.named[name] = proc
+        return proc
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None, attempts: int = 10) -> Any:
         """One API call; a 503 (SQLite busy: "Database is locked") is tried again, as a UI user would."""

@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 import zipfile
@@ -26,7 +25,8 @@ from storage.store import LocalStore
 from tests.s3server import free_port
 
 runner = CliRunner()
-BIN = Path(sys.executable).parent
+# pywb lives in an environment of its own (tests/pywb/pyproject.toml: it pins redis<3)
+BIN = Path(__file__).resolve().parent / "pywb" / ".venv" / "bin"
 
 
 @pytest.fixture(scope="module")
