@@ -51,7 +51,10 @@ def _run_context(profile: Profile) -> RunContext:
     ctx = get_current_context()
     params = ctx["params"]
     logical: datetime = ctx.get("logical_date") or ctx["dag_run"].run_after
-    start, end = window.crawl_window(params, ctx.get("data_interval_start"), ctx.get("data_interval_end"), logical)
+    backfill = str(getattr(ctx["dag_run"], "run_type", "")).lower().endswith("backfill")
+    start, end = window.crawl_window(
+        params, ctx.get("data_interval_start"), ctx.get("data_interval_end"), logical, backfill=backfill
+    )
     return RunContext(
         source_id=profile.id,
         start=start,
@@ -97,11 +100,19 @@ def build_dag(profile: Profile) -> Any:
             "max_retry_delay": timedelta(minutes=30),
         },
         params={
+            # format date-time: the trigger form shows a date-time picker, and the API and the
+            # form refuse anything else (RFC 3339) before a run is created
             "window_start": Param(
-                None, type=["null", "string"], description="ISO datetime; overrides the data interval start"
+                None,
+                type=["null", "string"],
+                format="date-time",
+                description="start of the window to crawl (manual runs; a backfill crawls each run's own interval)",
             ),
             "window_end": Param(
-                None, type=["null", "string"], description="ISO datetime; overrides the data interval end"
+                None,
+                type=["null", "string"],
+                format="date-time",
+                description="end of the window to crawl, after its start, at most 366 days later",
             ),
             "max_articles": Param(
                 None,
@@ -118,7 +129,8 @@ def build_dag(profile: Profile) -> Any:
         @task(execution_timeout=timedelta(hours=2), multiple_outputs=False)
         @_permanent_fails
         def crawl() -> dict[str, Any]:
-            crawled = run_crawl(_store(), _run_context(profile)).as_dict()
+            # Scrapy's periodic figures go to this task's log while the crawl runs
+            crawled = run_crawl(_store(), _run_context(profile), progress=log.info).as_dict()
             log.info("%s", summary.crawl_summary(crawled))
             return crawled
 

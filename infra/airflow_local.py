@@ -31,18 +31,6 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 
-# what each fixture site holds: a backfill over these days archives its articles
-FIXTURE_DAYS = {
-    "rt_fr": "2017-06-07 .. 2017-06-10",
-    "trt_fr": "2016-09-15 .. 2016-09-19",
-    "lesmoutonsenrages": "2016-09-16 .. 2016-09-20",
-    "antiguerre_fr": "2018-11-30 .. 2018-12-04",
-    "aa_fr": "2020-02-26 .. 2020-02-29",
-    "sputnik_fr": "2020-02-27 .. 2020-02-28",
-    "rt_en, rt_es, rt_de, sputnik_global, aa_en, aa_tr, trt_world": "2022-03-28 .. 2022-03-29",
-    "antiwar_news, antiwar_original, antiwar_blog, reseauinternational": "2019-05-19 .. 2019-05-21",
-}
-
 
 def environment(home: Path, port: int, replay: dict[str, str] | None) -> dict[str, str]:
     cores = os.cpu_count() or 2
@@ -136,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         _wait_healthy(args.port, procs)
         if replay:
             print("replay mode: every crawl goes to the local fixture sites, nothing to the network; their days:")
-            for sources, days in FIXTURE_DAYS.items():
+            from tests.fixtures.days import days_by_source
+
+            for sources, days in days_by_source().items():
                 print(f"  {sources}: {days}")
         passwords = args.home / "simple_auth_manager_passwords.json.generated"
         if passwords.exists():

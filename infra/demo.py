@@ -32,28 +32,8 @@ from rich.table import Table  # noqa: E402
 from pipeline import runs  # noqa: E402
 from storage import layout  # noqa: E402
 from storage.store import open_store  # noqa: E402
+from tests.fixtures.days import DEMO_RUNS  # noqa: E402
 from tests.fixtures.server import fixture_server  # noqa: E402
-
-# source -> (logical date, window start, window end): the days the fixture site spans
-DEMO_RUNS = {
-    "rt_fr": ("2017-06-09", "2017-06-07", "2017-06-11"),
-    "trt_fr": ("2016-09-18", "2016-09-15", "2016-09-20"),
-    "lesmoutonsenrages": ("2016-09-18", "2016-09-16", "2016-09-21"),
-    "antiguerre_fr": ("2018-12-02", "2018-11-30", "2018-12-05"),
-    "aa_fr": ("2020-02-28", "2020-02-26", "2020-03-01"),
-    "sputnik_fr": ("2020-02-28", "2020-02-27", "2020-02-29"),
-    "rt_en": ("2022-03-29", "2022-03-28", "2022-03-30"),
-    "rt_es": ("2022-03-29", "2022-03-28", "2022-03-30"),
-    "rt_de": ("2022-03-29", "2022-03-28", "2022-03-30"),
-    "sputnik_global": ("2022-03-29", "2022-03-28", "2022-03-30"),
-    "aa_en": ("2022-03-29", "2022-03-28", "2022-03-30"),
-    "aa_tr": ("2022-03-29", "2022-03-28", "2022-03-30"),
-    "trt_world": ("2022-03-29", "2022-03-28", "2022-03-30"),
-    "antiwar_news": ("2019-05-20", "2019-05-19", "2019-05-22"),
-    "antiwar_original": ("2019-05-20", "2019-05-19", "2019-05-22"),
-    "antiwar_blog": ("2019-05-20", "2019-05-19", "2019-05-22"),
-    "reseauinternational": ("2019-05-20", "2019-05-19", "2019-05-22"),
-}
 
 
 def _utc(day: str) -> datetime:

@@ -1,10 +1,11 @@
 """The crawl window of a DAG run, from its data interval and the operator's params. Pure.
 
-A scheduled or backfilled run crawls its data interval. A manual run may name a window
-(`window_start`, `window_end`, ISO date-times; a time without offset is UTC); one without a
-window and without an interval crawls its logical day. What an operator typed wrong fails
-the run at once, as an input error naming the param: never retried, never replaced by
-another window.
+A scheduled or backfilled run crawls its data interval (a backfill given a window fails: it
+would crawl the same window in every run). A manual run may name a window (`window_start`,
+`window_end`: the DAG's params take RFC 3339 date-times; a time without offset, from other
+callers, is UTC); one without a window and without an interval crawls its logical day.
+What an operator typed wrong fails the run at once, as an input error naming the param:
+never retried, never replaced by another window.
 """
 
 from __future__ import annotations
@@ -35,12 +36,20 @@ def crawl_window(
     interval_start: datetime | None,
     interval_end: datetime | None,
     logical: datetime,
+    backfill: bool = False,
 ) -> tuple[datetime, datetime]:
     """(start, end) of the window to crawl, or InputError naming what is wrong."""
     start_param, end_param = (
         _when("window_start", params.get("window_start")),
         _when("window_end", params.get("window_end")),
     )
+    if backfill and (start_param or end_param):
+        # Airflow's backfill dialog offers the params form too: one window for every run
+        # would crawl the same days again and again, so the run says so instead of obeying
+        raise InputError(
+            "window_start/window_end do not apply to a backfill: each of its runs crawls its own interval "
+            "(leave them empty; max_articles applies)"
+        )
     if start_param is None and end_param is None:
         if interval_start is None or interval_end is None or interval_end <= interval_start:
             day = logical.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

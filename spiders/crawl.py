@@ -12,7 +12,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -163,12 +165,13 @@ def run_crawl(
     replay: dict[str, str] | None = None,
     workdir: Path | None = None,
     timeout: float = 3600,
+    progress: Callable[[str], None] | None = None,
 ) -> CrawlResult:
     """Crawl the window in a subprocess and upload the WARC part and crawl log.
 
     The attempt's objects get keys of their own (time and a random token), so a retry, a
-    re-run or a concurrent run of the interval never writes over another's. A crawl that
-    archives nothing new uploads nothing. The subprocess dies with this process, and a work
+    re-run or a concurrent run of the interval never writes over another's. Every crawl
+    uploads its log; its WARC part too when it recorded any exchange. The subprocess dies with this process, and a work
     directory left by a killed task is removed by the next crawl.
     """
     profile_path = profile_path or profiles_dir() / f"{ctx.source_id}.yaml"
@@ -203,42 +206,78 @@ def run_crawl(
         env = dict(os.environ)
         if replay:
             env[REPLAY_ENV] = json.dumps(replay)
-        try:
-            proc = subprocess.run(
-                cmd,
-                check=False,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                cwd=Path(__file__).resolve().parent.parent,
-                preexec_fn=_die_with_parent,  # only prctl, before exec
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} killed after {timeout:.0f} s") from exc
+        returncode, stderr = _run_crawler(cmd, env, timeout, progress)
+        if returncode is None:
+            raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} killed after {timeout:.0f} s")
         log_path, warc_path = tmpdir / "crawl-log.jsonl", tmpdir / "part.warc.gz"
-        if proc.returncode != 0 or not log_path.exists():
-            tail = redact("\n".join(proc.stderr.strip().splitlines()[-15:]))
-            raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} exited with {proc.returncode}:\n{tail}")
+        if returncode != 0 or not log_path.exists():
+            tail = redact("\n".join(stderr[-15:]))
+            raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} exited with {returncode}:\n{tail}")
         rows = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
         result = CrawlResult(
             ctx.source_id, ctx.run, ctx.logical_date.isoformat(), attempt, summary=summarize(rows), log_rows=rows
         )
-        if any(r["outcome"] == "archived" for r in rows):
-            part_key = layout.raw_key(ctx.source_id, ctx.logical_date, ctx.run, attempt)
-            log_key = layout.crawl_log_key(ctx.source_id, ctx.logical_date, ctx.run, attempt)
+        # Every run keeps its crawl log, even one that archives nothing (what it saw and why it
+        # took nothing is the evidence a gap needs), and its WARC part whenever it recorded an
+        # exchange (the feeds and sitemaps it read are raw captures too).
+        part_key = layout.raw_key(ctx.source_id, ctx.logical_date, ctx.run, attempt)
+        log_key = layout.crawl_log_key(ctx.source_id, ctx.logical_date, ctx.run, attempt)
+        if any("warc_file" in r for r in rows):
             for r in rows:
                 if "warc_file" in r:
                     r["warc_file"] = part_key
             store.put_file(part_key, warc_path, "application/warc")
-            store.put_bytes(
-                log_key,
-                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(),
-                "application/x-ndjson",
-            )
-            result.parts, result.crawl_log = [part_key], log_key
+            result.parts = [part_key]
+        store.put_bytes(
+            log_key, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(), "application/x-ndjson"
+        )
+        result.crawl_log = log_key
+        if any(r["outcome"] == "archived" for r in rows):
             conditional.save(store, ctx.source_id, attempt, validators, conditional.updated(validators, rows))
         return result
+
+
+# Scrapy's periodic figures and its closing line: what the crawl task's log shows while it runs
+_PROGRESS = ("[scrapy.extensions.logstats]", "Spider closed", "Closing spider")
+
+
+def _run_crawler(
+    cmd: list[str], env: dict[str, str], timeout: float, progress: Callable[[str], None] | None
+) -> tuple[int | None, list[str]]:
+    """Run the crawl process; pass its progress lines on as they come. (exit code or None if it
+    was killed for running past `timeout`, its stderr lines)."""
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        # only prctl between fork and exec: safe beside the task process's threads
+        preexec_fn=_die_with_parent,  # noqa: PLW1509
+    )
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line.rstrip("\n"))
+            if progress and any(mark in line for mark in _PROGRESS):
+                progress(redact(line.rstrip("\n").split("] ", 1)[-1].removeprefix("INFO: ")))
+        proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return (None if expired.is_set() else proc.returncode), lines
 
 
 def _write_previous_bodies(store: Store, validators: conditional.Validators, tmpdir: Path) -> None:

@@ -52,7 +52,7 @@ def decode_body(payload: bytes, encoding: str | None, limit: int = DEFAULT_MAX_B
 
             out, d = bytearray(), brotli.Decompressor()
             for i in range(0, len(payload), 64):  # small steps: brotli's output per step stays a few MB
-                out += d.decompress(payload[i : i + 64])
+                out += d.process(payload[i : i + 64])
                 if len(out) > limit:
                     raise PayloadTooLarge(f"body decompresses beyond {limit // 2**20} MB (Content-Encoding br)")
             return bytes(out)

@@ -332,7 +332,9 @@ def test_feeds_and_sitemaps_are_fetched_conditionally(tmp_path: Path, sites: Fix
     assert row["entries"] == before["entries"]  # every entry seen again, from the archived body
     articles = {r["url"]: r["reason"] for r in second.log_rows if r.get("kind") == "article"}
     assert articles[f"http://{sites.address}/articles/good"] == "already archived"
-    assert second.parts == [] and conditional.load(store, "local_test") == state  # nothing new, state kept
+    assert "archived" not in second.summary["articles"] and conditional.load(store, "local_test") == state
+    # nothing new, validators kept; the run still keeps its log and the WARC of what it fetched (the 304)
+    assert second.crawl_log and store.exists(second.crawl_log) and len(second.parts) == 1
 
 
 def test_date_archive_pages_are_followed_through_their_pagination(tmp_path: Path, sites: FixtureServer) -> None:
@@ -431,7 +433,7 @@ def test_two_addresses_with_one_rel_canonical_are_archived_once(tmp_path: Path) 
         # the next run knows the article by its canonical address, whichever address was kept
         again = run_crawl(store, CTX, profile_path=profile)
         reasons = {r["url"].rsplit("/", 1)[-1]: r["reason"] for r in again.log_rows if r.get("kind") == "article"}
-        assert reasons[kept] == "already archived" and again.parts == [], again.log_rows
+        assert reasons[kept] == "already archived" and "archived" not in again.summary["articles"], again.log_rows
         assert reasons[dup] in ("already archived", "its rel=canonical is already archived")
     finally:
         renamed.stop()
@@ -449,11 +451,18 @@ def test_the_replay_map_is_closed(tmp_path: Path) -> None:
         ctx = RunContext(
             "hostile_news", datetime(2024, 5, 6, tzinfo=UTC), datetime(2024, 5, 7, tzinfo=UTC), date(2024, 5, 6)
         )
+        progress: list[str] = []
         result = run_crawl(
-            LocalStore(tmp_path / "a"), ctx, profile_path=profile, replay={"other.example": site.address}
+            LocalStore(tmp_path / "a"),
+            ctx,
+            profile_path=profile,
+            replay={"other.example": site.address},
+            progress=progress.append,
         )
     finally:
         site.stop()
     (feed,) = [r for r in result.log_rows if r.get("kind") == "feed"]
     assert feed["outcome"] == "skipped" and "news.example is not in the replay map" in feed["reason"]
-    assert sum(site.hits.values()) == 0 and result.parts == []
+    assert sum(site.hits.values()) == 0 and result.parts == []  # no exchange, no WARC part
+    assert result.crawl_log is not None  # but the log of what was refused, and why, is archived
+    assert any(line.startswith("Spider closed (finished)") for line in progress), progress  # the task's log

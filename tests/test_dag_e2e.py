@@ -158,9 +158,14 @@ def test_rerun_of_the_same_interval_changes_nothing(rt_run: dict[str, Any]) -> N
     after = snapshot(store)
     assert {k: after.get(k) for k in before} == before, "nothing committed may change"
     added = sorted(set(after) - set(before))
-    # only a report of its own: the run fetched nothing new, so no WARC, clean document or commit
-    assert len(added) == 1 and added[0].startswith("runs/source=rt_fr/20170607T000000Z-20170611T000000Z/"), added
-    report = json.loads(after[added[0]])
+    # the run fetched nothing new: no clean document, no commit; it keeps its report, its crawl
+    # log and the WARC of the feed and sitemaps it read (evidence of what it saw)
+    run = "20170607T000000Z-20170611T000000Z"
+    kinds = sorted(k.rsplit(".", 1)[-1] if k.startswith("raw/") else k.split("/", 1)[0] for k in added)
+    assert kinds == ["gz", "jsonl", "runs"], added
+    assert all(run in k for k in added) and not any(k.startswith(("manifests/", "clean/")) for k in added)
+    (report_key,) = [k for k in added if k.startswith("runs/")]
+    report = json.loads(after[report_key])
     assert report["already_archived"] == 4 and report["archived"] == 0
 
 
@@ -225,13 +230,31 @@ def test_scheduled_runs_crawl_contiguous_intervals(dags_module: ModuleType) -> N
         assert isinstance(second.data_interval, DataInterval)
 
 
+def test_a_malformed_window_is_refused_before_any_run(dags_module: ModuleType, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The params are JSON-schema date-times: the trigger form and the API refuse anything else
+    with one line naming the param, before a run exists (nothing to retry, nothing fetched)."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    archive = tmp_path / "archive"
+    monkeypatch.setenv("ARCHIVE_URL", archive.as_uri())
+    with pytest.raises(
+        ParamValidationError, match="Invalid input for param window_start: 'last tuesday' is not a 'date-time'"
+    ):
+        dags_module.news_rt_fr.test(logical_date=LOGICAL, run_conf={"window_start": "last tuesday"})
+    assert not archive.exists()
+
+
 @pytest.mark.parametrize(
     ("conf", "message"),
     [
-        ({"window_start": "last tuesday"}, "window_start 'last tuesday' is not an ISO date-time"),
         (
             {"window_start": "2017-06-11T00:00:00+00:00", "window_end": "2017-06-07T00:00:00+00:00"},
             "the window is empty or inverted",
+        ),
+        (
+            {"window_start": "2010-01-01T00:00:00+00:00", "window_end": "2017-06-07T00:00:00+00:00"},
+            "backfill it instead",
         ),
     ],
 )
@@ -243,9 +266,9 @@ def test_bad_params_fail_the_run_at_once_without_retry(
     conf: dict[str, str],
     message: str,
 ) -> None:
-    """An operator's typo is an input error: the crawl task fails on its first try (retries are
-    not spent on it, the source's schedule is not blocked), with one line naming the param, and
-    nothing is fetched or written."""
+    """A well-formed but wrong window is an input error: the crawl task fails on its first try
+    (retries are not spent on it, the source's schedule is not blocked), with one line naming
+    what is wrong, and nothing is fetched or written."""
     archive = tmp_path / "archive"
     monkeypatch.setenv("ARCHIVE_URL", archive.as_uri())
     dag = dags_module.news_rt_fr

@@ -79,3 +79,24 @@ def test_day() -> None:
     assert day("date_from", "2017-06-09") == date(2017, 6, 9)
     with pytest.raises(InputError, match="date_to 'tomorrow' is not a date"):
         day("date_to", "tomorrow")
+
+
+@pytest.mark.parametrize(
+    ("params", "refused"),
+    [
+        ({}, False),
+        ({"window_start": None, "window_end": ""}, False),
+        ({"max_articles": 5}, False),
+        ({"window_start": "2017-06-07T00:00:00Z"}, True),
+        ({"window_start": "2017-06-07T00:00:00Z", "window_end": "2017-06-11T00:00:00Z"}, True),
+    ],
+)
+def test_a_backfill_crawls_each_runs_interval_and_refuses_a_window(params: dict[str, Any], refused: bool) -> None:
+    """The backfill dialog offers the params form: a window there would make every run crawl
+    the same days, so it is refused as an input error rather than silently applied or dropped."""
+    interval = (D, D + timedelta(days=1))
+    if refused:
+        with pytest.raises(InputError, match="do not apply to a backfill"):
+            crawl_window(params, *interval, LOGICAL, backfill=True)
+    else:
+        assert crawl_window(params, *interval, LOGICAL, backfill=True) == interval
