@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Asset, AssetAny, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from extract import Extractor, classify_capture
 from pipeline import runs, summary, window
+from pipeline.alerts import FailureWebhook
 from spiders.crawl import RunContext, run_crawl
 from spiders.profile import Profile, get_profile, load_registry, profiles_dir
 from spiders.profile_doc import header_comment, profile_doc
@@ -98,6 +99,7 @@ def build_dag(profile: Profile) -> Any:
             "retry_delay": timedelta(seconds=int(os.environ.get("NEWSARCHIVE_RETRY_DELAY_SECONDS", "120"))),
             "retry_exponential_backoff": True,
             "max_retry_delay": timedelta(minutes=30),
+            "on_failure_callback": [FailureWebhook()],  # a webhook, if the connection exists
         },
         params={
             # format date-time: the trigger form shows a date-time picker, and the API and the
@@ -141,7 +143,7 @@ def build_dag(profile: Profile) -> Any:
             cap = profile.politeness.max_page_mb * 2**20  # the crawl's download cap bounds decompression too
             return runs.extract_run(_store(), crawled, ex, ex.info, classify_capture, max_body=cap)
 
-        @task(multiple_outputs=False)
+        @task(multiple_outputs=False, outlets=[manifests_asset(profile.id)])
         @_permanent_fails
         def commit(crawled: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
             return runs.commit_run(_store(), crawled, extracted)
@@ -161,6 +163,45 @@ def build_dag(profile: Profile) -> Any:
         report(crawled, extracted, committed)
 
     return source_dag()
+
+
+def manifests_asset(source_id: str) -> Asset:
+    """A source's committed manifests: each commit task emits an event on it, so other DAGs
+    (news_catalog) can be scheduled on new data instead of on the clock."""
+    return Asset(name=f"newsarchive_manifests_{source_id}", uri=f"newsarchive://manifests/source={source_id}")
+
+
+def build_catalog_dag(source_ids: list[str]) -> Any:
+    """Bring the researchers' catalog up to date whenever any source commits new manifests."""
+
+    @dag(
+        dag_id="news_catalog",
+        description="Refresh the search catalog when a source commits new manifests",
+        schedule=AssetAny(*(manifests_asset(s) for s in source_ids)),
+        start_date=datetime(2000, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["newsarchive", "catalog"],
+        default_args={"owner": "newsarchive", "retries": 2, "on_failure_callback": [FailureWebhook()]},
+        doc_md="Brings the researchers' catalog up to date whenever any source commits new manifests. "
+        "The catalog file is NEWSARCHIVE_CATALOG (default: the cache `archive` itself uses for this "
+        "archive), so the reading room and the CLI find it warm.",
+    )
+    def catalog_dag() -> None:
+        @task
+        @_permanent_fails
+        def refresh() -> dict[str, Any]:
+            from researcher.catalog import Catalog, default_catalog_path
+
+            store = _store()
+            path = os.environ.get("NEWSARCHIVE_CATALOG") or default_catalog_path(store.url)
+            added = Catalog(Path(path)).update(store)
+            log.info("catalog %s: %s new rows", path, added)
+            return {"catalog": str(path), "new_rows": added}
+
+        refresh()
+
+    return catalog_dag()
 
 
 def _doc(profile: Profile) -> str:
@@ -212,3 +253,4 @@ _registry = load_registry()
 for _profile in _registry.values():
     globals()[f"news_{_profile.id}"] = build_dag(_profile)
 news_reprocess = build_reprocess_dag(sorted(_registry))
+news_catalog = build_catalog_dag(sorted(_registry))
