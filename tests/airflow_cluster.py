@@ -65,6 +65,7 @@ class AirflowCluster:
         }
         self.procs: list[subprocess.Popen[bytes]] = []
         self.named: dict[str, subprocess.Popen[bytes]] = {}
+        self.token: str | None = None  # a bearer token, when the API is not open to all (login())
 
     def airflow(self, *args: str) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -104,9 +105,10 @@ class AirflowCluster:
         """One API call; a 503 (SQLite busy: "Database is locked") is tried again, as a UI user would."""
         data = json.dumps(body).encode() if body is not None else None
         for attempt in range(1, attempts + 1):
-            req = urllib.request.Request(
-                self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
-            )
+            headers = {"Content-Type": "application/json"}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
             try:
                 with urllib.request.urlopen(req, timeout=60) as resp:
                     return json.loads(resp.read() or b"null")
@@ -116,6 +118,14 @@ class AirflowCluster:
                     raise ApiError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
                 time.sleep(2 * attempt)
         raise AssertionError("unreachable")
+
+    def login(self, user: str = "admin") -> str:
+        """Sign the API calls in as `user` (simple auth manager); returns the user's password."""
+        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+        self.token = self.request("POST", "/auth/token", {"username": user, "password": passwords[user]})[
+            "access_token"
+        ]
+        return str(passwords[user])
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)

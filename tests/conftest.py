@@ -36,6 +36,8 @@ os.environ.update(
 from tests.fixtures.server import SITES_DIR, FixtureServer, fixture_server  # noqa: E402
 from tests.s3server import WeedS3  # noqa: E402
 
+pytest_plugins = ["tests.browser"]  # the browser_page fixture (Playwright on Debian's Chromium)
+
 
 @pytest.fixture(scope="session")
 def sites() -> Iterator[FixtureServer]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pyarrow.parquet as pq
 import pytest
@@ -31,7 +31,6 @@ from tests import roomarchive
 from tests.fixtures.server import FixtureServer
 
 REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / ".work" / "artifacts" / "reading-room"
 URL = "https://www.aa.com.tr/fr/monde/idleb-nouvelle-offensive/1746120"
 
 
@@ -186,13 +185,6 @@ def test_the_reading_room_never_writes_to_the_archive(client: TestClient, room: 
 # -- in a real browser -----------------------------------------------------------------
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        if path := shutil.which(name):
-            return path
-    return None
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -222,41 +214,6 @@ def server(room: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     yield base
     proc.terminate()
     proc.wait(timeout=10)
-
-
-class Steps:
-    """Screenshots of each step, kept under .work/artifacts/ when the test fails."""
-
-    def __init__(self, page: Any, name: str):
-        self.page, self.dir, self.n = page, ARTIFACTS / name, 0
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
-
-    def shot(self, what: str) -> None:
-        self.n += 1
-        self.page.screenshot(path=str(self.dir / f"{self.n:02d}-{what}.png"), full_page=True)
-
-
-@pytest.fixture
-def browser_page(request: pytest.FixtureRequest) -> Iterator[Any]:
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed: apt-get install chromium (make test does it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1366, "height": 800}, accept_downloads=True)
-        page = context.new_page()
-        outside: list[str] = []
-        page.on("request", lambda r: outside.append(r.url) if urlsplit(r.url).hostname != "127.0.0.1" else None)
-        steps = Steps(page, request.node.name)
-        yield page, steps, outside
-        failed = getattr(request.node, "rep_call", None)
-        context.close()
-        browser.close()
-        if failed is not None and not failed.failed:
-            shutil.rmtree(steps.dir, ignore_errors=True)
 
 
 def test_a_researcher_searches_filters_reads_replays_compares_and_exports(
