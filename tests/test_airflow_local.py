@@ -58,6 +58,7 @@ def test_replay_tryout_starts_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
             time.sleep(0.5)
         assert not alive, [" ".join(p.cmdline()) for p in alive]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # the test failed before Ctrl-C: leave nothing running either
+            from infra.airflow_local import stop_all
+
+            stop_all([proc], grace=5)
