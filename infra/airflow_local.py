@@ -24,8 +24,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import psutil
 
@@ -54,7 +56,7 @@ def environment(home: Path, port: int, replay: dict[str, str] | None) -> dict[st
     return env
 
 
-def stop_all(procs: list[subprocess.Popen[bytes]], grace: float = 15) -> None:
+def stop_all(procs: Sequence[subprocess.Popen[Any]], grace: float = 15) -> None:
     """SIGTERM to every process started and all their descendants, then SIGKILL what is left."""
     family: list[psutil.Process] = []
     for p in procs:
