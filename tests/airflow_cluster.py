@@ -11,10 +11,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from infra.airflow_sqlite import use_wal
+from spiders.profile import profiles_dir
 from tests.s3server import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -162,3 +166,22 @@ class AirflowCluster:
                 p.kill()
                 p.wait()
         self.procs = []
+
+
+def backfill_setup(tmp: Path, sources: Iterable[str], replay: dict[str, str]) -> dict[str, str]:
+    """The settings of a cluster that backfills these sources from their fixture sites: their
+    profiles copied with feeds removed (a real feed reaches only the recent past), a daily
+    schedule and a volume of one article a day; replay to the fixture server; an archive in
+    TMP/archive; no retries."""
+    profiles = tmp / "profiles"
+    profiles.mkdir(exist_ok=True)
+    for source in sources:
+        profile = yaml.safe_load((profiles_dir() / f"{source}.yaml").read_text())
+        profile.update(feeds=[], expected_daily_volume=1, schedule="@daily")
+        (profiles / f"{source}.yaml").write_text(yaml.safe_dump(profile))
+    return {
+        "NEWSARCHIVE_PROFILES": str(profiles),
+        "ARCHIVE_URL": (tmp / "archive").as_uri(),
+        "NEWSARCHIVE_REPLAY": json.dumps(replay),
+        "NEWSARCHIVE_RETRIES": "0",
+    }

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from spiders.profile import profiles_dir
-from tests.airflow_cluster import AirflowCluster
+from tests.airflow_cluster import AirflowCluster, backfill_setup
 from tests.fixtures.server import FixtureServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,19 +32,11 @@ POSTS = {
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory, sites: FixtureServer) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("airflow-ui")
-    profiles = tmp / "profiles"
-    profiles.mkdir()
-    profile = yaml.safe_load((profiles_dir() / f"{SOURCE}.yaml").read_text())
-    profile.update(feeds=[], expected_daily_volume=1, schedule="@daily")  # a feed reaches only the recent past
-    (profiles / f"{SOURCE}.yaml").write_text(yaml.safe_dump(profile))
     archive = tmp / "archive"
     cluster = AirflowCluster(
         tmp / "airflow",
         {
-            "NEWSARCHIVE_PROFILES": str(profiles),
-            "ARCHIVE_URL": archive.as_uri(),
-            "NEWSARCHIVE_REPLAY": json.dumps(sites.replay_map()),
-            "NEWSARCHIVE_RETRIES": "0",
+            **backfill_setup(tmp, [SOURCE], sites.replay_map()),
             # a login page, as an operator meets it (not the open all-admins mode of the other tests)
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",

@@ -9,12 +9,10 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-import yaml
 
-from spiders.profile import profiles_dir
 from storage import manifest
 from storage.store import LocalStore
-from tests.airflow_cluster import AirflowCluster
+from tests.airflow_cluster import AirflowCluster, backfill_setup
 from tests.fixtures.server import FixtureServer
 
 # Two sources, two discovery paths that reach the past: a WordPress site (REST API and
@@ -51,22 +49,8 @@ def _days(source: str) -> list[str]:
 @pytest.fixture(scope="module")
 def backfilled(tmp_path_factory: pytest.TempPathFactory, sites: FixtureServer) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("backfill")
-    profiles = tmp / "profiles"
-    profiles.mkdir()
-    for source in SOURCES:
-        profile = yaml.safe_load((profiles_dir() / f"{source}.yaml").read_text())
-        profile.update(feeds=[], expected_daily_volume=1, schedule="@daily")
-        (profiles / f"{source}.yaml").write_text(yaml.safe_dump(profile))
     archive = tmp / "archive"
-    cluster = AirflowCluster(
-        tmp / "airflow",
-        {
-            "NEWSARCHIVE_PROFILES": str(profiles),
-            "ARCHIVE_URL": archive.as_uri(),
-            "NEWSARCHIVE_REPLAY": json.dumps(sites.replay_map()),
-            "NEWSARCHIVE_RETRIES": "0",
-        },
-    )
+    cluster = AirflowCluster(tmp / "airflow", backfill_setup(tmp, SOURCES, sites.replay_map()))
     try:
         cluster.start()
         backfills = {}

@@ -29,10 +29,9 @@ import pytest
 import yaml
 
 from researcher.verify import verify
-from spiders.profile import profiles_dir
 from storage import manifest
 from storage.store import S3Store, Store
-from tests.airflow_cluster import AirflowCluster
+from tests.airflow_cluster import AirflowCluster, backfill_setup
 from tests.fixtures.server import FixtureServer
 from tests.s3server import ACCESS_KEY, SECRET_KEY, WeedS3
 
@@ -140,12 +139,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, sites: FixtureServer) -> I
     import redis
 
     tmp = tmp_path_factory.mktemp("distributed")
-    profiles = tmp / "profiles"
-    profiles.mkdir()
-    for source in (*BACKFILLS, *MANUAL):
-        profile = yaml.safe_load((profiles_dir() / f"{source}.yaml").read_text())
-        profile.update(feeds=[], expected_daily_volume=1, schedule="@daily")
-        (profiles / f"{source}.yaml").write_text(yaml.safe_dump(profile))
     db = f"newsarchive_test_{secrets.token_hex(4)}"
     redis_db = 1 + secrets.randbelow(15)
     broker = redis.Redis(host="127.0.0.1", port=6379, db=redis_db)
@@ -160,8 +153,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, sites: FixtureServer) -> I
     cluster.env.update(TIMING)
     cluster.env.update(
         {
-            "NEWSARCHIVE_PROFILES": str(profiles),
-            "NEWSARCHIVE_REPLAY": json.dumps(sites.replay_map()),
+            **backfill_setup(tmp, [*BACKFILLS, *MANUAL], sites.replay_map()),
+            "ARCHIVE_URL": settings["ARCHIVE_URL"],  # the S3 archive, not a directory
             "NEWSARCHIVE_RETRIES": "2",
             "NEWSARCHIVE_RETRY_DELAY_SECONDS": "1",
         }
