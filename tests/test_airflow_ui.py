@@ -80,6 +80,8 @@ def _pick(page: Any, dialog: Any, label: str, day: str) -> None:
 
 def test_a_backfill_started_in_the_ui_archives_exactly_its_days(airflow: dict[str, Any], browser_page: Any) -> None:
     page, steps, outside = browser_page
+    errors: list[str] = []  # SQLite's "database is locked" surfaced as 5xx answers before WAL and the busy timeout
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 500 else None)
     cluster: AirflowCluster = airflow["cluster"]
     _sign_in(page, cluster.base, airflow["password"])
     steps.shot("signed-in")
@@ -114,6 +116,7 @@ def test_a_backfill_started_in_the_ui_archives_exactly_its_days(airflow: dict[st
     slugs = sorted(r["requested_url"].rstrip("/").rsplit("/", 1)[-1] for r in rows)
     assert slugs == sorted(POSTS.values()), rows
     assert not [u for u in outside if not u.startswith(("data:", "blob:"))], "the UI fetched something from outside"
+    assert errors == [], errors
 
 
 def test_a_bad_param_in_the_trigger_form_is_refused_on_the_page(airflow: dict[str, Any], browser_page: Any) -> None:

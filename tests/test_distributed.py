@@ -26,7 +26,6 @@ from typing import Any
 
 import psutil
 import pytest
-import yaml
 
 from researcher.verify import verify
 from storage import manifest
@@ -34,9 +33,9 @@ from storage.store import S3Store, Store
 from tests.airflow_cluster import AirflowCluster, backfill_setup
 from tests.fixtures.server import FixtureServer
 from tests.s3server import ACCESS_KEY, SECRET_KEY, WeedS3
+from tests.test_deploy_files import compose_airflow
 
 REPO = Path(__file__).resolve().parent.parent
-COMPOSE = REPO / "infra" / "compose.yaml"
 BUCKET = "newsarchive"
 # flags the test adds to the compose commands: every component here shares one host, and
 # Airflow's log servers would bind every interface (and clash on one port)
@@ -79,18 +78,6 @@ def _missing() -> str | None:
 pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
 
 
-def compose_airflow() -> tuple[dict[str, str], dict[str, list[str]]]:
-    """infra/compose.yaml's Airflow settings and its Airflow services' commands."""
-    spec = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
-    env = {k: str(v) for k, v in spec["x-airflow-env"].items()}
-    services = {
-        name: [str(a) for a in svc["command"]]
-        for name, svc in spec["services"].items()
-        if svc.get("image", "").startswith("newsarchive") and name != "airflow-init"
-    }
-    return env, services
-
-
 def local_settings(compose_env: dict[str, str], db: str, redis_db: int, s3: WeedS3, api: str) -> dict[str, str]:
     """compose's settings with its hosts (postgres, redis, seaweedfs, api-server) mapped to 127.0.0.1."""
     pg = f"postgres@127.0.0.1:5432/{db}"
@@ -112,22 +99,6 @@ def local_settings(compose_env: dict[str, str], db: str, redis_db: int, s3: Weed
     }
     assert set(mapped) <= set(compose_env), "the test maps a setting infra/compose.yaml no longer has"
     return {**compose_env, **mapped}
-
-
-def test_compose_and_the_test_run_the_same_components() -> None:
-    env, services = compose_airflow()
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
-    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
-    assert sorted(services) == ["api-server", "dag-processor", "scheduler", "triggerer", "worker-1", "worker-2"]
-    assert all(services[w][:2] == ["celery", "worker"] for w in ("worker-1", "worker-2"))
-    dockerfile = (REPO / "infra" / "Dockerfile").read_text(encoding="utf-8")
-    assert "uv sync --frozen --no-dev" in dockerfile and "COPY dags/ dags/" in dockerfile
-    values = yaml.safe_load((REPO / "infra" / "helm" / "values.yaml").read_text(encoding="utf-8"))
-    assert values["executor"] == env["AIRFLOW__CORE__EXECUTOR"]
-    assert values["workers"]["replicas"] == 2 and values["dags"]["gitSync"]["enabled"] is False
-    assert {s["envName"] for s in values["secret"]} == {"AIRFLOW_CONN_ARCHIVE_S3"}
-    assert {e["name"]: e["value"] for e in values["env"]}["ARCHIVE_AWS_CONN_ID"] == env["ARCHIVE_AWS_CONN_ID"]
 
 
 def _psql(sql: str) -> None:
