@@ -66,7 +66,7 @@ class WarcFile:
     The warcinfo record is written by warcio. The three records of each exchange are laid
     out here, byte for byte as warcio's WARCWriter lays them out (same header order, digests,
     HTTP header encoding via warcio's StatusAndHeaders; a test compares the two), one gzip
-    member each, at a quarter of the cost: warcio's writer re-scans its header lists and
+    member each, at half the cost: warcio's writer re-scans its header lists and
     re-reads every payload through generic streams, which on a fast crawl was the largest
     cost on the reactor thread after Scrapy itself (issue 12).
     """
