@@ -21,7 +21,7 @@ from warcio.warcwriter import WARCWriter
 # exactly as sent (still content-encoded), so these would mislead a WARC reader.
 _FRAMING_HEADERS = {"transfer-encoding"}
 WARC_VERSION = "1.1"
-WARC_VERSION_LINE = "WARC/1.1\r\n"
+WARC_VERSION_LINE = f"WARC/{WARC_VERSION}\r\n"
 GZIP_LEVEL = 9  # warcio's
 
 

@@ -10,7 +10,7 @@ from extract import Extractor, NoiseRules, classify_capture
 from pipeline import runs
 from storage import layout
 from storage.store import LocalStore
-from tests.bench.real import _warc
+from tests.bench.real import write_warc
 from tests.fixtures.real import load_pages
 
 DAY = date(2024, 1, 1)
@@ -24,7 +24,7 @@ def build_archive(root: Path, copies: int = 1) -> LocalStore:
     pages = [p for p in load_pages() if p.kind == "article"] * copies
     store = LocalStore(root)
     local = root.parent / f"{root.name}.warc.gz"
-    _warc(local, pages)
+    write_warc(local, pages)
     key = layout.raw_key("bench", DAY, "run-1", local.name)
     store.put_file(key, local, "application/warc")
     crawl = {"source_id": "bench", "run": "run-1", "logical_date": DAY.isoformat(), "parts": [key]}

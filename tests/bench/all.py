@@ -174,11 +174,12 @@ def update_readme(readme: Path, section: str) -> None:
     readme.write_text(pattern.sub(lambda _: section, text), encoding="utf-8")
 
 
-STAGES: dict[str, Callable[..., list[dict[str, Any]]]] = {
-    "extraction": extraction,
-    "reprocess": reprocess,
-    "crawl": crawl,
-    "catalog": catalog,
+# each stage from the command line's arguments (only the catalog's size is one)
+STAGES: dict[str, Callable[[argparse.Namespace], list[dict[str, Any]]]] = {
+    "extraction": lambda _: extraction(),
+    "reprocess": lambda _: reprocess(),
+    "crawl": lambda _: crawl(),
+    "catalog": lambda args: catalog(args.rows),
 }
 
 
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     stages: list[dict[str, Any]] = []
     for name in args.only or STAGES:
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
-        stages += STAGES[name](args.rows) if name == "catalog" else STAGES[name]()
+        stages += STAGES[name](args)
     results = {
         "date": datetime.now(UTC).date().isoformat(),
         "machine": machine(),

@@ -25,7 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tests.bench.site import HOST, BenchSite, SiteHandler
+from tests.bench.site import HOST, BenchSite, SiteHandler, write_profile
 
 CONCURRENCY = 8
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,17 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def _window(months: int) -> tuple[datetime, datetime]:
     first, last = SiteHandler.month(0), SiteHandler.month(months)
     return datetime(first.year, first.month, 1, tzinfo=UTC), datetime(last.year, last.month, 1, tzinfo=UTC)
-
-
-def _profile(directory: Path) -> Path:
-    path = directory / "bench_site.yaml"
-    path.write_text(
-        f"id: bench_site\nname: Bench\nlanguage: en\ndomains: [{HOST}]\n"
-        f"sitemaps: ['https://{HOST}/sitemap.xml']\ntrust_sitemap_lastmod: true\n"
-        f"politeness: {{download_delay: 0, concurrency: {CONCURRENCY}, autothrottle: false, timeout: 30}}\n",
-        encoding="utf-8",
-    )
-    return path
 
 
 def _trial(kind: str, address: str, months: int) -> dict[str, Any]:
@@ -58,7 +47,12 @@ def _trial(kind: str, address: str, months: int) -> dict[str, Any]:
         if kind == "project":
             start, end = _window(months)
             ctx = RunContext("bench_site", start, end, start.date())
-            result = run_crawl(LocalStore(work / "archive"), ctx, profile_path=_profile(work), replay={HOST: address})
+            result = run_crawl(
+                LocalStore(work / "archive"),
+                ctx,
+                profile_path=write_profile(work, concurrency=CONCURRENCY),
+                replay={HOST: address},
+            )
             pages = result.summary["articles"].get("archived", 0)
             warc = sum(f.stat().st_size for f in (work / "archive").rglob("*.warc.gz"))
         else:

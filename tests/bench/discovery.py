@@ -27,7 +27,7 @@ from rich.table import Table
 from spiders.crawl import RunContext, run_crawl
 from spiders.discovery import DiscoveryError, parse_sitemap
 from storage.store import LocalStore
-from tests.bench.site import HOST, BenchSite, SiteHandler
+from tests.bench.site import HOST, BenchSite, SiteHandler, write_profile
 
 
 def _urlset(n: int, news: bool) -> bytes:
@@ -85,24 +85,13 @@ def bench_parse() -> list[tuple[str, str]]:
     return out
 
 
-def _profile(directory: Path, trust: bool) -> Path:
-    path = directory / "bench_site.yaml"
-    path.write_text(
-        f"id: bench_site\nname: Bench\nlanguage: en\ndomains: [{HOST}]\n"
-        f"sitemaps: ['https://{HOST}/sitemap.xml']\ntrust_sitemap_lastmod: {str(trust).lower()}\n"
-        "politeness: {download_delay: 0, concurrency: 8, autothrottle: false, timeout: 30}\n",
-        encoding="utf-8",
-    )
-    return path
-
-
 def _crawl(tmp: Path, address: str, start: datetime, days: int, trust: bool) -> dict[str, Any]:
     SiteHandler.hits.clear()
     work = Path(tempfile.mkdtemp(dir=tmp))
     store = LocalStore(work / "archive")
     ctx = RunContext("bench_site", start, start + timedelta(days=days), start.date())
     t0 = time.perf_counter()
-    result = run_crawl(store, ctx, profile_path=_profile(work, trust), replay={HOST: address})
+    result = run_crawl(store, ctx, profile_path=write_profile(work, trust), replay={HOST: address})
     seconds = time.perf_counter() - t0
     archived = result.summary["articles"].get("archived", 0)
     return {"seconds": seconds, "archived": archived, "hits": dict(SiteHandler.hits)}

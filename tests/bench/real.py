@@ -227,7 +227,7 @@ def per_page_speed(rounds: int = 3) -> dict[str, Any]:
     }
 
 
-def _warc(path: Path, pages: list[RealPage], logical_date: str = "2024-01-01") -> None:
+def write_warc(path: Path, pages: list[RealPage], logical_date: str = "2024-01-01") -> None:
     """A WARC part as the crawl writes it, of these pages at made-up addresses."""
     warc = WarcFile(path, {"software": "bench"})
     for i, page in enumerate(pages):
@@ -266,7 +266,7 @@ def whole_step_speed(rounds: int = 3) -> dict[str, Any]:
             day = date(2024, 1, 1)
             run = f"bench-{r}"
             local = Path(tmp) / f"part-{r}.warc.gz"
-            _warc(local, pages)
+            write_warc(local, pages)
             key = layout.raw_key("bench", day, run, local.name)
             store.put_file(key, local, "application/warc")
             crawl = {"source_id": "bench", "run": run, "logical_date": day.isoformat(), "parts": [key]}

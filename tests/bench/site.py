@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any, ClassVar
 
 from tests.fixtures.server import NoDelayHTTPServer
@@ -60,25 +62,13 @@ class SiteHandler(BaseHTTPRequestHandler):
         if self.path == "/robots.txt":
             return self._send(b"User-agent: *\nDisallow: /search\n", "text/plain")
         if self.path == "/sitemap.xml":
-            items = "".join(
-                f"<sitemap><loc>{base}/sitemap-{m}.xml</loc>"
-                f"<lastmod>{self.published(m, self.per_month - 1).isoformat()}</lastmod></sitemap>"
-                for m in range(self.months)
-            )
-            return self._send(
-                f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{items}</sitemapindex>'.encode(),
-                "application/xml",
-            )
+            last = self.per_month - 1
+            return self._sitemap("sitemapindex", "sitemap", ((f"{base}/sitemap-{m}.xml", self.published(m, last))
+                                                              for m in range(self.months)))  # fmt: skip
         if match := re.fullmatch(r"/sitemap-(\d+)\.xml", self.path):
             m = int(match[1])
-            items = "".join(
-                f"<url><loc>{base}/a/{m}-{k}</loc><lastmod>{self.published(m, k).isoformat()}</lastmod></url>"
-                for k in range(self.per_month)
-            )
-            return self._send(
-                f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{items}</urlset>'.encode(),
-                "application/xml",
-            )
+            return self._sitemap("urlset", "url", ((f"{base}/a/{m}-{k}", self.published(m, k))
+                                                   for k in range(self.per_month)))  # fmt: skip
         if match := re.fullmatch(r"/a/(\d+)-(\d+)", self.path):
             m, k = int(match[1]), int(match[2])
             when = self.published(m, k).isoformat()
@@ -92,6 +82,14 @@ class SiteHandler(BaseHTTPRequestHandler):
             )
             return self._send(html.encode(), "text/html; charset=utf-8")
         self._send(b"not found", "text/plain", 404)
+
+    def _sitemap(self, root: str, entry: str, entries: Iterable[tuple[str, datetime]]) -> None:
+        """A sitemap index or a urlset: one <loc> and <lastmod> per entry."""
+        items = "".join(
+            f"<{entry}><loc>{loc}</loc><lastmod>{when.isoformat()}</lastmod></{entry}>" for loc, when in entries
+        )
+        xml = f'<{root} xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{items}</{root}>'
+        self._send(xml.encode(), "application/xml")
 
     def _send(self, body: bytes, ctype: str, status: int = 200) -> None:
         self.send_response(status)
@@ -126,3 +124,15 @@ class BenchSite:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_profile(directory: Path, trust: bool = True, concurrency: int = 8) -> Path:
+    """The bench site's source profile: its sitemap index, no delay, no autothrottle."""
+    path = directory / "bench_site.yaml"
+    path.write_text(
+        f"id: bench_site\nname: Bench\nlanguage: en\ndomains: [{HOST}]\n"
+        f"sitemaps: ['https://{HOST}/sitemap.xml']\ntrust_sitemap_lastmod: {str(trust).lower()}\n"
+        f"politeness: {{download_delay: 0, concurrency: {concurrency}, autothrottle: false, timeout: 30}}\n",
+        encoding="utf-8",
+    )
+    return path
