@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export ARCHIVE_URL ?= file://$(CURDIR)/archive
 
-.PHONY: env demo test browser serve standalone soak bench bench-commit check format lock airflow bench-quality bench-crawl bench-archive bench-reprocess clean
+.PHONY: env demo test browser serve standalone soak bench bench-commit check format lock airflow bench-quality bench-crawl bench-archive bench-reprocess bench-linking clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/python -m pip install -q --upgrade pip uv
@@ -59,6 +59,9 @@ bench-crawl: env  ## sitemap parsing and pruning, then crawls of 3,000 and 10,00
 
 bench-reprocess: env  ## re-extraction of an archive of the real pages on every core, beside a bare warcio + trafilatura Pool
 	$(RUN) python -m tests.bench.reprocess --json .work/bench-reprocess.json
+
+bench-linking: env  ## syndication linking: incremental throughput with 1,000,000 signatures indexed beside bare datasketch, and precision/recall on a labelled set
+	$(RUN) python -m tests.bench.linking --json .work/bench-linking.json
 
 bench-commit: env  ## what a write-once commit costs as a source's manifest log grows, beside bare pyarrow reads
 	$(RUN) python -m tests.bench.commit --json .work/bench-commit.json

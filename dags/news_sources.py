@@ -1,4 +1,4 @@
-"""One DAG per source profile: crawl -> extract -> commit -> report.
+"""One DAG per source profile: crawl -> extract -> commit -> changes, links -> report.
 
 Wiring only: schedules, params, retries and task order. Each task is one call into
 spiders/, extract/ or storage/. Transient errors (storage outage, killed crawl) are
@@ -13,13 +13,14 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import Asset, AssetAny, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from extract import Extractor, classify_capture
-from pipeline import runs, summary, window
+from pipeline import events, linking, runs, summary, window
 from pipeline.alerts import FailureWebhook
 from spiders.crawl import RunContext, run_crawl
 from spiders.profile import Profile, get_profile, load_registry, profiles_dir
@@ -65,6 +66,7 @@ def _run_context(profile: Profile) -> RunContext:
         airflow_run_id=ctx["run_id"],
         try_number=ctx["ti"].try_number,
         max_articles=window.max_articles(params.get("max_articles")),
+        recheck=window.recheck(params.get("recheck")),
     )
 
 
@@ -123,6 +125,12 @@ def build_dag(profile: Profile) -> Any:
                 maximum=window.MAX_ARTICLES,
                 description="cap on articles fetched",
             ),
+            "recheck": Param(
+                False,
+                type="boolean",
+                description="also fetch again the archived articles published in the window, whatever "
+                "their age, to record takedowns and edits (at most the profile's revisit budget)",
+            ),
         },
         doc_md=_doc(profile),
     )
@@ -148,19 +156,52 @@ def build_dag(profile: Profile) -> Any:
         def commit(crawled: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
             return runs.commit_run(_store(), crawled, extracted)
 
+        @task(task_id="changes", multiple_outputs=False)
+        @_permanent_fails
+        def detect_changes(crawled: dict[str, Any], committed: dict[str, Any]) -> dict[str, Any]:
+            # what the run's revisits found: takedowns and edits, committed to the events log
+            sections = tuple(urlsplit(str(u)).path for u in profile.section_pages.urls) if profile.section_pages else ()
+            return events.detect_run(_store(), crawled, sections, get_current_context()["run_id"])
+
+        @task(task_id="links", multiple_outputs=False)
+        @_permanent_fails
+        def link_syndication(crawled: dict[str, Any], committed: dict[str, Any]) -> dict[str, Any]:
+            # the run's new articles signed and linked with every other source's texts
+            return linking.link_run(_store(), crawled, committed)
+
         @task(retries=0, multiple_outputs=False)
         @_permanent_fails
-        def report(crawled: dict[str, Any], extracted: dict[str, Any], committed: dict[str, Any]) -> dict[str, Any]:
+        def report(
+            crawled: dict[str, Any],
+            extracted: dict[str, Any],
+            committed: dict[str, Any],
+            changed: dict[str, Any],
+            linked: dict[str, Any],
+        ) -> dict[str, Any]:
             ctx = _run_context(profile)
             thresholds = runs.Thresholds(profile.expected_daily_volume, **profile.alerts.model_dump())
             return runs.report_run(
-                _store(), crawled, extracted, committed, thresholds, (ctx.start, ctx.end), log=log.info
+                _store(),
+                crawled,
+                extracted,
+                committed,
+                thresholds,
+                (ctx.start, ctx.end),
+                log=log.info,
+                changes=changed,
+                links=linked,
             )
 
         crawled = crawl()
         extracted = extract(crawled)
         committed = commit(crawled, extracted)
-        report(crawled, extracted, committed)
+        report(
+            crawled,
+            extracted,
+            committed,
+            detect_changes(crawled, committed),
+            link_syndication(crawled, committed),
+        )
 
     return source_dag()
 

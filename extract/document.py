@@ -77,6 +77,8 @@ class CleanDocument:
     extractor: dict[str, Any]
     flags: list[str] = field(default_factory=list)
     lead: str | None = None
+    # the page's own editions in other languages (hreflang, JSON-LD translationOfWork/workTranslation)
+    translations: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -247,8 +249,15 @@ def extract_document(
         extractor=extractor_info(rules, effective),
         flags=flags,
         lead=lead,
+        translations=_translations(facts, url),
         **meta,
     )
+
+
+def _translations(facts: PageFacts, url: str) -> list[str]:
+    """Absolute addresses of the page's other-language editions, itself excluded."""
+    own = {url, urljoin(url, facts.canonical) if facts.canonical else url}
+    return sorted({urljoin(url, href) for href in facts.alternates} - own)
 
 
 def _sitename(facts: PageFacts) -> str | None:

@@ -1,6 +1,6 @@
 """One parse of a page and one pass over its head-like elements: the facts every later step reads.
 
-Metadata (JSON-LD, meta tags, canonical link, <title>, <h1>, html lang) is read here once,
+Metadata (JSON-LD, meta tags, canonical and hreflang links, <title>, <h1>, html lang) is read here once,
 before pruning and extraction change the tree, so nothing downstream walks the page again
 for it.
 """
@@ -30,6 +30,7 @@ class PageFacts:
     json_ld: dict[str, Any] = field(default_factory=dict)  # the first schema.org *Article object
     ld_types: set[str] = field(default_factory=set)  # every @type the page's JSON-LD declares
     canonical: str | None = None
+    alternates: list[str] = field(default_factory=list)  # hrefs of the page's editions in other languages
     html_lang: str | None = None
     title_tag: str | None = None
     h1: list[lxml.html.HtmlElement] = field(default_factory=list)
@@ -94,6 +95,19 @@ def _json(text: str) -> Any:
     return None
 
 
+def translations_in(item: dict[str, Any]) -> list[str]:
+    """The addresses a schema.org work names as its translation or its original
+    (translationOfWork, workTranslation): a URL, or an object with url or @id, or a list."""
+    out: list[str] = []
+    for key in ("translationOfWork", "workTranslation"):
+        values = item.get(key)
+        for v in values if isinstance(values, list) else [values]:
+            ref = v.get("url") or v.get("@id") if isinstance(v, dict) else v
+            if isinstance(ref, str) and ref.strip().startswith(("http://", "https://", "/")):
+                out.append(ref.strip())
+    return out
+
+
 def read_facts(tree: lxml.html.HtmlElement) -> PageFacts:
     facts = PageFacts(html_lang=(tree.get("lang") or tree.get("xml:lang") or "").strip() or None)
     for el in tree.iter("meta", "link", "title", "h1", "script"):
@@ -106,8 +120,11 @@ def read_facts(tree: lxml.html.HtmlElement) -> PageFacts:
                 if content not in values:
                     values.append(content)
         elif tag == "link":
-            if facts.canonical is None and "canonical" in (el.get("rel") or "").lower().split():
+            rel = (el.get("rel") or "").lower().split()
+            if facts.canonical is None and "canonical" in rel:
                 facts.canonical = (el.get("href") or "").strip() or None
+            elif "alternate" in rel and (el.get("hreflang") or "x-default").lower() != "x-default" and el.get("href"):
+                facts.alternates.append(el.get("href").strip())
         elif tag == "title":
             if facts.title_tag is None and el.getparent() is not None and el.getparent().tag == "head":
                 facts.title_tag = " ".join(el.text_content().split()) or None
@@ -122,6 +139,7 @@ def read_facts(tree: lxml.html.HtmlElement) -> PageFacts:
                 facts.ld_types.update(types)
                 if not facts.json_ld and any(t.endswith(ARTICLE_TYPES) for t in types):
                     facts.json_ld = item
+                    facts.alternates += translations_in(item)
     if facts.title_tag is None:
         title = tree.find(".//title")
         facts.title_tag = " ".join(title.text_content().split()) or None if title is not None else None

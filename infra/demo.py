@@ -49,7 +49,7 @@ def main() -> int:
 
     store = open_store(os.environ["ARCHIVE_URL"])
     table = Table(title=f"Demo runs into {os.environ['ARCHIVE_URL']}")
-    for col in ("source", "window", "state", "discovered", "archived", "already", "failed", "s"):
+    for col in ("source", "window", "state", "discovered", "archived", "already", "failed", "links", "s"):
         table.add_column(col, no_wrap=True)
     ok = True
     for source, (logical, start, end) in DEMO_RUNS.items():
@@ -78,10 +78,15 @@ def main() -> int:
             str(report.get("archived", "-")),
             str(report.get("already_archived", "-")),
             str(failed),
+            str(sum((report.get("links") or {}).get(k, 0) for k in ("links", "translations"))),
             f"{time.monotonic() - t0:.1f}",
         )
     server.stop()
     console.print(table)
+    console.print("\n[bold]Example:[/bold] archive links (RT's editions of one story, linked by their pages)")
+    subprocess.run(
+        [sys.executable, "-m", "researcher.cli", "links", "--archive", os.environ["ARCHIVE_URL"]], check=False
+    )
     console.print("\n[bold]Example:[/bold] archive search --text Idleb --limit 1")
     subprocess.run(
         [

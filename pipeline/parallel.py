@@ -94,10 +94,10 @@ def default_workers() -> int:
 _job: tuple[ExtractFn, ClassifyFn | None] | None = None
 
 
-def _die_with_parent() -> None:
-    """A worker never outlives its task: when the task process is killed (SIGKILL, OOM), the
-    kernel kills the workers too (Linux prctl PR_SET_PDEATHSIG; elsewhere a worker notices
-    its closed queue on its next read)."""
+def die_with_parent() -> None:
+    """A pool worker (extraction, signing) never outlives its task: when the task process is
+    killed (SIGKILL, OOM), the kernel kills the worker too (Linux prctl PR_SET_PDEATHSIG;
+    elsewhere a worker notices its closed queue on its next read)."""
     if sys.platform != "linux":
         return
     libc = ctypes.CDLL(None, use_errno=True)
@@ -109,7 +109,7 @@ def _die_with_parent() -> None:
 
 def _start_worker(extract: ExtractFn, classify: ClassifyFn | None) -> None:
     global _job  # noqa: PLW0603 - one job per worker process, set once at its start
-    _die_with_parent()
+    die_with_parent()
     _job = (extract, classify)
 
 

@@ -135,5 +135,6 @@ def extraction_fields(
         "language": doc.get("language"),
         "tags": doc.get("tags") or [],
         "flags": doc.get("flags") or [],
+        "translations": doc.get("translations") or [],
         "text": text,
     }

@@ -342,6 +342,8 @@ def report_run(
     thresholds: Thresholds,
     window: tuple[datetime, datetime],
     log: Callable[[str], None] | None = None,
+    changes: dict[str, Any] | None = None,
+    links: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the run report (and show it as a table to `log`), then fail loudly if a threshold
     is crossed (the data is already safe)."""
@@ -374,6 +376,10 @@ def report_run(
         "blocked": blocked,
         "already_archived": summary["skipped_by_reason"].get("already archived", 0),
         "revisited": summary.get("revisited", 0),  # archived again by the revisit policy (in "archived")
+        "revisit_budget": summary.get("revisit_budget", {}),  # scheduled, deferred (over budget), budget
+        "revisit_failures": summary.get("revisit_failures", {}),  # 404s and the like: takedowns, not failures
+        "events": (changes or {}).get("events", {}),  # takedown and edit events by kind:reason
+        "links": {k: (links or {}).get(k, 0) for k in ("signed", "links", "translations")},
         "skipped_by_reason": summary["skipped_by_reason"],
         "failed_by_reason": summary["failed_by_reason"],
         "discovery": summary["discovery"],

@@ -34,6 +34,21 @@ def crawl_summary(crawl: dict[str, Any]) -> str:
     )
 
 
+def _revisits(report: dict[str, Any]) -> str:
+    budget = report.get("revisit_budget") or {}
+    text = f"{report.get('revisited', 0)} fetched again"
+    if budget:
+        scheduled, deferred = budget.get("scheduled", 0), budget.get("deferred", 0)
+        text += f" ({scheduled} scheduled, {deferred} deferred, budget {budget.get('budget')})"
+    gone = report.get("revisit_failures") or {}
+    return text + (f"; failed: {_counts(gone)}" if gone else "")
+
+
+def _links(report: dict[str, Any]) -> tuple[int, int, int]:
+    links = report.get("links") or {}
+    return links.get("signed", 0), links.get("links", 0), links.get("translations", 0)
+
+
 def report_table(report: dict[str, Any]) -> str:
     """The run report in a few lines, then one line per day of the window."""
     head = [
@@ -46,6 +61,9 @@ def report_table(report: dict[str, Any]) -> str:
         ("extraction", _counts(report.get("extraction", {}))),
         ("ratios", f"failed {report['failed_ratio']}, leaks {report['leak_ratio']}, empty {report['empty_ratio']}"),
         ("manifest", str((report.get("manifest") or {}).get("manifest") or "nothing new committed")),
+        ("revisits", _revisits(report)),
+        ("events", _counts(report.get("events", {}))),
+        ("links", "{} articles signed, {} syndication links, {} translation links".format(*_links(report))),
     ]
     days = [
         (

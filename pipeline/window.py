@@ -81,6 +81,15 @@ def max_articles(value: Any) -> int | None:
     return value
 
 
+def recheck(value: Any) -> bool:
+    """Whether the run fetches its window's archived articles again: true or false (or unset)."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InputError(f"recheck must be true or false, not {value!r}")
+    return value
+
+
 def day(name: str, value: Any) -> date:
     """A YYYY-MM-DD param as a date, or InputError naming it."""
     try:

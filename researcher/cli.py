@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from researcher import aftermath
 from researcher.catalog import MARK_END, MARK_START, SORTS, STATUSES, Catalog, default_catalog_path
 from researcher.cite import citation
 from researcher.export import FORMATS, atomic_write_bytes, counted, csv_row, write_export
@@ -238,12 +239,17 @@ def find(
 def show(
     capture_id: str, extraction: ExtractionOpt = None, archive: ArchiveOpt = DEFAULT_ARCHIVE, catalog: CatalogOpt = None
 ) -> None:
-    """Provenance and clean text of one capture, with the list of its extractions."""
+    """Provenance and clean text of one capture, its extractions, events and links."""
     try:
         a = _archive(archive, catalog)
         rows = a.extractions(capture_id)  # one read of the manifests for the row and the list
         row = select_extraction(rows, extraction)
         versions = [(r["extraction_id"], r["extracted_at"]) for r in rows]
+        after = aftermath.of_capture(
+            aftermath.read_events(a.store, _warn_corrupt),
+            aftermath.read_links(a.store, _warn_corrupt),
+            row["capture_id"],
+        )
     except ArchiveError as exc:
         return _fail(exc)
     text = row.pop("text")
@@ -251,6 +257,8 @@ def show(
         "citation": citation({**row, "text": text}),
         "provenance": row,
         "extractions": [{"extraction_id": x, "extracted_at": t} for x, t in versions],
+        "events": after["events"],  # what happened to it afterwards: takedowns, edits
+        "links": after["links"],  # the same text published by another source
         "text": text,
     }
     sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
@@ -398,6 +406,110 @@ def export(
     except ArchiveError as exc:
         return _fail(exc)
     err.print(f"exported {n} capture(s) to {output}")
+
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | jsonl | csv")]
+
+
+def _choices(values: list[str], allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+    for v in values:
+        if v not in allowed:
+            raise typer.BadParameter(f"{v!r} is not one of {', '.join(allowed)}", param_hint=name)
+    return tuple(values)
+
+
+def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]], title: str) -> None:
+    """Rows as a table (the columns named), or every field as JSON lines or CSV."""
+    if fmt not in ("table", "jsonl", "csv"):
+        raise typer.BadParameter(f"{fmt!r} is not one of table, jsonl, csv", param_hint="--format")
+    if fmt == "jsonl":
+        for r in rows:
+            sys.stdout.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
+    elif fmt == "csv" and rows:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    elif fmt == "table":
+        table = Table(title=title)
+        for _, header in columns:
+            table.add_column(header, overflow="fold")
+        for r in rows:
+            table.add_row(*(_cell(None if r.get(k) is None else str(r[k])) for k, _ in columns))
+        Console(width=WIDTH).print(table)
+
+
+@app.command()
+def events(
+    source: SourceOpt = [],  # noqa: B006
+    kind: Annotated[list[str], typer.Option("--kind", help="takedown | edit (repeatable)")] = [],  # noqa: B006
+    reason: Annotated[
+        list[str], typer.Option("--reason", help=f"{' | '.join(aftermath.EVENT_REASONS)} (repeatable)")
+    ] = [],  # noqa: B006
+    date_from: Annotated[str | None, typer.Option("--from", help="observed on or after (YYYY-MM-DD)")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="observed on or before (YYYY-MM-DD)")] = None,
+    capture: Annotated[str | None, typer.Option("--capture", help="events of one capture")] = None,
+    url: UrlOpt = None,
+    fmt: FormatOpt = "table",
+    archive: ArchiveOpt = DEFAULT_ARCHIVE,
+) -> None:
+    """Takedowns and edits seen when archived articles were fetched again."""
+    f = aftermath.EventFilter(
+        sources=tuple(source),
+        kinds=_choices(kind, aftermath.EVENT_KINDS, "--kind"),
+        reasons=_choices(reason, aftermath.EVENT_REASONS, "--reason"),
+        date_from=_day(date_from, "--from"),
+        date_to=_day(date_to, "--to"),
+        capture=capture,
+        url=url,
+    )
+    try:
+        rows = aftermath.select_events(aftermath.read_events(_store(archive), _warn_corrupt), f)
+    except ArchiveError as exc:
+        return _fail(exc)
+    cols = [("observed_at", "observed"), ("source_id", "source"), ("kind", "kind"), ("reason", "reason"),
+            ("http_status", "HTTP"), ("capture_id", "capture before"), ("url", "url")]  # fmt: skip
+    _emit(rows, fmt, cols, f"{len(rows)} event(s)")
+    return None
+
+
+@app.command()
+def links(
+    source: Annotated[list[str], typer.Option("--source", "-s", help="either side's source (repeatable)")] = [],  # noqa: B006
+    republished_by: Annotated[
+        list[str], typer.Option("--republished-by", help="the republishing source (repeatable)")
+    ] = [],  # noqa: B006
+    original_source: Annotated[
+        list[str], typer.Option("--original-source", help="the original's source (repeatable)")
+    ] = [],  # noqa: B006
+    date_from: Annotated[str | None, typer.Option("--from", help="republished on or after (YYYY-MM-DD)")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="republished on or before (YYYY-MM-DD)")] = None,
+    min_similarity: Annotated[
+        float, typer.Option("--min-similarity", min=0.0, max=1.0, help="estimated Jaccard, 0..1")
+    ] = 0.0,
+    capture: Annotated[str | None, typer.Option("--capture", help="links of one capture (either side)")] = None,
+    fmt: FormatOpt = "table",
+    archive: ArchiveOpt = DEFAULT_ARCHIVE,
+) -> None:
+    """Articles another source published again: each republication and its earliest original."""
+    f = aftermath.LinkFilter(
+        sources=tuple(source),
+        republished_sources=tuple(republished_by),
+        original_sources=tuple(original_source),
+        date_from=_day(date_from, "--from"),
+        date_to=_day(date_to, "--to"),
+        min_similarity=min_similarity,
+        capture=capture,
+    )
+    try:
+        rows = aftermath.select_links(aftermath.read_links(_store(archive), _warn_corrupt), f)
+    except ArchiveError as exc:
+        return _fail(exc)
+    cols = [("kind", "kind"), ("republished_published", "republished"), ("republished_source", "by"),
+            ("republished_url", "url"),
+            ("original_source", "original source"), ("original_url", "original"),
+            ("similarity", "similarity")]  # fmt: skip
+    _emit(rows, fmt, cols, f"{len(rows)} link(s)")
+    return None
 
 
 @app.command()

@@ -1,5 +1,9 @@
 """Dataset exports of committed rows (provenance columns included): JSON lines, CSV, Parquet, WACZ.
 
+Each exported capture carries what happened to it afterwards: its takedown and edit
+events and its syndication links (JSON in the `events` and `links` columns; in a WACZ,
+events.jsonl and links.jsonl beside the datapackage).
+
 Rows are streamed: memory stays bounded by one Parquet batch (or one capture's WARC
 records) however large the selection. The file appears under its name only once
 complete, so an interrupted export never leaves a half-written dataset behind.
@@ -19,11 +23,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from researcher.aftermath import Attach
 from storage.errors import PermanentError
 from storage.manifest import COLUMNS, SCHEMA
 from storage.store import Store
 
 FORMATS = ("jsonl", "csv", "parquet", "wacz")
+AFTERMATH = ["events", "links"]  # JSON arrays: researcher.aftermath.of_capture
+EXPORT_COLUMNS = [*COLUMNS, *AFTERMATH]
+EXPORT_SCHEMA = pa.schema([*SCHEMA, *(pa.field(c, pa.string()) for c in AFTERMATH)])
 PARQUET_BATCH = 2000
 Rows = Iterable[dict[str, Any]]
 
@@ -32,7 +40,10 @@ def _jsonl(rows: Rows, path: Path) -> int:
     n = 0
     with path.open("w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps({c: row.get(c) for c in COLUMNS}, ensure_ascii=False) + "\n")
+            out = {c: row.get(c) for c in EXPORT_COLUMNS}
+            for c in AFTERMATH:  # nested in JSON lines, not JSON in a string
+                out[c] = json.loads(str(out[c])) if out[c] else []
+            fh.write(json.dumps(out, ensure_ascii=False) + "\n")
             n += 1
     return n
 
@@ -45,7 +56,7 @@ def csv_row(row: dict[str, Any]) -> dict[str, Any]:
 def _csv(rows: Rows, path: Path) -> int:
     n = 0
     with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow(csv_row(row))
@@ -56,9 +67,10 @@ def _csv(rows: Rows, path: Path) -> int:
 def _parquet(rows: Rows, path: Path) -> int:
     n = 0
     it = iter(rows)
-    with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
+    with pq.ParquetWriter(path, EXPORT_SCHEMA, compression="zstd") as writer:
         while batch := list(islice(it, PARQUET_BATCH)):
-            writer.write_table(pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in batch], schema=SCHEMA))
+            table = pa.Table.from_pylist([{c: r.get(c) for c in EXPORT_COLUMNS} for r in batch], schema=EXPORT_SCHEMA)
+            writer.write_table(table)
             n += len(batch)
     return n
 
@@ -112,6 +124,13 @@ def counted(rows: Rows, tick: Callable[[], None]) -> Iterator[dict[str, Any]]:
         tick()
 
 
+def with_aftermath(rows: Rows, attach: Attach) -> Iterator[dict[str, Any]]:
+    """Each row with its events and links as JSON strings (the export's last two columns)."""
+    for row in rows:
+        found = attach(row["capture_id"])
+        yield {**row, **{c: json.dumps(found[c], ensure_ascii=False) for c in AFTERMATH}}
+
+
 def write_export(rows: Rows, fmt: str, target: Path, store: Store | None = None) -> int:
     """Write rows to target in the format; refuses to replace an existing file. Returns the row count.
 
@@ -123,6 +142,8 @@ def write_export(rows: Rows, fmt: str, target: Path, store: Store | None = None)
         raise PermanentError(f"{target} already exists; choose another name")
     if not target.parent.is_dir():
         raise PermanentError(f"{target.parent} is not a directory")
+    if store is not None:
+        rows = with_aftermath(rows, Attach(store))
     if fmt == "wacz":
         if store is None:
             raise PermanentError("a WACZ export needs the archive's store")

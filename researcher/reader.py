@@ -13,8 +13,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from researcher.catalog import Catalog, Query
 from storage.errors import CorruptObject, ObjectNotFound, PermanentError
-from storage.manifest import CorruptManifest
 from storage.store import LocalStore, Store
+from storage.tablelog import CorruptPart
 from storage.warcread import READ_ERRORS, CorruptWarc, decode_body, read_capture_records, read_payload
 
 __all__ = ["Archive", "Query", "UnknownCapture", "check_archive", "select_extraction", "text_diff"]
@@ -78,7 +78,7 @@ class Archive:
         catalog: Catalog | None = None,
         *,
         refresh_each_read: bool = True,
-        on_corrupt: Callable[[CorruptManifest], None] | None = None,
+        on_corrupt: Callable[[CorruptPart], None] | None = None,
     ):
         """refresh_each_read=False: the catalog is brought up to date once, by the first read or an
         explicit refresh(), as a one-shot command wants; a long-lived object sees new commits.

@@ -8,17 +8,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage import layout, manifest
+from storage import layout, manifest, tablelog
 from storage.errors import ObjectNotFound
 from storage.manifest import text_sha256
 from storage.store import Store
-from storage.warcread import CorruptWarc, describe, read_payload
+from storage.tables import EVENTS, LINKS, SIGNATURES
+from storage.warcread import CorruptWarc, describe, read_capture, read_payload
 
 
 @dataclass
 class Problem:
     # missing_raw | corrupt_raw | missing_clean | corrupt_clean | corrupt_manifest | manifest_gap
-    # | duplicate_capture | foreign_manifest
+    # | duplicate_capture | foreign_manifest | corrupt_<table> | <table>_gap | dangling_<table>
+    # | missing_evidence (tables: events, links, signatures)
     kind: str
     key: str
     capture_id: str | None
@@ -116,7 +118,7 @@ def verify(
     was archived twice. Objects that no commit references are counted as uncommitted: the
     leftovers of attempts that were killed or lost a race, kept because nothing is deleted."""
     report = VerifyReport()
-    corrupt: list[manifest.CorruptManifest] = []
+    corrupt: list[tablelog.CorruptPart] = []
     table = manifest.load_manifests(store, source_id, on_corrupt=corrupt.append)
     keys = manifest.manifest_keys(store, source_id)
     report.manifests = len(keys)
@@ -148,4 +150,42 @@ def verify(
             report.objects += 1
             if key not in referenced:
                 report.uncommitted.append(key)
+    report.problems.extend(check_tables(store, source_id))
     return report
+
+
+def check_tables(store: Store, source_id: str | None = None) -> list[Problem]:
+    """The events, links and signatures logs: every part readable and numbered without a gap,
+    every row about committed captures, every takedown's evidence record where it says."""
+    problems: list[Problem] = []
+    unreadable: list[tablelog.CorruptPart] = []  # corrupt manifest parts: verify() reports them already
+    table = manifest.load_manifests(store, None, ["capture_id"], on_corrupt=unreadable.append)
+    committed = set(table["capture_id"].to_pylist())
+    refs = {EVENTS.name: ("capture_id",), LINKS.name: ("republished", "original"), SIGNATURES.name: ("capture_id",)}
+    for table in (EVENTS, LINKS, SIGNATURES):
+        corrupt: list[tablelog.CorruptPart] = []
+        rows = tablelog.load(store, table, source_id, on_corrupt=corrupt.append).to_pylist()
+        problems += [Problem(f"corrupt_{table.name}", exc.key, None, str(exc)) for exc in corrupt]
+        gaps = tablelog.check_contiguous(tablelog.part_keys(store, table.name, source_id))
+        problems += [Problem(f"{table.name}_gap", gap.key, None, str(gap)) for gap in gaps]
+        for row in rows:
+            for col in refs[table.name]:
+                if row[col] not in committed:
+                    detail = f"{table.name} row {row[table.key]} names {col} {row[col]}, which no manifest commits"
+                    problems.append(Problem(f"dangling_{table.name}", row[table.key], row[col], detail))
+            if table is EVENTS and row["evidence_warc_key"] and row["observed_capture_id"] is None:
+                problems += _check_evidence(store, row)
+    return problems
+
+
+def _check_evidence(store: Store, row: dict[str, Any]) -> list[Problem]:
+    """A takedown seen as a failed fetch (404, 410) is proved by its response record."""
+    key = row["evidence_warc_key"]
+    try:
+        cap = read_capture(store, key, row["evidence_warc_offset"], row["evidence_warc_length"])
+    except (ObjectNotFound, CorruptWarc) as exc:
+        return [Problem("missing_evidence", key, row["capture_id"], f"event {row['event_id']}: {describe(exc)}")]
+    if cap.record_id != row["evidence_warc_record_id"] or cap.status != row["http_status"]:
+        detail = f"event {row['event_id']}: the record at that offset is {cap.record_id} (HTTP {cap.status})"
+        return [Problem("missing_evidence", key, row["capture_id"], detail)]
+    return []

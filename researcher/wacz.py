@@ -60,12 +60,21 @@ def write_wacz(rows: Iterable[dict[str, Any]], store: Store, path: Path, title: 
             f"archive/{WARC_NAME}": Path(tmp, WARC_NAME),
             "pages/pages.jsonl": Path(tmp, "pages.jsonl"),
             "indexes/index.cdx": Path(tmp, "index.cdx"),
+            # what happened to the captures afterwards: events and links, a line per capture that has any
+            "aftermath/aftermath.jsonl": Path(tmp, "aftermath.jsonl"),
         }
-        with parts[f"archive/{WARC_NAME}"].open("wb") as warc, parts["pages/pages.jsonl"].open("w") as pages:
+        with (
+            parts[f"archive/{WARC_NAME}"].open("wb") as warc,
+            parts["pages/pages.jsonl"].open("w") as pages,
+            parts["aftermath/aftermath.jsonl"].open("w") as aftermath,
+        ):
             pages.write(json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}) + "\n")
             for row in rows:
                 warc.write(verified_records(store, row))  # never packs bytes the archive did not commit
                 pages.write(json.dumps(_page(row), ensure_ascii=False) + "\n")
+                found = {c: json.loads(row.get(c) or "[]") for c in ("events", "links")}
+                if found["events"] or found["links"]:
+                    aftermath.write(json.dumps({"capture_id": row["capture_id"], **found}, ensure_ascii=False) + "\n")
                 n += 1
         _index(parts[f"archive/{WARC_NAME}"], parts["indexes/index.cdx"])
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -35,6 +35,7 @@ from markupsafe import Markup
 from starlette.background import BackgroundTask
 
 from researcher import coverage
+from researcher.aftermath import Attach
 from researcher.catalog import FACETS, MARK_END, MARK_START, SORTS, STATUSES, Query
 from researcher.cite import bibtex, citation, csl_json
 from researcher.export import FORMATS, write_export
@@ -140,6 +141,8 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
     def fresh() -> None:
         if time.monotonic() - state["refreshed"] > refresh_seconds:
             archive.refresh()
+            # events and links, read with the same rhythm (a corrupt part is skipped, as readers do)
+            state["aftermath"] = Attach(archive.store, on_corrupt=archive.on_corrupt)
             state["refreshed"] = time.monotonic()
             archive.catalog.facets(Query())  # the home page's facets: a pass over every row, done now
 
@@ -221,6 +224,7 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
             versions=versions,
             citation=citation(row),
             provenance=_provenance(row),
+            aftermath=state["aftermath"](row["capture_id"]),
         )
 
     @app.get("/capture/{capture_id}/cite.bib")

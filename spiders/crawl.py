@@ -24,7 +24,7 @@ from spiders import conditional
 from spiders.profile import load_profile, profiles_dir
 from spiders.proxy import proxy_url, redact
 from spiders.replay import REPLAY_ENV
-from spiders.revisit import revisits_due
+from spiders.revisit import recheck_window, revisits_due
 from spiders.settings import DEFAULT_USER_AGENT, USER_AGENT_ENV
 from storage import layout
 from storage.errors import ArchiveError, TransientError
@@ -50,6 +50,7 @@ class RunContext:
     airflow_run_id: str | None = None
     try_number: int | None = None
     max_articles: int | None = None
+    recheck: bool = False  # fetch the window's archived articles again (spiders/revisit.py)
 
     @property
     def run(self) -> str:
@@ -92,8 +93,13 @@ def coverage_by_day(articles: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts from a crawl log, small enough for XCom whatever the size of the sitemaps."""
-    articles = [r for r in rows if r.get("kind") == "article"]
+    # a revisit that fails is what a takedown looks like (pipeline/events.py), not a crawl failure
+    gone = [r for r in rows if r.get("kind") == "article" and r.get("via") == "revisit" and r["outcome"] == "failed"]
+    articles = [
+        r for r in rows if r.get("kind") == "article" and not (r.get("via") == "revisit" and r["outcome"] == "failed")
+    ]
     return {
+        "revisit_failures": dict(Counter(r["reason"] for r in gone)),
         "by_day": coverage_by_day(articles),
         "articles": dict(Counter(r["outcome"] for r in articles)),
         "skipped_by_reason": dict(Counter(r["reason"] for r in articles if r["outcome"] == "skipped")),
@@ -133,7 +139,8 @@ _TMP_PREFIX = "newsarchive-crawl-"
 
 def _die_with_parent() -> None:
     """In the crawl subprocess, before exec: die when the task process dies, even by SIGKILL
-    (Linux's parent-death signal), so a killed task never leaves a crawler running."""
+    (Linux's parent-death signal), so a killed task never leaves a crawler running. (Like
+    pipeline.parallel.die_with_parent, kept here so spiders/ imports nothing of pipeline/.)"""
     import ctypes
     import signal
 
@@ -179,7 +186,12 @@ def run_crawl(
     profile = load_profile(profile_path)
     if profile.politeness.proxy:
         proxy_url(profile.politeness.proxy.url_env)  # unset or malformed: fail before starting Scrapy
-    due = revisits_due(capture_history(store, ctx.source_id), ctx.end, profile.revisit_after_days)
+    history = capture_history(store, ctx.source_id)
+    if ctx.recheck:
+        plan = recheck_window(history, ctx.start, ctx.end, profile.revisit_budget)
+    else:
+        plan = revisits_due(history, ctx.end, profile.revisit_ages, profile.revisit_budget)
+    due = plan.due
     known = archived_urls(store, ctx.source_id) - set(due)
     attempt = layout.new_attempt()
     base = Path(workdir or tempfile.gettempdir())
@@ -215,7 +227,12 @@ def run_crawl(
             raise CrawlFailed(f"crawl of {ctx.source_id} {ctx.run} exited with {returncode}:\n{tail}")
         rows = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
         result = CrawlResult(
-            ctx.source_id, ctx.run, ctx.logical_date.isoformat(), attempt, summary=summarize(rows), log_rows=rows
+            ctx.source_id,
+            ctx.run,
+            ctx.logical_date.isoformat(),
+            attempt,
+            summary={**summarize(rows), "revisit_budget": {**plan.as_summary(), "budget": profile.revisit_budget}},
+            log_rows=rows,
         )
         # Every run keeps its crawl log, even one that archives nothing (what it saw and why it
         # took nothing is the evidence a gap needs), and its WARC part whenever it recorded an

@@ -41,6 +41,18 @@ def _not_modified(response: Response) -> str | None:
     return "not modified (304): the archived body parsed again" if response.status == 304 else None
 
 
+LISTING_CAP = 1000  # feeds and news sitemaps; a listing longer than this is not recorded entry by entry
+
+
+def _listed(candidates: list[Candidate]) -> dict[str, Any]:
+    """A feed's or a small sitemap's entries, as listed (address, date), for the crawl log:
+    an article that vanishes from a listing that still holds its neighbours is a possible
+    takedown (pipeline/events.py). Long sitemaps (archives of years) are left out."""
+    if len(candidates) > LISTING_CAP:
+        return {}
+    return {"listed": [[clean_url(c.url), c.published.isoformat() if c.published else None] for c in candidates]}
+
+
 class CrawlLog:
     """JSON lines, one per URL outcome: archived, skipped or failed, with a reason.
 
@@ -164,6 +176,7 @@ class NewsSpider(Spider):
             _not_modified(response),
             kind="feed",
             entries=len(candidates),
+            **_listed(candidates),
             **self._fetched(response),
         )
         yield from self.consider(candidates)
@@ -266,6 +279,7 @@ class NewsSpider(Spider):
             kind="sitemap",
             children=len(page.children),
             entries=len(page.candidates),
+            **_listed(page.candidates),
             **self._fetched(response),
         )
         depth = response.meta.get("depth", 0) + 1
@@ -403,7 +417,11 @@ class NewsSpider(Spider):
         requested = (request.meta.get("redirect_urls") or [request.url])[0]
         self.pending.discard(requested)
         scope = (
-            {"in_window": request.meta.get("via") != "revisit", "published": request.meta.get("discovered_date")}
+            {
+                "in_window": request.meta.get("via") != "revisit",
+                "published": request.meta.get("discovered_date"),
+                "via": request.meta.get("via"),  # a failed revisit may be a takedown (pipeline/events.py)
+            }
             if kind == "article"
             else {}
         )

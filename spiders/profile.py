@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import yaml
 from cssselect import GenericTranslator, SelectorError
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
+from spiders.revisit import parse_age
 from storage.errors import PermanentError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
@@ -173,8 +175,22 @@ class Profile(_Strict):
     expected_daily_volume: Annotated[int, Field(ge=0)] = 0
     alerts: Alerts = Alerts()
     rules_version: Annotated[int, Field(ge=1)] = 1
-    # days after publication at which an archived article is captured again (see spiders/revisit.py)
-    revisit_after_days: list[Annotated[int, Field(ge=1, le=3650)]] = []
+    # ages after publication at which an archived article is captured again, as 1h or 7d
+    # (spiders/revisit.py); what a revisit finds becomes takedown or edit events (pipeline/events.py)
+    revisit_after: list[str] = []
+    # revisits per run at most, youngest age mark first; the rest wait (reported as deferred)
+    revisit_budget: Annotated[int, Field(ge=0, le=100_000)] = 200
+
+    @field_validator("revisit_after")
+    @classmethod
+    def _ages(cls, v: list[str]) -> list[str]:
+        for age in v:
+            parse_age(age)  # its ValueError names the accepted forms
+        return v
+
+    @property
+    def revisit_ages(self) -> list[timedelta]:
+        return [parse_age(a) for a in self.revisit_after]
 
     @field_validator("domains", "mirrors")
     @classmethod

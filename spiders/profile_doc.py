@@ -41,7 +41,12 @@ def profile_doc(profile: Profile, notes: str = "") -> str:
             f"robots.txt obeyed (Crawl-delay up to {p.max_crawl_delay:g} s), pages over {p.max_page_mb} MB cancelled",
         ),
         ("proxy", f"{p.proxy.label} ({p.proxy.region})" if p.proxy else "none"),
-        ("revisits", ", ".join(f"{d} d" for d in profile.revisit_after_days) or "none"),
+        (
+            "revisits",
+            (", ".join(profile.revisit_after) + f" (at most {profile.revisit_budget} a run)")
+            if profile.revisit_after
+            else "none",
+        ),
         ("expected volume", f"{profile.expected_daily_volume} articles a day"),
         (
             "noise rules",

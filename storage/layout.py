@@ -6,7 +6,7 @@ a random token), so a retry, a re-run or a concurrent run of the same interval w
 the others, never over them. A capture is named by its WARC record (unique per response),
 a clean document by capture and extraction. Manifests are the per-source commit log:
 `manifests/source=<id>/<seq>.parquet`, numbered from 1, each created only if its number is
-free; see storage.manifest.
+free; see storage.manifest. Events, links and signatures are logs of the same kind.
 """
 
 from __future__ import annotations
@@ -17,7 +17,11 @@ import secrets
 from datetime import UTC, date, datetime
 
 _SOURCE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
-_COMMIT_RE = re.compile(r"^manifests/source=([a-z][a-z0-9_]{1,63})/(\d{10})\.parquet$")
+# The archive's tables: each a per-source log of immutable Parquet parts numbered from 1
+# (storage/tablelog.py): captures (manifests), what happened to them later (events), texts
+# republished elsewhere (links) and the MinHash signatures that find them (signatures).
+TABLES = ("manifests", "events", "links", "signatures")
+_PART_RE = re.compile(r"^(" + "|".join(TABLES) + r")/source=([a-z][a-z0-9_]{1,63})/(\d{10})\.parquet$")
 _ATTEMPT_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
 
@@ -86,21 +90,38 @@ def clean_key(source_id: str, day: date, capture: str, extraction: str) -> str:
     return f"clean/{_partition(source_id, day)}/{capture}/{extraction}.json"
 
 
-def commit_key(source_id: str, seq: int) -> str:
-    """The source's commit number seq (from 1): one immutable manifest part."""
+def part_key(table: str, source_id: str, seq: int) -> str:
+    """Part number seq (from 1) of a source's log of `table`: one immutable Parquet file."""
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}")
     if not 1 <= seq < 10**10:
         raise ValueError(f"commit number {seq} out of range")
-    return f"manifests/source={check_source_id(source_id)}/{seq:010d}.parquet"
+    return f"{table}/source={check_source_id(source_id)}/{seq:010d}.parquet"
+
+
+def parse_part_key(key: str) -> tuple[str, str, int] | None:
+    """(table, source, seq) of a table part's key, None for any other key."""
+    m = _PART_RE.match(key)
+    return (m.group(1), m.group(2), int(m.group(3))) if m else None
+
+
+def table_prefix(table: str, source_id: str | None = None) -> str:
+    return f"{table}/source={check_source_id(source_id)}/" if source_id else f"{table}/"
+
+
+def commit_key(source_id: str, seq: int) -> str:
+    """The source's commit number seq (from 1): one immutable manifest part."""
+    return part_key("manifests", source_id, seq)
 
 
 def parse_commit_key(key: str) -> tuple[str, int] | None:
-    """(source, seq) of a commit key, None for any other key."""
-    m = _COMMIT_RE.match(key)
-    return (m.group(1), int(m.group(2))) if m else None
+    """(source, seq) of a manifest part's key, None for any other key."""
+    parsed = parse_part_key(key)
+    return (parsed[1], parsed[2]) if parsed and parsed[0] == "manifests" else None
 
 
 def manifests_prefix(source_id: str | None = None) -> str:
-    return f"manifests/source={check_source_id(source_id)}/" if source_id else "manifests/"
+    return table_prefix("manifests", source_id)
 
 
 def report_key(source_id: str, run: str, attempt: str) -> str:

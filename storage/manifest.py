@@ -17,18 +17,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import random
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from storage import layout
-from storage.errors import CorruptObject, ObjectExists, ObjectNotFound, StorageUnavailable
+from storage import tablelog
 from storage.store import Store
 
 _s, _i, _ls = pa.string(), pa.int64(), pa.list_(pa.string())
@@ -82,6 +78,7 @@ SCHEMA = pa.schema(
         ("language", _s),
         ("tags", _ls),
         ("flags", _ls),
+        ("translations", _ls),  # the page's editions in other languages, as it names them
         ("text", _s),
     ]
 )
@@ -93,11 +90,11 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-COMMIT_METADATA = b"newsarchive.commit"
+COMMIT_METADATA = tablelog.COMMIT_METADATA
 # Final outcomes of a fetched article URL; a `blocked` capture is fetched again next time.
 # `not_article`: the address answered with a listing or homepage (archived, never re-fetched).
 ARTICLE_STATUSES = ("ok", "extraction_failed", "not_article")
-MAX_CONFLICTS = 200  # commits lost to concurrent committers before giving up (transient)
+MAX_CONFLICTS = tablelog.MAX_CONFLICTS
 # The columns de-duplication reads from the log.
 _DEDUP_COLUMNS = [
     "capture_id",
@@ -111,13 +108,12 @@ _DEDUP_COLUMNS = [
 ]
 
 
-class CorruptManifest(CorruptObject):
+class CorruptManifest(tablelog.CorruptPart):
     """A committed manifest part that does not read as Parquet of this schema, or is missing
     from the log's numbering."""
 
-    def __init__(self, key: str, detail: str):
-        super().__init__(f"manifest {key} {detail}")
-        self.key = key
+
+MANIFESTS = tablelog.Table("manifests", SCHEMA, "capture_id", ("capture_id", "extraction_id"), CorruptManifest)
 
 
 def to_parquet(rows: Iterable[dict[str, Any]], commit: dict[str, Any] | None = None) -> bytes:
@@ -131,26 +127,13 @@ def to_parquet(rows: Iterable[dict[str, Any]], commit: dict[str, Any] | None = N
 
 
 def _parse(key: str, data: bytes, columns: list[str] | None = None) -> pa.Table:
-    try:
-        # ParquetFile, not read_table: read_table goes through pyarrow.dataset and pyarrow.fs, and
-        # pipeline processes that had used it aborted at exit ("terminate called without an active
-        # exception", seen in tests/test_write_once.py); a part is one small buffer, no dataset needed.
-        part = pq.ParquetFile(pa.BufferReader(data))
-        names = set(part.schema_arrow.names)  # the schema is rebuilt on every access: read it once
-        present = None if columns is None else [c for c in columns if c in names]
-        return part.read(columns=present)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise CorruptManifest(key, f"is corrupt ({type(exc).__name__}: {str(exc)[:120]})") from None
+    return tablelog.parse(key, data, columns, CorruptManifest)
 
 
 def read_part(store: Store, key: str, columns: list[str] | None = None) -> pa.Table:
     """One listed part (only `columns`, when given). A listed key that reads as missing is a
     store fault (retried), never absence."""
-    try:
-        data = store.get_bytes(key)
-    except ObjectNotFound:
-        raise StorageUnavailable(f"manifest {key} is listed but reads as missing; not taken for absent") from None
-    return _parse(key, data, columns)
+    return _parse(key, tablelog.read_bytes(store, key), columns)
 
 
 def commit_info(table: pa.Table) -> dict[str, Any]:
@@ -169,13 +152,7 @@ def read_rows(store: Store, key: str) -> list[dict[str, Any]]:
 
 def _read_conformed(store: Store, key: str, columns: list[str]) -> pa.Table:
     """A part's `columns` in today's schema; a part whose columns cannot be read as such is corrupt."""
-    table = read_part(store, key, columns)
-    try:
-        return _conform(table, columns)
-    except (pa.ArrowException, ValueError) as exc:
-        raise CorruptManifest(
-            key, f"does not fit the manifest schema ({type(exc).__name__}: {str(exc)[:120]})"
-        ) from None
+    return tablelog.read_conformed(store, key, SCHEMA, columns, CorruptManifest)
 
 
 def latest_extractions(table: pa.Table) -> pa.Table:
@@ -190,63 +167,26 @@ def latest_extractions(table: pa.Table) -> pa.Table:
 
 def manifest_keys(store: Store, source_id: str | None = None) -> list[str]:
     """The committed parts of a source (or of every source), in commit order per source."""
-    keys = [k for k in store.list(layout.manifests_prefix(source_id)) if layout.parse_commit_key(k)]
-    return sorted(keys)
+    return tablelog.part_keys(store, "manifests", source_id)
 
 
-def check_contiguous(keys: list[str]) -> list[CorruptManifest]:
-    """Gaps in a log's numbering, one error per missing part: parts are numbered 1..n (a part
-    is only created when its predecessor exists), so a gap means a part was lost."""
-    problems: list[CorruptManifest] = []
-    expected: dict[str, int] = {}
-    for key in keys:
-        source, seq = layout.parse_commit_key(key) or ("", 0)
-        want = expected.get(source, 1)
-        if seq != want:
-            problems.append(CorruptManifest(layout.commit_key(source, want), f"is missing from the log, before {key}"))
-        expected[source] = seq + 1
-    return problems
+def check_contiguous(keys: list[str]) -> list[tablelog.CorruptPart]:
+    """Gaps in the logs' numbering, one CorruptManifest per missing part."""
+    return tablelog.check_contiguous(keys, CorruptManifest)
 
 
 def load_manifests(
     store: Store,
     source_id: str | None = None,
     columns: list[str] | None = None,
-    on_corrupt: Callable[[CorruptManifest], None] | None = None,
+    on_corrupt: Callable[[tablelog.CorruptPart], None] | None = None,
 ) -> pa.Table:
     """Every committed row of a source (or of the whole archive) as one Arrow table.
 
     A corrupt part raises CorruptManifest naming it, or, with on_corrupt, is reported there
     and skipped (a researcher's read goes on; the pipeline must not decide on a partial log).
     """
-    tables = []
-    wanted = columns or COLUMNS
-    keys = manifest_keys(store, source_id)
-    gaps = check_contiguous(keys)
-    if gaps and on_corrupt is None:
-        raise gaps[0]
-    for key in keys:
-        try:
-            tables.append(_read_conformed(store, key, wanted))
-        except CorruptManifest as exc:
-            if on_corrupt is None:
-                raise
-            on_corrupt(exc)
-    if not tables:
-        schema = pa.schema([SCHEMA.field(c) for c in columns]) if columns else SCHEMA
-        return schema.empty_table()
-    return pa.concat_tables(tables, promote_options="default")
-
-
-def _conform(table: pa.Table, columns: list[str]) -> pa.Table:
-    """The table in today's schema: columns added since it was written come back as nulls."""
-    arrays = [
-        table.column(c).cast(SCHEMA.field(c).type)
-        if c in table.column_names
-        else pa.nulls(table.num_rows, SCHEMA.field(c).type)
-        for c in columns
-    ]
-    return pa.Table.from_arrays(arrays, schema=pa.schema([SCHEMA.field(c) for c in columns]))
+    return tablelog.load(store, MANIFESTS, source_id, columns, on_corrupt)
 
 
 def archived_urls(store: Store, source_id: str) -> set[str]:
@@ -360,29 +300,6 @@ class CommitResult:
         return {"manifest": self.key, "new_rows": self.new_rows, "dropped": self.dropped, "conflicts": self.conflicts}
 
 
-class _Log:
-    """A source's parts read so far: they are immutable, so a retry reads only newer ones."""
-
-    def __init__(self, store: Store, source_id: str):
-        self.store, self.source_id = store, source_id
-        self.rows: dict[str, list[dict[str, Any]]] = {}
-
-    def refresh(self) -> int:
-        """Read parts not read yet; returns the next free commit number."""
-        keys = manifest_keys(self.store, self.source_id)
-        gaps = check_contiguous(keys)
-        if gaps:
-            raise gaps[0]
-        for key in keys:
-            if key not in self.rows:
-                self.rows[key] = _read_conformed(self.store, key, _DEDUP_COLUMNS).to_pylist()
-        return len(keys) + 1
-
-    def all_rows(self) -> Iterable[dict[str, Any]]:
-        for rows in self.rows.values():
-            yield from rows
-
-
 def commit(
     store: Store,
     source_id: str,
@@ -396,18 +313,8 @@ def commit(
     Re-running a commit is a no-op; two committers racing for one number: one wins, the
     other reads the winner's part and tries the next number with what is still new.
     """
-    log = _Log(store, source_id)
-    for conflicts in range(max_conflicts + 1):
-        seq = log.refresh()
-        new, dropped = select_new(log.all_rows(), rows)
-        if not new:
-            return CommitResult(None, [], dropped, conflicts)
-        key = layout.commit_key(source_id, seq)
-        meta = {**(info or {}), "seq": seq, "committed_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
-        try:
-            store.put_bytes(key, to_parquet(new, meta), "application/vnd.apache.parquet")
-        except ObjectExists:
-            time.sleep(random.uniform(0, min(0.05 * 2**conflicts, 1.0)))  # noqa: S311 - jitter, not a secret
-            continue
-        return CommitResult(key, [r["capture_id"] for r in new], dropped, conflicts)
-    raise StorageUnavailable(f"commit to {source_id}'s manifest log lost {max_conflicts} races in a row; retried later")
+    log = tablelog.Log(
+        store, "manifests", source_id, lambda k: _read_conformed(store, k, _DEDUP_COLUMNS).to_pylist(), CorruptManifest
+    )
+    done = tablelog.append(log, rows, select_new, to_parquet, info, max_conflicts)
+    return CommitResult(done.key, [r["capture_id"] for r in done.rows], done.dropped, done.conflicts)

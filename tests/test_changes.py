@@ -47,6 +47,10 @@ CASES: dict[str, tuple[Refetch, tuple[str, str] | None]] = {
     "200 with a listing where the article was": (
         _fetch(page=_page("Monde\nSyrie\nTurquie", status="not_article")), ("takedown", "content_removed"),
     ),
+    "200 with a removal notice and no article text": (
+        _fetch(page=_page("Cet article n'est plus disponible.", status="extraction_failed")),
+        ("takedown", "content_removed"),
+    ),
     "200 with another text": (
         _fetch(page=_page("La Bourse d'Istanbul a clôturé en hausse de deux pour cent mardi, portée par les banques.")),
         ("takedown", "content_removed"),

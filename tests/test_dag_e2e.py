@@ -198,6 +198,8 @@ def test_storage_outage_mid_run_loses_nothing(
             "crawl": "failed",
             "extract": "upstream_failed",
             "commit": "upstream_failed",
+            "changes": "upstream_failed",
+            "links": "upstream_failed",
             "report": "upstream_failed",
         }
         logs = "".join(capfd.readouterr())

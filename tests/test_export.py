@@ -45,6 +45,7 @@ def test_wacz_package_is_complete_and_self_verifying(wacz: Path, aa_archive: str
             "archive/data.warc.gz",
             "indexes/index.cdx",
             "pages/pages.jsonl",
+            "aftermath/aftermath.jsonl",  # events and links of the captures that have any
             "datapackage.json",
             "datapackage-digest.json",
         }
@@ -58,6 +59,8 @@ def test_wacz_package_is_complete_and_self_verifying(wacz: Path, aa_archive: str
         assert digest["hash"] == "sha256:" + hashlib.sha256(z.read("datapackage.json")).hexdigest()
         pages = [json.loads(x) for x in z.read("pages/pages.jsonl").splitlines()]
         cdx = z.read("indexes/index.cdx").decode().splitlines()
+        aftermath = [json.loads(x) for x in z.read("aftermath/aftermath.jsonl").splitlines()]
+    assert {a["capture_id"] for a in aftermath} <= {r["capture_id"] for r in rows}
     assert pages[0]["format"] == "json-pages-1.0"
     assert sorted(p["url"] for p in pages[1:]) == sorted(r["final_url"] for r in rows)
     assert len(cdx) == len(rows) and cdx == sorted(cdx)  # one response per capture, sorted by SURT

@@ -65,7 +65,7 @@ def test_profiles_dir_only_has_yaml() -> None:
             "politeness.proxy.url_env",
             "pattern",
         ),
-        (GOOD + "revisit_after_days: [0]\n", "revisit_after_days.0", "greater than or equal"),
+        (GOOD + "revisit_after: [0h]\n", "revisit_after", "not an age"),
         (GOOD + "sections: [fr/]\n", "sections.0", "pattern"),
         (
             GOOD + "section_pages: {urls: ['https://example.org/s'], item_selector: 'div['}\n",

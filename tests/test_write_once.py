@@ -209,14 +209,13 @@ print(json.dumps(out))
 """
 
 
-def test_commit_race_between_two_processes(target: Target) -> None:
-    """Two OS processes commit to one source at the same instant, 20 times: no row is lost, the
-    article both carry is committed once, and the log's parts are numbered without a gap."""
-    n = 20
+def race_two_processes(target: Target, script: str, n: int) -> list[Any]:
+    """Run `script` (argv: archive URL, who, start time, n) in two OS processes, "p" and "q",
+    which start each of their n commits at the same instants; their JSON outputs."""
     t0 = time.time() + 3
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _COMMIT_RACER, target.url, who, str(t0), str(n)],
+            [sys.executable, "-c", script, target.url, who, str(t0), str(n)],
             env=_env(target),
             cwd=REPO,
             stdout=subprocess.PIPE,
@@ -229,6 +228,14 @@ def test_commit_race_between_two_processes(target: Target) -> None:
         out, err = p.communicate(timeout=240)
         assert p.returncode == 0, err.decode()[-2000:]
         results.append(json.loads(out))
+    return results
+
+
+def test_commit_race_between_two_processes(target: Target) -> None:
+    """Two OS processes commit to one source at the same instant, 20 times: no row is lost, the
+    article both carry is committed once, and the log's parts are numbered without a gap."""
+    n = 20
+    results = race_two_processes(target, _COMMIT_RACER, n)
     conflicts = sum(r["conflicts"] for res in results for r in res)
     for i in range(n):
         rows = manifest.load_manifests(target.store, f"race_{i}").to_pylist()
