@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -34,13 +35,17 @@ def signature_rows(rows: Iterable[dict[str, Any]], workers: int = 1) -> list[dic
     for row, signed in zip(todo, syndication.sign_all([r["text"] for r in todo], workers), strict=True):
         values, n_words = signed if signed is not None else (None, len(syndication.word_hashes(row["text"])))
         urls = {str(row[c]) for c in ("requested_url", "final_url", "canonical_url") if row.get(c)}
+        editions = set(row.get("translations") or [])
+        canonical, final = row.get("canonical_url"), row.get("final_url") or row.get("requested_url")
+        if canonical and final and urlsplit(canonical).hostname != urlsplit(final).hostname:
+            editions.add(canonical)  # a canonical on another site: another edition if its language differs
         out.append(
             {
                 "capture_id": row["capture_id"],
                 "source_id": row["source_id"],
                 "url": row.get("final_url") or row.get("requested_url"),  # where it was archived
                 "urls": sorted(urls),
-                "translations": sorted(row.get("translations") or []),
+                "translations": sorted(editions),
                 "language": row.get("language"),
                 "published": row.get("published") or row.get("fetched_at"),
                 "text_sha256": row.get("text_sha256"),
@@ -66,8 +71,8 @@ def as_matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 def translation_pairs(new: list[dict[str, Any]], stored: list[dict[str, Any]]) -> set[tuple[str, str]]:
     """(capture, capture) pairs of one story's editions in two languages, where either page
-    names the other's address (hreflang, JSON-LD). Rows carry capture_id, urls, translations
-    and language. Pure."""
+    names the other's address (hreflang, JSON-LD, or a canonical on another site) and their
+    languages differ. Rows carry capture_id, urls, translations and language. Pure."""
     by_url: dict[str, set[str]] = {}
     rows = {r["capture_id"]: r for r in [*stored, *new]}
     for r in rows.values():

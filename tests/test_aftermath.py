@@ -345,7 +345,7 @@ def test_editions_in_other_languages_are_linked_where_the_pages_say_so(story: di
         assert (r["republished_published"], r["republished"]) > (r["original_published"], r["original"])
     # the German text is under the linker's 80 words: translation links do not need a MinHash
     de = next(s for s in tablelog.load(store, SIGNATURES).to_pylist() if s["source_id"] == "rt_de")
-    assert de["minhash"] is None and de["translations"] == [EDITIONS["rt_en"]]
+    assert de["minhash"] is None and EDITIONS["rt_en"] in de["translations"]  # (and its canonical, if on a mirror)
 
 
 def test_the_reading_room_shows_what_happened_after_capture(story: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""The pure parts of the events step and of the researcher's event and link filters, as tables."""
+"""The pure parts of the events step, of the links step's edition rules and of the researcher's
+event and link filters, as tables."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from pipeline import changes
 from pipeline.events import before_and_after, event_row, listings, revisits, vanished
+from pipeline.linking import signature_rows, translation_pairs
 from researcher.aftermath import EventFilter, LinkFilter, of_capture, select_events, select_links
 
 U = "https://x.example/a"
@@ -181,3 +183,36 @@ def test_listings_are_read_from_the_crawl_log() -> None:
         {"url": "https://x/a", "outcome": "archived", "kind": "article"},
     ]
     assert {u: v["items"] for u, v in listings(rows).items()} == {"https://x/feed": {"https://x/a": "2017"}}
+
+
+def _sig(cid: str, lang: str, urls: list[str], names: list[str]) -> dict[str, Any]:
+    return {"capture_id": cid, "language": lang, "urls": urls, "translations": names}
+
+
+EN, ES, DE = "https://www.rt.com/a", "https://actualidad.rt.com/a", "https://de.rt.com/a"
+EDITION_CASES: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], set[tuple[str, str]]]] = {
+    "the new page names a stored edition": ([_sig("es", "es", [ES], [EN])], [_sig("en", "en", [EN], [])],
+                                            {("en", "es")}),
+    "a stored page names the new one": ([_sig("es", "es", [ES], [])], [_sig("en", "en", [EN], [ES])], {("en", "es")}),
+    "named both ways: one pair": ([_sig("es", "es", [ES], [EN])], [_sig("en", "en", [EN], [ES])], {("en", "es")}),
+    "an edition not archived": ([_sig("es", "es", [ES], [DE])], [_sig("en", "en", [EN], [])], set()),
+    "the same language (a mirror's canonical)": ([_sig("m", "de", ["https://rtde.site/a", DE], [DE])],
+                                                 [_sig("de", "de", [DE], [])], set()),
+    "two stored pages: not this run's business": ([_sig("x", "fr", ["https://x/"], [])],
+                                                  [_sig("en", "en", [EN], [ES]), _sig("es", "es", [ES], [EN])], set()),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("new", "stored", "pairs"), EDITION_CASES.values(), ids=EDITION_CASES.keys())
+def test_editions_named_by_their_pages(
+    new: list[dict[str, Any]], stored: list[dict[str, Any]], pairs: set[tuple[str, str]]
+) -> None:
+    assert translation_pairs(new, stored) == pairs
+
+
+def test_a_canonical_on_another_site_names_an_edition() -> None:
+    row = {"capture_id": "c", "source_id": "rt_de", "status": "ok", "text": "kurz", "language": "de",
+           "requested_url": DE, "final_url": DE, "canonical_url": EN, "translations": []}  # fmt: skip
+    mirror = {**row, "final_url": "https://rtde.site/a", "canonical_url": DE}
+    assert signature_rows([row])[0]["translations"] == [EN]
+    assert signature_rows([mirror])[0]["translations"] == [DE]  # kept; the language rule decides
