@@ -41,6 +41,7 @@ class LinkFilter:
     date_to: date | None = None  # republished on or before
     min_similarity: float = 0.0
     capture: str | None = None  # either side
+    every_pair: bool = False  # every similar earlier text, not only each republication's earliest
 
 
 def _day(value: str | None) -> str:
@@ -73,10 +74,30 @@ def select_events(rows: Iterable[dict[str, Any]], f: EventFilter) -> list[dict[s
     return sorted(out.values(), key=lambda r: (r.get("observed_at") or "", r["event_id"]))
 
 
-def select_links(rows: Iterable[dict[str, Any]], f: LinkFilter) -> list[dict[str, Any]]:
-    """The matching links, once each, by republication date. Pure."""
-    out: dict[str, dict[str, Any]] = {}
+def earliest(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each republication's link to its earliest original only: the linker records every
+    similar earlier text in another source (a blog copying a blog that copied RT links to
+    both), and the original is the first of them. Translation links are kept as they are. Pure."""
+    first: dict[str, dict[str, Any]] = {}
+    kept: list[dict[str, Any]] = []
     for r in rows:
+        if r["kind"] != "syndication":
+            kept.append(r)
+            continue
+        held = first.get(r["republished"])
+        if held is None or (r["original_published"] or "", r["original"]) < (
+            held["original_published"] or "",
+            held["original"],
+        ):
+            first[r["republished"]] = r
+    return kept + list(first.values())
+
+
+def select_links(rows: Iterable[dict[str, Any]], f: LinkFilter) -> list[dict[str, Any]]:
+    """The matching links, once each, by republication date: each republication's earliest
+    original, or every similar pair with `every_pair`. Pure."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows if f.every_pair else earliest(rows):
         sides = {r["republished_source"], r["original_source"]}
         if f.sources and not sides & set(f.sources):
             continue
@@ -107,7 +128,7 @@ def read_links(store: Store, on_corrupt: OnCorrupt = None) -> list[dict[str, Any
 def of_capture(events: Iterable[dict[str, Any]], links: Iterable[dict[str, Any]], capture_id: str) -> dict[str, Any]:
     """A capture's events and links as `archive show` and exports attach them. Pure."""
     evs = select_events(events, EventFilter(capture=capture_id))
-    lks = select_links(links, LinkFilter(capture=capture_id))
+    lks = select_links(links, LinkFilter(capture=capture_id, every_pair=True))  # the card shows them all
     return {
         "events": [
             {k: e[k] for k in ("event_id", "kind", "reason", "observed_at", "http_status", "final_url")} for e in evs

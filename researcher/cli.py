@@ -487,10 +487,14 @@ def links(
         float, typer.Option("--min-similarity", min=0.0, max=1.0, help="estimated Jaccard, 0..1")
     ] = 0.0,
     capture: Annotated[str | None, typer.Option("--capture", help="links of one capture (either side)")] = None,
+    every_pair: Annotated[
+        bool, typer.Option("--every-pair", help="every similar earlier text, not only each republication's earliest")
+    ] = False,
     fmt: FormatOpt = "table",
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
 ) -> None:
-    """Articles another source published again: each republication and its earliest original."""
+    """Articles another source published again: each republication and its earliest original
+    (every similar pair with --every-pair), and editions in other languages."""
     f = aftermath.LinkFilter(
         sources=tuple(source),
         republished_sources=tuple(republished_by),
@@ -499,6 +503,7 @@ def links(
         date_to=_day(date_to, "--to"),
         min_similarity=min_similarity,
         capture=capture,
+        every_pair=every_pair,
     )
     try:
         rows = aftermath.select_links(aftermath.read_links(_store(archive), _warn_corrupt), f)

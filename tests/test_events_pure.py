@@ -119,24 +119,29 @@ def test_event_filters(f: EventFilter, ids: list[str]) -> None:
 
 
 def _lk(lid: str, rep: str, orig: str, **kw: Any) -> dict[str, Any]:
-    base = {"link_id": lid, "republished": rep, "original": orig, "republished_source": "blog",
+    base = {"link_id": lid, "kind": "syndication", "republished": rep, "original": orig, "republished_source": "blog",
             "original_source": "rt_fr", "republished_url": f"https://blog/{rep}", "original_url": f"https://rt/{orig}",
-            "republished_published": "2017-06-10T08:00:00Z", "similarity": 0.9}  # fmt: skip
+            "republished_published": "2017-06-10T08:00:00Z", "original_published": "2017-06-09T06:00:00Z",
+            "similarity": 0.9}  # fmt: skip
     return base | kw
 
 
 LINKS = [
     _lk("l1", "b1", "o1"),
     _lk("l2", "b2", "o2", original_source="aa_fr", similarity=0.5, republished_published="2020-03-01"),
-    _lk("l3", "t1", "o1", republished_source="trt_fr", republished_published="2016-09-18"),
+    _lk("l3", "t1", "o1", republished_source="trt_fr", republished_published="2017-06-09T12:00:00Z"),
 ]
+LINKS.append(  # b1 also resembles t1, TRT's copy of o1, published after o1: not b1's original
+    _lk("l4", "b1", "t1", original_source="trt_fr", original_published="2017-06-09T12:00:00Z")
+)
 LINK_CASES: dict[str, tuple[LinkFilter, list[str]]] = {
     "everything, by republication date": (LinkFilter(), ["l3", "l1", "l2"]),
     "either side's source": (LinkFilter(sources=("aa_fr",)), ["l2"]),
     "the republishing source": (LinkFilter(republished_sources=("trt_fr",)), ["l3"]),
     "the original's source": (LinkFilter(original_sources=("rt_fr",)), ["l3", "l1"]),
     "similar enough": (LinkFilter(min_similarity=0.6), ["l3", "l1"]),
-    "republished in a date range": (LinkFilter(date_from=date(2017, 1, 1), date_to=date(2017, 12, 31)), ["l1"]),
+    "republished in a date range": (LinkFilter(date_from=date(2017, 6, 10), date_to=date(2017, 12, 31)), ["l1"]),
+    "every similar earlier text": (LinkFilter(republished_sources=("blog",), every_pair=True), ["l1", "l4", "l2"]),
     "one capture, either side": (LinkFilter(capture="o1"), ["l3", "l1"]),
 }
 
