@@ -190,24 +190,18 @@ def previous_listings(
     reports = sorted(store.list(layout.reports_prefix(source_id)), key=_attempt, reverse=True)
     logs: list[str] = []
     for key in reports[: REPORTS_BACK * 2]:
-        log_key = json.loads(_read(store, key)).get("crawl_log")
+        log_key = json.loads(tablelog.read_bytes(store, key)).get("crawl_log")
         if log_key and log_key not in logs and _attempt(log_key) < _attempt(crawl_log):
             logs.append(log_key)
     for log_key in sorted(logs, key=_attempt, reverse=True)[:REPORTS_BACK]:
-        rows = (json.loads(line) for line in _read(store, log_key).decode("utf-8").splitlines() if line.strip())
+        lines = tablelog.read_bytes(store, log_key).decode("utf-8").splitlines()
+        rows = (json.loads(line) for line in lines if line.strip())
         for url, listing in listings(rows).items():
             if url in wanted and url not in found:
                 found[url] = (log_key, listing["items"])
         if set(found) >= wanted:
             break
     return found
-
-
-def _read(store: Store, key: str) -> bytes:
-    try:
-        return store.get_bytes(key)
-    except ObjectNotFound:
-        raise StorageUnavailable(f"{key} is listed or named by a report but reads as missing; retried") from None
 
 
 def _latest_article(rows: list[dict[str, Any]], url: str) -> dict[str, Any] | None:
@@ -240,7 +234,7 @@ def detect_run(
     source_id, run = crawl["source_id"], crawl["run"]
     if not crawl.get("crawl_log"):
         return {"revisits": 0, "events": {}, "commit": None}
-    lines = _read(store, crawl["crawl_log"]).decode("utf-8").splitlines()
+    lines = tablelog.read_bytes(store, crawl["crawl_log"]).decode("utf-8").splitlines()
     log_rows = [json.loads(line) for line in lines if line.strip()]
     seen = revisits(log_rows)
     now = listings(log_rows)

@@ -32,8 +32,7 @@ def signature_rows(rows: Iterable[dict[str, Any]], workers: int = 1) -> list[dic
     no MinHash, but its row keeps its addresses and editions for translation links."""
     out = []
     todo = [r for r in rows if r.get("status") == "ok" and r.get("discovery_kind") != "revisit" and r.get("text")]
-    for row, signed in zip(todo, syndication.sign_all([r["text"] for r in todo], workers), strict=True):
-        values, n_words = signed if signed is not None else (None, len(syndication.word_hashes(row["text"])))
+    for row, (values, n_words) in zip(todo, syndication.sign_all([r["text"] for r in todo], workers), strict=True):
         urls = {str(row[c]) for c in ("requested_url", "final_url", "canonical_url") if row.get(c)}
         editions = set(row.get("translations") or [])
         canonical, final = row.get("canonical_url"), row.get("final_url") or row.get("requested_url")

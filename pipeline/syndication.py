@@ -150,22 +150,20 @@ def minhash(hashes: np.ndarray) -> np.ndarray:
     return np.asarray((_fmix32(hashes.astype(np.uint32))[:, None] * _A + _B).min(axis=0), dtype=np.uint32)
 
 
-def signature(text: str) -> tuple[np.ndarray, int] | None:
-    """(MinHash values as uint32[NUM_PERM], word count), or None for a text too short to index."""
+def signature(text: str) -> tuple[np.ndarray | None, int]:
+    """(MinHash values as uint32[NUM_PERM], or None for a text too short to index; word count)."""
     h = word_hashes(text)
-    if len(h) < MIN_WORDS:
-        return None
-    return minhash(shingle_hashes(h)), len(h)
+    return (minhash(shingle_hashes(h)) if len(h) >= MIN_WORDS else None), len(h)
 
 
-def _sign_chunk(texts: list[str]) -> list[tuple[np.ndarray, int] | None]:
+def _sign_chunk(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
     return [signature(t) for t in texts]
 
 
 _pool: tuple[int, ProcessPoolExecutor] | None = None
 
 
-def sign_all(texts: Sequence[str], workers: int = 1, chunk: int = 100) -> list[tuple[np.ndarray, int] | None]:
+def sign_all(texts: Sequence[str], workers: int = 1, chunk: int = 100) -> list[tuple[np.ndarray | None, int]]:
     """signature() of each text, in order; on `workers` spawned processes when there are
     enough texts to pay for them. The pool is started once (about a second: numpy and
     datasketch) and kept for the process's later batches."""
@@ -276,7 +274,7 @@ class Linker:
 
     def load(self, ids: Sequence[str], sources: Sequence[str], published: Sequence[str], sigs: np.ndarray) -> None:
         """Index stored signatures without linking them (they were linked when stored)."""
-        self._append(ids, sources, published, sigs)
+        self._append(ids, sources, published, sigs, band_keys(sigs))
         self._merge()
 
     def add(self, article: Article) -> list[Link]:
@@ -286,9 +284,9 @@ class Linker:
         """Sign, index and link the articles (short texts and ids already indexed are skipped)."""
         batch: list[tuple[Article, np.ndarray]] = []
         for a in articles:
-            signed = signature(a.text) if a.capture_id not in self.known else None
-            if signed is not None:
-                batch.append((a, signed[0]))
+            values = signature(a.text)[0] if a.capture_id not in self.known else None
+            if values is not None:
+                batch.append((a, values))
                 self.known.add(a.capture_id)
         if not batch:
             return []
@@ -306,8 +304,8 @@ class Linker:
         if not len(sigs):
             return []
         first = len(self.ids)
-        self._append(ids, sources, published, sigs)
         queries = band_keys(np.asarray(sigs, dtype=np.uint32))
+        self._append(ids, sources, published, sigs, queries)
         qs, rs = [], []
         for level in (self._main, self._recent):
             if level is not None:
@@ -337,14 +335,16 @@ class Linker:
             )
         return sorted(links, key=lambda lk: (lk.republished, -lk.similarity, lk.original))
 
-    def _append(self, ids: Sequence[str], sources: Sequence[str], published: Sequence[str], sigs: np.ndarray) -> None:
+    def _append(
+        self, ids: Sequence[str], sources: Sequence[str], published: Sequence[str], sigs: np.ndarray, keys: np.ndarray
+    ) -> None:
         first = len(self.ids)
         self.ids += ids
         self.sources += sources
         self.published += published
         self.known.update(ids)
         self._sigs.extend(sigs)
-        new = _Level.of(band_keys(sigs), first)
+        new = _Level.of(keys, first)
         self._recent = new if self._recent is None else self._recent.merged(new)
         if len(self._recent) >= self.MERGE_AT:
             self._merge()

@@ -150,17 +150,20 @@ def verify(
             report.objects += 1
             if key not in referenced:
                 report.uncommitted.append(key)
-    report.problems.extend(check_tables(store, source_id))
+    # the whole archive's captures are already read; one source's are not enough for links across sources
+    report.problems.extend(check_tables(store, source_id, {r["capture_id"] for r in rows} if not source_id else None))
     return report
 
 
-def check_tables(store: Store, source_id: str | None = None) -> list[Problem]:
+def check_tables(store: Store, source_id: str | None = None, committed: set[str] | None = None) -> list[Problem]:
     """The events, links and signatures logs: every part readable and numbered without a gap,
-    every row about committed captures, every takedown's evidence record where it says."""
+    every row about committed captures (`committed`: every capture id of the archive, read
+    here unless given), every takedown's evidence record where it says."""
     problems: list[Problem] = []
-    unreadable: list[tablelog.CorruptPart] = []  # corrupt manifest parts: verify() reports them already
-    table = manifest.load_manifests(store, None, ["capture_id"], on_corrupt=unreadable.append)
-    committed = set(table["capture_id"].to_pylist())
+    if committed is None:
+        unreadable: list[tablelog.CorruptPart] = []  # corrupt manifest parts: verify() reports them already
+        table = manifest.load_manifests(store, None, ["capture_id"], on_corrupt=unreadable.append)
+        committed = set(table["capture_id"].to_pylist())
     refs = {EVENTS.name: ("capture_id",), LINKS.name: ("republished", "original"), SIGNATURES.name: ("capture_id",)}
     for table in (EVENTS, LINKS, SIGNATURES):
         corrupt: list[tablelog.CorruptPart] = []

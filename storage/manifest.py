@@ -15,14 +15,12 @@ log to interpret. The schema is fixed here so every part reads alike.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from storage import tablelog
 from storage.store import Store
@@ -118,12 +116,7 @@ MANIFESTS = tablelog.Table("manifests", SCHEMA, "capture_id", ("capture_id", "ex
 
 def to_parquet(rows: Iterable[dict[str, Any]], commit: dict[str, Any] | None = None) -> bytes:
     """Rows as one Parquet part; `commit` (who committed it, when, why) goes into its metadata."""
-    rows = sorted(rows, key=lambda r: (r["capture_id"], r.get("extraction_id") or ""))
-    schema = SCHEMA.with_metadata({COMMIT_METADATA: json.dumps(commit, sort_keys=True)}) if commit else SCHEMA
-    table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=schema)
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
-    return buf.getvalue()
+    return tablelog.encode(MANIFESTS, rows, commit)
 
 
 def _parse(key: str, data: bytes, columns: list[str] | None = None) -> pa.Table:

@@ -87,7 +87,8 @@ def parse(
 
 
 def read_bytes(store: Store, key: str) -> bytes:
-    """A listed part's bytes: reading it as missing is a store fault (retried), never absence."""
+    """A listed key's bytes (a part, or an object a committed record names): reading it as
+    missing is a store fault (retried), never absence."""
     try:
         return store.get_bytes(key)
     except ObjectNotFound:

@@ -157,6 +157,21 @@ def dags_module(airflow_db: Path) -> ModuleType:
     return importlib.import_module("news_sources")
 
 
+@pytest.fixture(autouse=True)
+def _dag_params_restored(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that ran DAGs in this process: dag.test() runs tasks here, and Airflow merges
+    a run's conf into each task's Param objects, so a later run without that key would inherit
+    it (a recheck=true, a window). Production runs are separate processes; tests share one."""
+    yield
+    if "dags_module" not in request.fixturenames:
+        return
+    for dag in vars(request.getfixturevalue("dags_module")).values():
+        if getattr(dag, "tasks", None) is not None and getattr(dag, "params", None) is not None:
+            for task in dag.tasks:
+                for name in dag.params:
+                    task.params[name] = dag.params[name]
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Each phase's report on the test item (item.rep_call ...), for fixtures that keep

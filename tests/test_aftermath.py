@@ -169,14 +169,7 @@ def story(dags_module: ModuleType, sites: FixtureServer, weed: WeedS3, airflow_c
     finally:
         for key in changed:
             sites.overrides.pop(key, None)
-        mp.undo()
-        # dag.test() runs tasks in this process, where Airflow merges a run's conf into each
-        # task's Param objects: without this, later tests' runs would inherit recheck=true
-        for dag_id in ("news_rt_fr", "news_lesmoutonsenrages", *(f"news_{s}" for s in EDITIONS)):
-            dag = getattr(dags_module, dag_id)
-            for t in dag.tasks:
-                for name in dag.params:
-                    t.params[name] = dag.params[name]
+        mp.undo()  # (the DAGs' params are restored by conftest after each test)
 
 
 def _captures(store: S3Store) -> dict[tuple[str, str], str]:

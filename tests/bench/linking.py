@@ -78,13 +78,13 @@ def _ours(size: int, texts: list[str], batch: int, workers: int) -> dict[str, An
     for lo in range(0, len(texts), batch):
         chunk = texts[lo : lo + batch]
         signed = syndication.sign_all(chunk, workers)
-        ok = [(i, s) for i, s in enumerate(signed) if s is not None]
+        ok = [(i, values) for i, (values, _) in enumerate(signed) if values is not None]
         links += len(
             linker.add_signed(
                 [f"n{lo + i}" for i, _ in ok],
                 [f"src{(lo + i) % 7}" for i, _ in ok],
                 ["2021-01-01"] * len(ok),
-                np.stack([s[0] for _, s in ok]),
+                np.stack([values for _, values in ok]),
             )
         )
     seconds = time.perf_counter() - t0
