@@ -20,16 +20,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
+import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from researcher.textindex import MARK_END, MARK_START, TextIndex, query_string
+from researcher.textindex import MARK_END, MARK_START, TextIndex, query_string, terms
 from storage import layout, manifest
 from storage.errors import PermanentError
 from storage.store import Store
@@ -103,6 +107,16 @@ _READ = f"c.rowid, c.has_text, c.row, c.manifest, c.pos, {', '.join('c.' + c for
 _PART_CACHE = 32  # manifest parts whose texts are kept in memory (an export reads parts in runs)
 _TEXT_COMMIT_ROWS = 200_000  # text index committed (and text_todo cleared) at least this often
 _TXN_ROWS = 20_000
+# A query's cost grows with its words (each one a term lookup per language field): a bound keeps
+# every search of the reading room and the CLI within a known cost.
+MAX_QUERY_CHARS = 1_000
+MAX_QUERY_WORDS = 32
+MAX_URL_CHARS = 2_048
+MAX_LIMIT = 10_000_000
+
+
+class QueryTooCostly(PermanentError):
+    """A query ran past its time budget (Catalog.budget)."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +148,20 @@ class Query:
             raise PermanentError(f"unknown sort {self.sort!r}; choose one of {', '.join(SORTS)}")
         if self.sort == "rank" and not (self.text or self.title):
             raise PermanentError("sorting by rank needs a text or title query")
-        if self.limit is not None and self.limit < 1:
-            raise PermanentError(f"limit must be positive, not {self.limit}")
+        if self.limit is not None and not 1 <= self.limit <= MAX_LIMIT:
+            raise PermanentError(f"limit must be from 1 to {MAX_LIMIT:,}, not {self.limit}")
+        for what, words in (("text", self.text), ("title", self.title)):
+            if words is None:
+                continue
+            if len(words) > MAX_QUERY_CHARS:
+                raise PermanentError(f"{what} query of {len(words):,} characters; at most {MAX_QUERY_CHARS:,}")
+            n = sum(len(t) for t in terms(words))
+            if n > MAX_QUERY_WORDS:
+                raise PermanentError(f"{what} query of {n} words; at most {MAX_QUERY_WORDS}")
+        if self.url_prefix is not None and len(self.url_prefix) > MAX_URL_CHARS:
+            raise PermanentError(f"URL prefix of {len(self.url_prefix):,} characters; at most {MAX_URL_CHARS:,}")
+        if self.language is not None and not re.fullmatch(r"[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8}){0,3}", self.language):
+            raise PermanentError(f"language {self.language[:40]!r} is not a language tag (such as fr or fr-FR)")
         unknown = [s for s in self.statuses if s not in STATUSES]
         if unknown:
             raise PermanentError(f"unknown status {unknown[0]!r}; choose one of {', '.join(STATUSES)}")
@@ -160,11 +186,13 @@ class Catalog:
         if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        # one user at a time, but not always the same thread (the reading room serialises requests)
-        self.db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        self.db.execute("pragma journal_mode=wal")
-        self.db.execute("pragma synchronous=normal")
-        self.db.execute("pragma cache_size=-200000")
+        self.memory = memory
+        # A file catalog gives each thread its own connection (the reading room answers requests
+        # on a pool of threads: WAL lets them read while a refresh writes); an in-memory one
+        # has a single connection, for one user at a time.
+        self._local = threading.local()
+        self._shared = self._connect() if memory else None
+        self._deadline = threading.local()
         text_path = None if memory else Path(self.path + ".text")
         if self.db.execute("pragma user_version").fetchone()[0] != SCHEMA_VERSION:
             self._recreate(text_path)
@@ -175,6 +203,45 @@ class Catalog:
         self._distinct_cache: tuple[Any, list[str], list[str]] | None = None
         self._facet_cache: dict[tuple[Any, Query], dict[str, dict[str, int]]] = {}
         self._by_source: tuple[Any, dict[str, dict[str, int]]] | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+        db.execute("pragma journal_mode=wal")
+        db.execute("pragma synchronous=normal")
+        db.execute("pragma cache_size=-200000")
+        db.set_progress_handler(self._over_budget, 10_000)
+        return db
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection."""
+        if self._shared is not None:
+            return self._shared
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
+
+    def _over_budget(self) -> int:
+        """SQLite's progress handler: a non-zero answer interrupts the statement running."""
+        deadline = getattr(self._deadline, "at", None)
+        return 1 if deadline is not None and time.monotonic() > deadline else 0
+
+    @contextmanager
+    def budget(self, seconds: float) -> Iterator[None]:
+        """Statements this thread runs inside are interrupted after `seconds`
+        (QueryTooCostly), so one costly request cannot hold a reading-room thread for long."""
+        self._deadline.at = time.monotonic() + seconds
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            raise QueryTooCostly(
+                f"the query took longer than {seconds:g} s; narrow it (a source, dates, fewer words)"
+            ) from None
+        finally:
+            self._deadline.at = None
 
     def bind(self, store: Store) -> None:
         """The archive this catalog indexes: where rows' texts are read from."""
@@ -658,6 +725,8 @@ class Catalog:
 
     def close(self) -> None:
         self.db.close()
+        if self._shared is None:
+            del self._local.db
 
 
 def default_catalog_path(archive_url: str) -> Path:

@@ -13,12 +13,13 @@ fetches nothing: not from the live web, not from the reading room.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
+import functools
 import html
 import json
 import re
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from datetime import date, timedelta
@@ -28,6 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -36,7 +38,7 @@ from starlette.background import BackgroundTask
 
 from researcher import coverage
 from researcher.aftermath import Attach
-from researcher.catalog import FACETS, MARK_END, MARK_START, SORTS, STATUSES, Query
+from researcher.catalog import FACETS, MARK_END, MARK_START, SORTS, STATUSES, Catalog, Query, QueryTooCostly
 from researcher.cite import bibtex, citation, csl_json
 from researcher.export import FORMATS, write_export
 from researcher.reader import Archive, UnknownCapture, select_extraction
@@ -44,12 +46,15 @@ from researcher.replay import rewrite
 from storage.errors import ArchiveError, PermanentError
 
 PAGE = 20
+MAX_PAGE = 500  # 10,000 results deep: further is a narrower search, not a later page
+QUERY_SECONDS = 5.0  # a request's catalog statements are interrupted past this (Catalog.budget)
 SANDBOX_CSP = (
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
     "form-action 'none'; frame-ancestors 'self'; base-uri 'none'"
 )
 PAGE_CSP = (
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; script-src 'self'"
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; script-src 'self'; "
+    "frame-ancestors 'self'"
 )
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -74,6 +79,14 @@ def _day(value: str | None, name: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise BadRequest(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _page_number(value: str | None) -> int:
+    if not value:
+        return 1
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+        raise BadRequest(f"page: {value[:40]!r} is not a page number from 1 to {MAX_PAGE}")
+    return int(value)
 
 
 def query_from(params: dict[str, Any]) -> Query:
@@ -132,19 +145,32 @@ def side_by_side(old: dict[str, Any], new: dict[str, Any]) -> Markup:
 def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = "News archive") -> FastAPI:
     """The reading room over one archive."""
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    if archive.catalog.memory:
+        # request threads each open their own connection, which an in-memory database cannot share
+        archive.catalog = Catalog(Path(tempfile.mkdtemp(prefix="newsarchive-room-")) / "catalog.sqlite")
+        archive.catalog.bind(archive.store)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     state: dict[str, Any] = {"refreshed": 0.0}
-    lock = asyncio.Lock()  # the catalog is one SQLite connection: one request at a time uses it
+    # Requests run on Starlette's thread pool, each thread with its own catalog connection: no
+    # request waits for another's query. Only a refresh (a writer) is one at a time.
+    refreshing = threading.Lock()
+    get = functools.partial(app.api_route, methods=["GET", "HEAD"])  # HEAD wherever GET: link checkers probe with it
     charts: dict[tuple[str, str], str] = {}
     report_cache: dict[str, Any] = {}  # run reports by key: written once, read once
 
     def fresh() -> None:
-        if time.monotonic() - state["refreshed"] > refresh_seconds:
+        if time.monotonic() - state["refreshed"] <= refresh_seconds:
+            return
+        if not refreshing.acquire(blocking=False):
+            return  # another request is refreshing: this one reads what is committed meanwhile
+        try:
             archive.refresh()
             # events and links, read with the same rhythm (a corrupt part is skipped, as readers do)
             state["aftermath"] = Attach(archive.store, on_corrupt=archive.on_corrupt)
             state["refreshed"] = time.monotonic()
             archive.catalog.facets(Query())  # the home page's facets: a pass over every row, done now
+        finally:
+            refreshing.release()
 
     fresh()  # the first visitor does not wait for the first refresh
 
@@ -163,6 +189,24 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
     async def bad_request(request: Request, exc: BadRequest) -> HTMLResponse:
         return page(request, "error.html", 400, message=str(exc))
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        return page(request, "error.html", 400, message=_validation_message(exc))
+
+    @app.exception_handler(QueryTooCostly)
+    async def too_costly(request: Request, exc: QueryTooCostly) -> HTMLResponse:
+        return page(request, "error.html", 503, message=str(exc))
+
+    @app.middleware("http")
+    async def hardened(request: Request, call_next: Any) -> Response:
+        """Every answer: never sniffed into another type, framed only by the room itself."""
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'self'")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
     @app.exception_handler(UnknownCapture)
     async def unknown(request: Request, exc: UnknownCapture) -> HTMLResponse:
         return page(request, "error.html", 404, message=str(exc))
@@ -172,16 +216,13 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         status = 400 if isinstance(exc, PermanentError) else 503
         return page(request, "error.html", status, message=str(exc))
 
-    @app.get("/", response_class=HTMLResponse)
-    async def search(request: Request) -> HTMLResponse:
+    @get("/", response_class=HTMLResponse)
+    def search(request: Request) -> HTMLResponse:
         params = _params(request)
-        async with lock:
-            fresh()
-            q = query_from(params)
-            try:
-                number = max(1, int(params.get("page") or 1))
-            except ValueError:
-                raise BadRequest(f"page: {params.get('page')!r} is not a number") from None
+        fresh()
+        q = query_from(params)
+        number = _page_number(params.get("page"))
+        with archive.catalog.budget(QUERY_SECONDS):
             archive.catalog.check_known(q)
             total = archive.catalog.count(q)
             facets = archive.catalog.facets(q)
@@ -208,10 +249,10 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
             export_formats=FORMATS,
         )
 
-    @app.get("/capture/{capture_id}", response_class=HTMLResponse)
-    async def capture(request: Request, capture_id: str, extraction: str | None = None) -> HTMLResponse:
-        async with lock:
-            fresh()
+    @get("/capture/{capture_id}", response_class=HTMLResponse)
+    def capture(request: Request, capture_id: str, extraction: str | None = None) -> HTMLResponse:
+        fresh()
+        with archive.catalog.budget(QUERY_SECONDS):
             rows = archive.extractions(capture_id)
             row = select_extraction(rows, extraction)
             url = row.get("canonical_url") or row["final_url"]
@@ -227,29 +268,29 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
             aftermath=state["aftermath"](row["capture_id"]),
         )
 
-    @app.get("/capture/{capture_id}/cite.bib")
-    async def cite_bib(capture_id: str) -> Response:
-        async with lock:
+    @get("/capture/{capture_id}/cite.bib")
+    def cite_bib(capture_id: str) -> Response:
+        with archive.catalog.budget(QUERY_SECONDS):
             row = archive.locate(capture_id)  # metadata only: no text read
         return Response(bibtex(row), media_type="application/x-bibtex; charset=utf-8")
 
-    @app.get("/capture/{capture_id}/cite.json")
-    async def cite_json(capture_id: str) -> JSONResponse:
-        async with lock:
+    @get("/capture/{capture_id}/cite.json")
+    def cite_json(capture_id: str) -> JSONResponse:
+        with archive.catalog.budget(QUERY_SECONDS):
             row = archive.locate(capture_id)  # metadata only: no text read
         return JSONResponse([csl_json(row)], media_type="application/vnd.citationstyles.csl+json")
 
-    @app.get("/capture/{capture_id}/replay", response_class=HTMLResponse)
-    async def replay(request: Request, capture_id: str) -> HTMLResponse:
-        async with lock:
+    @get("/capture/{capture_id}/replay", response_class=HTMLResponse)
+    def replay(request: Request, capture_id: str) -> HTMLResponse:
+        with archive.catalog.budget(QUERY_SECONDS):
             row = archive.locate(capture_id)  # metadata only: no text read
         return page(request, "replay.html", row=row)
 
-    @app.get("/capture/{capture_id}/raw")
-    async def raw(capture_id: str, exact: bool = False) -> Response:
+    @get("/capture/{capture_id}/raw")
+    def raw(capture_id: str, exact: bool = False) -> Response:
         """The archived response body, digest checked, content-encoding undone, sandboxed; its
         links rewritten into the archive unless `exact` (the bytes as archived)."""
-        async with lock:
+        with archive.catalog.budget(QUERY_SECONDS):
             row = archive.locate(capture_id)  # metadata only: no text read
             body = archive.decoded(capture_id)
         headers = json.loads(row.get("response_headers") or "{}")
@@ -260,10 +301,10 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
             body, ctype = rewrite(body, ctype, row["final_url"]), "text/html; charset=utf-8"
         return _sandboxed(body, ctype)
 
-    @app.get("/go")
-    async def go(url: str) -> Response:
+    @get("/go")
+    def go(url: str) -> Response:
         """A link followed inside a replayed page: its archived capture, or a note that there is none."""
-        async with lock:
+        with archive.catalog.budget(QUERY_SECONDS):
             found = [v for v in archive.versions(url) if v["status"] != "blocked"]
         if found:
             return RedirectResponse(f"/capture/{found[-1]['capture_id']}/raw", status_code=302)
@@ -273,45 +314,44 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         )
         return _sandboxed(note.encode(), "text/html; charset=utf-8", status=404)
 
-    @app.get("/diff", response_class=HTMLResponse)
-    async def diff(request: Request, a: str, b: str) -> HTMLResponse:
-        async with lock:
+    @get("/diff", response_class=HTMLResponse)
+    def diff(request: Request, a: str, b: str) -> HTMLResponse:
+        with archive.catalog.budget(QUERY_SECONDS):
             old, new = archive.show(a), archive.show(b)
         return page(request, "diff.html", old=old, new=new, table=side_by_side(old, new))
 
-    @app.get("/export")
-    async def export(request: Request) -> Response:
+    @get("/export")
+    def export(request: Request) -> Response:
         params = _params(request)
         fmt = params.get("format") or "jsonl"
         if fmt not in FORMATS:
             raise BadRequest(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
-        async with lock:
-            fresh()
-            q = query_from(params)
-            archive.catalog.check_known(q)
-            tmp = Path(tempfile.mkdtemp(prefix="newsarchive-export-"))
-            target = tmp / f"archive-export.{fmt}"
-            try:
-                n = write_export(archive.iter_search(q), fmt, target, archive.store)
-            except BaseException:
-                _remove_tree(tmp)
-                raise
+        fresh()
+        q = query_from(params)
+        archive.catalog.check_known(q)
+        tmp = Path(tempfile.mkdtemp(prefix="newsarchive-export-"))
+        target = tmp / f"archive-export.{fmt}"
+        try:
+            n = write_export(archive.iter_search(q), fmt, target, archive.store)
+        except BaseException:
+            _remove_tree(tmp)
+            raise
         cleanup = BackgroundTask(_remove_tree, tmp)
         return FileResponse(
             target, filename=target.name, background=cleanup, headers={"X-Rows": str(n)}, media_type=_MEDIA[fmt]
         )
 
-    @app.get("/coverage", response_class=HTMLResponse)
-    async def coverage_index(request: Request) -> HTMLResponse:
-        async with lock:
-            fresh()
+    @get("/coverage", response_class=HTMLResponse)
+    def coverage_index(request: Request) -> HTMLResponse:
+        fresh()
+        with archive.catalog.budget(QUERY_SECONDS):
             counts = archive.catalog.counts_by_source()
         return page(request, "coverage_index.html", counts=counts)
 
-    @app.get("/coverage/{source}", response_class=HTMLResponse)
-    async def coverage_page(request: Request, source: str) -> HTMLResponse:
-        async with lock:
-            fresh()
+    @get("/coverage/{source}", response_class=HTMLResponse)
+    def coverage_page(request: Request, source: str) -> HTMLResponse:
+        fresh()
+        with archive.catalog.budget(QUERY_SECONDS):
             archive.catalog.check_known(Query(sources=(source,)))
             reports = coverage.read_reports(archive.store, source, report_cache)
             days = coverage.merge(archive.catalog.day_counts(source), reports)
@@ -340,6 +380,15 @@ _MEDIA = {
     "parquet": "application/vnd.apache.parquet",
     "wacz": "application/wacz",
 }
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """FastAPI's validation errors as the room's one line: which parameter, what is wrong."""
+    parts = []
+    for e in exc.errors():
+        name = ".".join(str(x) for x in e.get("loc", ())[1:]) or "request"
+        parts.append(f"{name}: {e.get('msg', 'invalid').lower()}")
+    return "; ".join(parts) or "invalid request"
 
 
 def _facet_change(name: str, value: str) -> dict[str, Any]:

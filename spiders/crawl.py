@@ -163,6 +163,25 @@ def sweep_stale_workdirs(base: Path) -> list[Path]:
     return removed
 
 
+def sweep_stale_job_files() -> list[Path]:
+    """Remove the remote-control job files (port and token of a crawl's code-execution endpoint)
+    that crawls of this spider left when killed, before the endpoint was turned off
+    (spiders/settings.py). Another live process's files are not touched."""
+    from platformdirs import user_state_dir
+
+    removed = []
+    for path in Path(user_state_dir("scrapy", appauthor=False), "job_files").glob("*.json"):
+        try:
+            job = json.loads(path.read_text(encoding="utf-8"))
+            pid, spider = int(job["pid"]), job.get("spider")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a job file this code understands: left as found
+        if spider == "news" and not Path(f"/proc/{pid}").exists():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def run_crawl(
     store: Store,
     ctx: RunContext,
@@ -196,6 +215,7 @@ def run_crawl(
     attempt = layout.new_attempt()
     base = Path(workdir or tempfile.gettempdir())
     sweep_stale_workdirs(base)
+    sweep_stale_job_files()
     with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-{ctx.source_id}-", dir=base) as tmp:
         tmpdir = Path(tmp)
         (tmpdir / "known.txt").write_text("\n".join(sorted(known)), encoding="utf-8")

@@ -27,7 +27,7 @@ from spiders.discovery import (
     parse_wp_posts,
     wp_posts_url,
 )
-from spiders.guard import RedirectRefused, refusal
+from spiders.guard import AddressRefused, RedirectRefused, refusal
 from spiders.profile import Profile
 from spiders.urls import clean_url
 from storage.errors import ArchiveError
@@ -97,7 +97,9 @@ class NewsSpider(Spider):
         self.seen_sitemaps: set[str] = set()
         self.revisits = revisits or {}  # archived URL -> published: fetched again whatever the window
         self.pending: set[str] = set()  # article URLs scheduled and not yet given an outcome
-        self.canonicals: dict[str, str] = {}  # canonical key of each article archived in this run -> its URL
+        self.fetched: dict[str, str] = {}  # url key of each address archived as an article in this run -> its URL
+        # pages skipped for a canonical scheduled in this run: archived at the end if it was not
+        self.deferred: dict[str, tuple[str, dict[str, Any]]] = {}  # URL -> (its canonical, its log fields)
         self.validators = validators or {}  # feed/sitemap URL -> conditional headers, previous body file
 
     async def start(self) -> AsyncIterator[Request]:
@@ -291,8 +293,8 @@ class NewsSpider(Spider):
                 self.log_file.write(
                     child, "skipped", f"sitemap nesting deeper than {MAX_SITEMAP_DEPTH}", kind="sitemap"
                 )
-            elif not self.profile.allows(child):
-                self.log_file.write(child, "skipped", "outside the source's domains", kind="sitemap")
+            elif refused := refusal(self.profile, child):
+                self.log_file.write(child, "skipped", refused, kind="sitemap")
             elif self.profile.trust_sitemap_lastmod and ref.modified_by and ref.modified_by <= self.window[0]:
                 # an article published in the window would have changed it after the window began
                 reason = "last modified before the window began: it cannot list the window's articles"
@@ -369,26 +371,42 @@ class NewsSpider(Spider):
     def _warc(self, response: Response) -> dict[str, Any]:
         return dict(response.meta.get("warc_record") or {})
 
-    def _canonical_duplicate(self, requested: str, response: Response) -> tuple[str, str] | None:
-        """(why, which) if this page is another address of an article already archived, per its rel=canonical.
-
-        Discovery folds addresses it can compare (tracking parameters, mirrors); only the page
-        itself can say that two different paths are one article.
-        """
+    def _canonical_of(self, response: Response) -> str | None:
+        """The page's rel=canonical, absolute, or None."""
         href = None
         if isinstance(response, TextResponse):
             try:
                 href = canonical_href(response.body, response.encoding)
             except NotScannable:
                 href = response.xpath('//link[@rel="canonical"]/@href').get()
-        key = self.profile.url_key(urljoin(response.url, href.strip())) if href else self.profile.url_key(response.url)
-        if key in self.canonicals:
-            return "same rel=canonical as an article archived in this run", self.canonicals[key]
+        return urljoin(response.url, href.strip()) if href and href.strip() else None
+
+    def _canonical_duplicate(self, requested: str, response: Response) -> tuple[str, str, str | None] | None:
+        """(outcome, why, which) when this page's rel=canonical says it is another address of an
+        article fetched as one; None to archive it.
+
+        Discovery folds addresses it can compare (tracking parameters, mirrors); only the page
+        itself can say that two different paths are one article. A canonical is trusted only
+        when it names a page of this source that is itself fetched as an article: archived in
+        this run or before (outcome "skipped"), or scheduled in this run ("deferred": the page
+        is archived after all if that fetch does not archive it). A canonical naming the home
+        page, a section or a page never fetched keeps nothing out: it is recorded, the page archived.
+        """
+        target = self._canonical_of(response)
         own = {self.profile.url_key(requested), self.profile.url_key(response.url)}
-        if key in self.known and key not in own:
-            return "its rel=canonical is already archived", key
-        self.canonicals[key] = requested
-        return None
+        if target is None:
+            return None
+        key = self.profile.url_key(target)
+        if key in own or refusal(self.profile, target):
+            return None
+        if key in self.fetched:
+            return "skipped", "its rel=canonical was archived in this run", self.fetched[key]
+        if key in self.known:
+            return "skipped", "its rel=canonical is already archived", key
+        scheduled = self.seen.get(key)
+        if scheduled is not None and scheduled in self.pending:
+            return "deferred", "", scheduled
+        return "untrusted", target, None
 
     def parse_article(self, response: Response) -> None:
         requested = (response.meta.get("redirect_urls") or [response.url])[0]
@@ -404,12 +422,23 @@ class NewsSpider(Spider):
             "listed_title": response.meta.get("listed_title"),
             **self._warc(response),
         }
-        duplicate = None if revisit or response.status != 200 else self._canonical_duplicate(requested, response)
-        if duplicate:
+        verdict = None if revisit or response.status != 200 else self._canonical_duplicate(requested, response)
+        if verdict and verdict[0] == "untrusted":
+            fields["canonical_not_trusted"] = verdict[1]  # names no page fetched as an article
+        elif verdict:
             # the response stays in the WARC (raw is raw); it is not archived as an article again
-            self.log_file.write(requested, "skipped", duplicate[0], same_as=duplicate[1], duplicate=True, **fields)
+            outcome, why, which = verdict
+            if outcome == "deferred":  # its outcome is written once the canonical's own fetch is over
+                self.deferred[requested] = (which or "", fields)
+            else:
+                self.log_file.write(requested, "skipped", why, same_as=which, duplicate=True, **fields)
             return
+        self._archived(requested, response.url)
         self.log_file.write(requested, "archived", "revisit" if revisit else None, **fields)
+
+    def _archived(self, requested: str, final: str) -> None:
+        for key in (self.profile.url_key(requested), self.profile.url_key(final)):
+            self.fetched.setdefault(key, requested)
 
     def failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
@@ -442,7 +471,7 @@ class NewsSpider(Spider):
                 **scope,
                 **self._warc(response),
             )
-        elif isinstance(error, RedirectRefused):
+        elif isinstance(error, (RedirectRefused, AddressRefused)):
             hops = [*request.meta.get("redirect_urls", []), request.url]
             self.log_file.write(requested, "failed", str(error), kind=kind, redirect_chain=hops, **scope)
         elif isinstance(error, IgnoreRequest) and "redirect" in str(error):
@@ -464,6 +493,13 @@ class NewsSpider(Spider):
             self.log_file.write(requested, "failed", reason, kind=kind, **scope)
 
     def closed(self, reason: str) -> None:
+        for url, (canonical, fields) in sorted(self.deferred.items()):
+            key = self.profile.url_key(canonical)
+            if key in self.fetched:
+                why = "its rel=canonical was archived in this run"
+                self.log_file.write(url, "skipped", why, same_as=self.fetched[key], duplicate=True, **fields)
+            else:  # the canonical's own fetch archived nothing: this page is the article
+                self.log_file.write(url, "archived", None, canonical_not_trusted=canonical, **fields)
         # a request Scrapy dropped without calling back must still leave a trace
         for url in sorted(self.pending):
             self.log_file.write(url, "failed", f"no response before the crawl ended ({reason})", kind="article")

@@ -15,7 +15,9 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from spiders.guard import EXEMPT_SETTING
 from spiders.profile import Profile, load_profile
 from spiders.proxy import is_socks, proxy_url
 from spiders.replay import REPLAY_ENV
@@ -45,13 +47,16 @@ def main() -> int:
     known = set((args.workdir / "known.txt").read_text(encoding="utf-8").split())
     revisits = json.loads((args.workdir / "revisits.json").read_text(encoding="utf-8"))
     validators = json.loads((args.workdir / "validators.json").read_text(encoding="utf-8"))
+    proxy = proxy_url(profile.politeness.proxy.url_env) if profile.politeness.proxy else None
     settings = crawl_settings(
         profile,
         user_agent=args.user_agent,
         warc_path=str(args.workdir / "part.warc.gz"),
         replay=bool(os.environ.get(REPLAY_ENV)),
-        socks=bool(profile.politeness.proxy and is_socks(proxy_url(profile.politeness.proxy.url_env))),
+        socks=bool(proxy and is_socks(proxy)),
     )
+    if proxy:  # the operator's egress proxy may sit on a private address; the sites behind it resolve there
+        settings[EXEMPT_SETTING] = [urlsplit(proxy).hostname or ""]
     settings["RUN_METADATA"] = json.dumps({k: v for k, v in ctx.items() if k != "max_articles"})
     settings["WARCINFO"] = json.dumps(
         {

@@ -121,6 +121,16 @@ class Politeness(_Strict):
     max_crawl_delay: Annotated[float, Field(ge=0, le=600)] = 60
 
 
+class Network(_Strict):
+    """Where the crawler may connect. A source is public: names that resolve to loopback,
+    private, link-local or other reserved addresses are refused (spiders/addresses.py) after
+    resolution, at connection time, unless `internal_addresses` is set (local fixture sites);
+    only the ports listed are contacted."""
+
+    ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]], Field(min_length=1)] = [80, 443]
+    internal_addresses: bool = False
+
+
 class Noise(_Strict):
     drop_selectors: list[str] = []
     drop_line_patterns: list[str] = []
@@ -171,6 +181,7 @@ class Profile(_Strict):
     section_pages: SectionPages | None = None
     schedule: str = "@daily"
     politeness: Politeness = Politeness()
+    network: Network = Network()
     noise: Noise = Noise()
     expected_daily_volume: Annotated[int, Field(ge=0)] = 0
     alerts: Alerts = Alerts()
@@ -212,6 +223,8 @@ class Profile(_Strict):
         for url in [*self.feeds, *self.sitemaps, *api, *archive, *sections]:
             if not self.allows(str(url)):
                 raise ValueError(f"start point {url} is outside the profile's domains {self.domains}")
+            if not self.allows_port(str(url)):
+                raise ValueError(f"start point {url} uses a port outside network.ports {self.network.ports}")
         return self
 
     def allows(self, url: str) -> bool:
@@ -220,6 +233,12 @@ class Profile(_Strict):
 
         host = (urlsplit(url).hostname or "").lower().rstrip(".")
         return any(host == d or host.endswith("." + d) for d in (*self.domains, *self.mirrors))
+
+    def allows_port(self, url: str) -> bool:
+        """True if the URL's port (its scheme's default when none is written) is one the profile names."""
+        from spiders.addresses import url_port
+
+        return url_port(url) in self.network.ports
 
     def in_sections(self, url: str) -> bool:
         """True if the URL's path is under one of the sections (always, when none are declared)."""

@@ -41,7 +41,13 @@ def crawl_settings(
         "CRAWL_DELAY_MAX": p.max_crawl_delay,
         "CRAWL_DELAY_APPLY": not replay,
         "COOKIES_ENABLED": False,
+        # nothing listens in a crawl: no telnet console, no remote-control HTTP endpoint (it runs
+        # any Python sent with the token of its job file), so a crawl opens no port at all
         "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
+        # every name resolved is checked before Twisted connects to the address it returns
+        "TWISTED_DNS_RESOLVER": "spiders.guard.PublicAddressResolver",
+        "NEWSARCHIVE_INTERNAL_ADDRESSES": profile.network.internal_addresses,
         "LOG_LEVEL": "INFO",
         "WARC_PATH": warc_path,
         "DOWNLOADER_MIDDLEWARES": {
@@ -50,6 +56,7 @@ def crawl_settings(
             "spiders.guard.RedirectGuardMiddleware": 50,
             "spiders.politeness.RobotsCrawlDelayMiddleware": 100,
             "spiders.politeness.RetryAfterMiddleware": 550,
+            "spiders.guard.ResolverRefusalMiddleware": 560,
             "spiders.proxy.ProxyMiddleware": 740,
             "spiders.recorder.WarcRecorderMiddleware": 990,
         },
@@ -70,6 +77,7 @@ def crawl_settings(
         # Replay contacts only a local server, never the real site: no need to wait
         # (robots.txt's Crawl-delay is still read and recorded, not applied).
         settings.update({"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "RANDOMIZE_DOWNLOAD_DELAY": False})
+        settings["NEWSARCHIVE_INTERNAL_ADDRESSES"] = True  # the replay map's addresses are loopback, by its own check
         handler = "spiders.replay.ReplayDownloadHandler"
         settings["DOWNLOAD_HANDLERS"] = {"http": handler, "https": handler}
     return settings

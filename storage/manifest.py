@@ -183,12 +183,14 @@ def load_manifests(
 
 
 def archived_urls(store: Store, source_id: str) -> set[str]:
-    """URLs a committed manifest already holds as an article (requested, final and canonical)."""
-    table = load_manifests(store, source_id, ["status", "requested_url", "final_url", "canonical_url"])
+    """URLs a committed manifest already holds as an article: the addresses its captures were
+    fetched at (requested and final). A rel=canonical a page named is not one: a URL is
+    "already archived" only once it was itself fetched as an article."""
+    table = load_manifests(store, source_id, ["status", "requested_url", "final_url"])
     urls: set[str] = set()
     for row in table.to_pylist():
         if row["status"] in ARTICLE_STATUSES:
-            urls.update(row[c] for c in ("requested_url", "final_url", "canonical_url") if row[c])
+            urls.update(_fetched_urls(row))
     return urls
 
 
@@ -216,14 +218,17 @@ class _Index:
     def __init__(self) -> None:
         self.extractions: set[tuple[str, str | None]] = set()  # (capture, extraction) committed
         self.captures: set[str] = set()
-        self.article_urls: set[str] = set()  # any URL of a committed article capture
+        # the addresses committed article captures were fetched at (requested, final): a page's
+        # rel=canonical counts only when it names one of them, so a canonical pointing at a page
+        # never fetched (the home page, a section) keeps no article out
+        self.article_urls: set[str] = set()
         self.run_urls: set[tuple[str, str, str]] = set()  # (kind, run, requested URL): revisits, blocks
 
     def add(self, row: dict[str, Any]) -> None:
         self.extractions.add((row["capture_id"], row.get("extraction_id")))
         self.captures.add(row["capture_id"])
         if row.get("status") in ARTICLE_STATUSES and row.get("discovery_kind") != "revisit":
-            self.article_urls |= _urls(row)
+            self.article_urls |= _fetched_urls(row)
         if row.get("requested_url"):
             self.run_urls.add((_kind(row), row.get("run") or "", row["requested_url"]))
 
@@ -244,6 +249,10 @@ class _Index:
 
 def _urls(row: dict[str, Any]) -> set[str]:
     return {str(row[c]) for c in ("requested_url", "final_url", "canonical_url") if row.get(c)}
+
+
+def _fetched_urls(row: dict[str, Any]) -> set[str]:
+    return {str(row[c]) for c in ("requested_url", "final_url") if row.get(c)}
 
 
 def _kind(row: dict[str, Any]) -> str:

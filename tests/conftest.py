@@ -130,6 +130,7 @@ domains: ["127.0.0.1"]
 feeds: ["{base}/feed.xml"]
 sitemaps: ["{base}/sitemap.xml"]
 politeness: {{download_delay: 0, concurrency: 4, retries: 2, timeout: 10, autothrottle: false}}
+network: {{internal_addresses: true, ports: [{address.rsplit(":", 1)[1]}]}}
 expected_daily_volume: 10
 """,
         encoding="utf-8",

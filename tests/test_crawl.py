@@ -414,7 +414,7 @@ def test_two_addresses_with_one_rel_canonical_are_archived_once(tmp_path: Path) 
         rows = {r["url"].rsplit("/", 1)[-1]: r for r in first.log_rows if r.get("kind") == "article"}
         pair = ["1001-strike-near-airport", "1001-strike-near-airport-kills-six"]
         outcomes = sorted((rows[n]["outcome"], rows[n]["reason"]) for n in pair)
-        assert outcomes == [("archived", None), ("skipped", "same rel=canonical as an article archived in this run")]
+        assert outcomes == [("archived", None), ("skipped", "its rel=canonical was archived in this run")]
         kept, dup = sorted(pair, key=lambda n: rows[n]["outcome"])
         assert rows[dup]["same_as"] == rows[kept]["url"]
         assert rows["1002-another"]["outcome"] == "archived"
@@ -428,7 +428,7 @@ def test_two_addresses_with_one_rel_canonical_are_archived_once(tmp_path: Path) 
             r["requested_url"].rsplit("/", 1)[-1] for r in manifest.read_manifest(store, committed["manifest"])
         )
         assert urls == sorted([kept, "1002-another"])
-        assert crawl["summary"]["skipped_by_reason"] == {"same rel=canonical as an article archived in this run": 1}
+        assert crawl["summary"]["skipped_by_reason"] == {"its rel=canonical was archived in this run": 1}
 
         # the next run knows the article by its canonical address, whichever address was kept
         again = run_crawl(store, CTX, profile_path=profile)
@@ -466,3 +466,47 @@ def test_the_replay_map_is_closed(tmp_path: Path) -> None:
     assert sum(site.hits.values()) == 0 and result.parts == []  # no exchange, no WARC part
     assert result.crawl_log is not None  # but the log of what was refused, and why, is archived
     assert any(line.startswith("Spider closed (finished)") for line in progress), progress  # the task's log
+
+
+def test_a_canonical_that_names_no_fetched_article_keeps_nothing_out(tmp_path: Path) -> None:
+    """Three articles whose template names the home page as canonical are three articles; a
+    page an archived article named as its canonical is fetched when a later run lists it."""
+    from tests.fixtures.server import SITES_DIR
+
+    site = FixtureServer({}, default_site=SITES_DIR / "canonical_home").start()
+    try:
+        profile = write_local_profile(tmp_path, site.address)
+        store = LocalStore(tmp_path / "archive")
+        first = run_crawl(store, CTX, profile_path=profile)
+        rows = {r["url"].rsplit("/", 1)[-1]: r for r in first.log_rows if r.get("kind") == "article"}
+        assert {n: (r["outcome"], r["reason"]) for n, r in rows.items()} == {
+            "2001-first": ("archived", None),
+            "2002-second": ("archived", None),
+            "2003-third": ("archived", None),
+            "2004-names-another": ("archived", None),
+        }
+        # the canonical that was not trusted is recorded with the page
+        assert rows["2003-third"]["canonical_not_trusted"] == f"http://{site.address}/"
+        assert rows["2004-names-another"]["canonical_not_trusted"] == f"http://{site.address}/news/2005-named-only"
+        ex = Extractor.from_rules([], [], "en", 1)
+        crawl = first.as_dict()
+        committed = runs.commit_run(store, crawl, runs.extract_run(store, crawl, ex, ex.info))
+        assert len(manifest.read_manifest(store, committed["manifest"])) == 4
+
+        later = tmp_path / "later"
+        later.mkdir()
+        profile2 = later / "local_test.yaml"
+        profile2.write_text(profile.read_text(encoding="utf-8").replace("/feed.xml", "/feed2.xml"), encoding="utf-8")
+        again = run_crawl(store, CTX, profile_path=profile2)
+        rows2 = {
+            r["url"].rsplit("/", 1)[-1]: (r["outcome"], r["reason"])
+            for r in again.log_rows
+            if r.get("kind") == "article"
+        }
+        assert rows2 == {"2004-names-another": ("skipped", "already archived"), "2005-named-only": ("archived", None)}
+        crawl2 = again.as_dict()
+        committed2 = runs.commit_run(store, crawl2, runs.extract_run(store, crawl2, ex, ex.info))
+        (row,) = manifest.read_manifest(store, committed2["manifest"])
+        assert row["requested_url"].endswith("/news/2005-named-only")
+    finally:
+        site.stop()

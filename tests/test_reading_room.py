@@ -72,7 +72,15 @@ def test_search_counts_facets_and_snippets(client: TestClient, room: Path) -> No
         ({"from": "2020-03-01", "to": "2020-02-01"}, 400, "published date range is inverted"),
         ({"q": '""'}, 400, "nothing to search for"),
         ({"status": "deleted"}, 400, "unknown status &#39;deleted&#39;"),
-        ({"page": "two"}, 400, "page: &#39;two&#39; is not a number"),
+        ({"page": "two"}, 400, "page: &#39;two&#39; is not a page number from 1 to 500"),
+        ({"page": "9223372036854775807"}, 400, "page: &#39;9223372036854775807&#39; is not a page number from 1"),
+        ({"page": "0"}, 400, "page: &#39;0&#39; is not a page number"),
+        ({"page": "-3"}, 400, "page: &#39;-3&#39; is not a page number"),
+        ({"q": "word " * 33}, 400, "text query of 33 words; at most 32"),
+        ({"q": "x" * 1001}, 400, "text query of 1,001 characters; at most 1,000"),
+        ({"title": " ".join(f"w{i}" for i in range(33))}, 400, "title query of 33 words; at most 32"),
+        ({"url": "https://x/" + "a" * 2100}, 400, "URL prefix of 2,110 characters; at most 2,048"),
+        ({"lang": "<script>"}, 400, "language &#39;&lt;script&gt;&#39; is not a language tag"),
         ({"sort": "rank"}, 400, "sorting by rank needs a text or title query"),
     ],
 )
@@ -81,6 +89,58 @@ def test_bad_input_is_one_visible_line(client: TestClient, params: dict[str, str
     assert page.status_code == status
     assert f'<p role="alert" class="error">{message}' in page.text
     assert "Traceback" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/diff", "a: field required; b: field required"),
+        ("/diff?a=x", "b: field required"),
+        ("/go", "url: field required"),
+        ("/capture/x/raw?exact=maybe", "exact: input should be a valid boolean"),
+    ],
+)
+def test_missing_or_malformed_parameters_are_the_room_s_own_400_page(
+    client: TestClient, path: str, message: str
+) -> None:
+    page = client.get(path)
+    assert page.status_code == 400
+    assert page.headers["content-type"].startswith("text/html")
+    assert f'<p role="alert" class="error">{message}' in page.text
+
+
+def test_every_route_answers_head_and_sends_the_hardening_headers(client: TestClient) -> None:
+    """Each route of the app, GET and HEAD: nosniff, framing only by the room itself, never a 405."""
+    from starlette.routing import Mount, Route
+
+    capture = _capture_ids(client)[0]
+    samples = {
+        "capture_id": capture,
+        "source": "aa_fr",
+    }
+    extra = {"/diff": f"?a={capture}&b={capture}", "/go": f"?url={quote(URL)}", "/export": "?format=csv"}
+    paths = []
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, Mount):
+            paths.append(route.path + "/room.css")
+        elif isinstance(route, Route):
+            path = route.path
+            for name, value in samples.items():
+                path = path.replace("{" + name + "}", value)
+            paths.append(path + extra.get(route.path, ""))
+    assert len(paths) >= 12
+    for path in paths:
+        got = client.get(path)
+        head = client.head(path)
+        assert got.status_code == 200, (path, got.status_code)
+        assert head.status_code == 200, (path, head.status_code)
+        assert head.content == b""
+        for r in (got, head):
+            assert r.headers["x-content-type-options"] == "nosniff", path
+            assert r.headers["x-frame-options"] == "SAMEORIGIN", path
+            assert "frame-ancestors 'self'" in r.headers["content-security-policy"], path
+    replay = client.get(f"/capture/{capture}/raw")
+    assert replay.headers["content-security-policy"].startswith("sandbox;")  # the replay keeps its sandbox
 
 
 def _capture_ids(client: TestClient) -> list[str]:

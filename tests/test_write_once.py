@@ -316,11 +316,24 @@ def test_select_new_table() -> None:
             {"capture_id": "b", "requested_url": "u", **ok},
             "captured by another attempt of the same run",
         ),
-        # ... or by an overlapping run (its canonical URL matches)
+        # ... or by an overlapping run (its canonical URL names the address the other fetched)
+        (
+            [{"capture_id": "a", "requested_url": "u", "canonical_url": "u", **ok}],
+            {"capture_id": "b", "requested_url": "u2", "canonical_url": "u", **ok, "run": "R2"},
+            "article already archived by another run",
+        ),
+        # a canonical trusted only when it names a page fetched as an article: two addresses
+        # naming a page nobody fetched (the home page) are two articles ...
         (
             [{"capture_id": "a", "requested_url": "u", "canonical_url": "c", **ok}],
             {"capture_id": "b", "requested_url": "u2", "canonical_url": "c", **ok, "run": "R2"},
-            "article already archived by another run",
+            None,
+        ),
+        # ... and the page a committed article named as canonical is not archived until fetched
+        (
+            [{"capture_id": "a", "requested_url": "u", "canonical_url": "c", **ok}],
+            {"capture_id": "b", "requested_url": "c", **ok, "run": "R2"},
+            None,
         ),
         # a blocked capture does not archive the article: the good capture goes in beside it
         (

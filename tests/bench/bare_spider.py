@@ -38,6 +38,7 @@ def main() -> None:
             "CONCURRENT_ITEMS": args.items,
             "COOKIES_ENABLED": False,
             "TELNETCONSOLE_ENABLED": False,
+            "REMOTE_CONTROL_ENABLED": False,
             "LOG_LEVEL": "INFO",
         }
     )
