@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from storage import tablelog
+from storage.errors import PermanentError
 from storage.store import Store
 from storage.tables import EVENTS, LINKS
 
@@ -31,6 +32,14 @@ class EventFilter:
     capture: str | None = None  # the capture before, or the capture that observed it
     url: str | None = None  # address prefix
 
+    def __post_init__(self) -> None:
+        _check_range(self.date_from, self.date_to, "observed")
+
+
+def _check_range(lo: date | None, hi: date | None, what: str) -> None:
+    if lo and hi and lo > hi:
+        raise PermanentError(f"{what} date range is inverted: {lo} is after {hi}")
+
 
 @dataclass(frozen=True)
 class LinkFilter:
@@ -42,6 +51,11 @@ class LinkFilter:
     min_similarity: float = 0.0
     capture: str | None = None  # either side
     every_pair: bool = False  # every similar earlier text, not only each republication's earliest
+
+    def __post_init__(self) -> None:
+        _check_range(self.date_from, self.date_to, "republished")
+        if not 0.0 <= self.min_similarity <= 1.0:  # also refuses NaN
+            raise PermanentError(f"minimum similarity must be from 0 to 1, not {self.min_similarity}")
 
 
 def _day(value: str | None) -> str:

@@ -19,10 +19,11 @@ from rich.table import Table
 from rich.text import Text
 
 from researcher import aftermath
-from researcher.catalog import MARK_END, MARK_START, SORTS, STATUSES, Catalog, default_catalog_path
+from researcher.catalog import MARK_END, MARK_START, MAX_LIMIT, SORTS, STATUSES, Catalog, default_catalog_path
 from researcher.cite import citation
 from researcher.export import FORMATS, atomic_write_bytes, counted, csv_row, write_export
 from researcher.reader import Archive, Query, UnknownCapture, check_archive, select_extraction, text_diff
+from storage import layout
 from storage.errors import ArchiveError, PermanentError
 from storage.manifest import COLUMNS
 from storage.store import Store, open_store
@@ -115,6 +116,20 @@ def _day(value: str | None, name: str) -> date | None:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
 
 
+def _check_filters(store: Store, sources: tuple[str, ...], capture: str | None) -> None:
+    """An unknown source or capture is an error, never an empty table: one look at the first
+    manifest key of each source named (not a listing of the archive), the catalog for a capture."""
+    for source in dict.fromkeys(sources):
+        try:
+            prefix = layout.manifests_prefix(source)
+        except ValueError:
+            raise PermanentError(f"unknown source {source!r}: not a source id") from None
+        if next(iter(store.list(prefix)), None) is None:
+            raise PermanentError(f"unknown source {source!r}: the archive has committed nothing for it")
+    if capture is not None:
+        Archive(store, Catalog(default_catalog_path(store.url)), on_corrupt=_warn_corrupt).locate(capture)
+
+
 def _fail(exc: Exception | str) -> None:
     err.print(f"[red]error:[/red] {exc}")
     raise typer.Exit(1)
@@ -172,7 +187,7 @@ def search(
         str | None, typer.Option("--sort", help=f"{' | '.join(SORTS)} (default: rank with --text, else published)")
     ] = None,
     desc: Annotated[bool, typer.Option("--desc", help="descending order")] = False,
-    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, max=MAX_LIMIT)] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | jsonl | csv")] = "table",
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
     catalog: CatalogOpt = None,
@@ -213,7 +228,7 @@ ExtractionOpt = Annotated[
 def find(
     query: str,
     source: SourceOpt = [],  # noqa: B006
-    limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=MAX_LIMIT)] = 20,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | jsonl | csv")] = "table",
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
     catalog: CatalogOpt = None,
@@ -350,6 +365,7 @@ def verify(
 
     try:
         store = _store(archive)
+        _check_filters(store, (source,) if source else (), None)  # a source with nothing in it is not "clean"
         with _progress("verifying") as update:
             report = run_verify(store, source, update)
     except ArchiveError as exc:
@@ -453,17 +469,21 @@ def events(
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
 ) -> None:
     """Takedowns and edits seen when archived articles were fetched again."""
-    f = aftermath.EventFilter(
-        sources=tuple(source),
-        kinds=_choices(kind, aftermath.EVENT_KINDS, "--kind"),
-        reasons=_choices(reason, aftermath.EVENT_REASONS, "--reason"),
-        date_from=_day(date_from, "--from"),
-        date_to=_day(date_to, "--to"),
-        capture=capture,
-        url=url,
-    )
+    kinds = _choices(kind, aftermath.EVENT_KINDS, "--kind")
+    reasons = _choices(reason, aftermath.EVENT_REASONS, "--reason")
     try:
-        rows = aftermath.select_events(aftermath.read_events(_store(archive), _warn_corrupt), f)
+        f = aftermath.EventFilter(
+            sources=tuple(source),
+            kinds=kinds,
+            reasons=reasons,
+            date_from=_day(date_from, "--from"),
+            date_to=_day(date_to, "--to"),
+            capture=capture,
+            url=url,
+        )
+        store = _store(archive)
+        _check_filters(store, f.sources, f.capture)
+        rows = aftermath.select_events(aftermath.read_events(store, _warn_corrupt), f)
     except ArchiveError as exc:
         return _fail(exc)
     cols = [("observed_at", "observed"), ("source_id", "source"), ("kind", "kind"), ("reason", "reason"),
@@ -495,18 +515,20 @@ def links(
 ) -> None:
     """Articles another source published again: each republication and its earliest original
     (every similar pair with --every-pair), and editions in other languages."""
-    f = aftermath.LinkFilter(
-        sources=tuple(source),
-        republished_sources=tuple(republished_by),
-        original_sources=tuple(original_source),
-        date_from=_day(date_from, "--from"),
-        date_to=_day(date_to, "--to"),
-        min_similarity=min_similarity,
-        capture=capture,
-        every_pair=every_pair,
-    )
     try:
-        rows = aftermath.select_links(aftermath.read_links(_store(archive), _warn_corrupt), f)
+        f = aftermath.LinkFilter(
+            sources=tuple(source),
+            republished_sources=tuple(republished_by),
+            original_sources=tuple(original_source),
+            date_from=_day(date_from, "--from"),
+            date_to=_day(date_to, "--to"),
+            min_similarity=min_similarity,
+            capture=capture,
+            every_pair=every_pair,
+        )
+        store = _store(archive)
+        _check_filters(store, (*f.sources, *f.republished_sources, *f.original_sources), f.capture)
+        rows = aftermath.select_links(aftermath.read_links(store, _warn_corrupt), f)
     except ArchiveError as exc:
         return _fail(exc)
     cols = [("kind", "kind"), ("republished_published", "republished"), ("republished_source", "by"),
@@ -524,8 +546,10 @@ def serve(
     host: Annotated[
         str, typer.Option(help="address to bind (anything but loopback exposes the archive)")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    refresh: Annotated[float, typer.Option(help="seconds between looks for new manifests")] = 60.0,
+    port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
+    refresh: Annotated[
+        float, typer.Option(help="seconds between looks for new manifests", min=1.0, max=86400.0)
+    ] = 60.0,
 ) -> None:
     """The reading room: a read-only website to search, read, cite, replay, compare and export."""
     import socket
@@ -547,5 +571,18 @@ def serve(
     uvicorn.run(create_app(a, refresh_seconds=refresh), host=host, port=port, log_level="warning")
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The `archive` command: arguments the terminal could not decode are refused in one line
+    before any command runs (they would fail deep inside as UnicodeEncodeError)."""
+    for i, arg in enumerate(sys.argv[1:], 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            err.print(f"[red]error:[/red] argument {i} ({shown!r}) is not valid UTF-8", markup=True, highlight=False)
+            raise SystemExit(2) from None
     app()
+
+
+if __name__ == "__main__":
+    main()

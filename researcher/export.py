@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -91,6 +92,8 @@ def _atomically(target: Path, write: Callable[[Path], Any], *, replace: bool = F
         raise PermanentError(f"{target.parent} is not a directory")
     if target.exists() and not replace:
         raise PermanentError(f"{target} already exists; choose another name")
+    if replace:
+        _only_over_a_regular_file(target)
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     except OSError as exc:
@@ -111,6 +114,29 @@ def _atomically(target: Path, write: Callable[[Path], Any], *, replace: bool = F
     finally:
         Path(tmp).unlink(missing_ok=True)
     return result
+
+
+def _only_over_a_regular_file(target: Path) -> None:
+    """Replacing is for a file: never a FIFO, a device node, a socket, a directory or a link."""
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise PermanentError(f"cannot look at {target}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise PermanentError(f"{target} is a {kind}; --force replaces regular files only")
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISLNK, "symbolic link"),
+)
 
 
 def atomic_write_bytes(target: Path, data: bytes, *, replace: bool = False) -> None:

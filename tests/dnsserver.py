@@ -17,7 +17,7 @@ from twisted.names import common, dns, error, server
 
 class MapResolver(common.ResolverBase):
     def __init__(self, mapping: dict[str, str]):
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.mapping = {k.lower().rstrip("."): v for k, v in mapping.items()}
 
     def _lookup(self, name: bytes, cls: int, type: int, timeout: Any) -> defer.Deferred[Any]:

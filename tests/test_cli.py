@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -375,3 +376,112 @@ def test_get_raw_decoded_undoes_the_content_encoding(archive: str, tmp_path: Pat
     decoded = runner.invoke(app, [*args, "--decoded"]).stdout_bytes
     assert raw[:2] == b"\x1f\x8b" and decoded == gzip.decompress(raw)
     assert b"<html" in decoded.lower() and b"Idleb" in decoded
+
+
+def _fifo(tmp: Path) -> str:
+    import os
+
+    path = tmp / "pipe"
+    os.mkfifo(path)
+    return str(path)
+
+
+# (arguments, exit code, what the one error line says); {archive} and {tmp} filled in
+BAD_INPUT = [
+    (["search", "--limit", "99999999999999999999"], 2, "'--limit': Input should be less than or equal to 10000000"),
+    (["search", "--limit", "0"], 2, "'--limit': Input should be greater than or equal to 1"),
+    (["search", "--from", "yesterday"], 2, "'yesterday' is not a date (YYYY-MM-DD)"),
+    (["search", "--text", "w " * 40], 1, "text query of 40 words; at most 32"),
+    (["search", "--url", "https://x/" + "a" * 3000], 1, "URL prefix of 3,010 characters; at most 2,048"),
+    (["search", "--lang", "x" * 50], 1, "is not a language tag"),
+    (["find", ""], 1, "nothing to search for in ''"),
+    (["find", "   "], 1, "nothing to search for"),
+    (["find", "Idleb", "--limit", "-1"], 2, "'--limit': Input should be greater than or equal to 1"),
+    (["show", "nope"], 1, "nope"),
+    (["get", "nope"], 1, "nope"),
+    (["versions", "https://nowhere.example/x"], 1, "no committed capture of https://nowhere.example/x"),
+    (["versions", "https://nowhere.example/x", "--diff", "a", "b"], 2, "'--diff': Input should be a valid integer"),
+    (["serve", "--port", "99999"], 2, "'--port': Input should be less than or equal to 65535"),
+    (["serve", "--port", "0"], 2, "'--port': Input should be greater than or equal to 1"),
+    (["serve", "--refresh", "nan"], 2, "'--refresh': Input should be less than or equal to 86400"),  # NaN too
+    (["serve", "--refresh", "0"], 2, "'--refresh': Input should be greater than or equal to 1"),
+    (["events", "--source", "nope"], 1, "unknown source 'nope': the archive has committed nothing for it"),
+    (["events", "--source", "Not An Id"], 1, "unknown source 'Not An Id': not a source id"),
+    (["events", "--from", "2020-02-01", "--to", "2020-01-01"], 1, "observed date range is inverted"),
+    (["events", "--from", "last week"], 2, "'last week' is not a date (YYYY-MM-DD)"),
+    (["events", "--kind", "deleted"], 2, "'deleted' is not one of takedown, edit"),
+    (["events", "--capture", "nope"], 1, "nope"),
+    (["links", "--source", "nope"], 1, "unknown source 'nope'"),
+    (["links", "--original-source", "nope"], 1, "unknown source 'nope'"),
+    (["links", "--republished-by", "nope"], 1, "unknown source 'nope'"),
+    (["links", "--capture", "nope"], 1, "nope"),
+    (["links", "--from", "2020-02-01", "--to", "2020-01-01"], 1, "republished date range is inverted"),
+    (["links", "--min-similarity", "nan"], 2, "'--min-similarity': Input should be less than or equal to"),
+    (["links", "--min-similarity", "2"], 2, "'--min-similarity': Input should be less than or equal to"),
+    (["links", "-f", "xml"], 2, "'xml' is not one of table, jsonl, csv"),
+    (["verify", "--source", "nope"], 1, "unknown source 'nope'"),
+    (["export", "-o", "{tmp}/x.jsonl", "-f", "xml"], 1, "xml"),
+    (["export", "-o", "{tmp}/x.jsonl", "--from", "2020-03-01", "--to", "2020-01-01"], 1, "date range is inverted"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), BAD_INPUT, ids=[" ".join(a)[:60] for a, _, _ in BAD_INPUT])
+def test_bad_input_is_one_line_and_the_right_exit_code(
+    archive: str, tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    _fifo(tmp_path)
+    filled = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    out = runner.invoke(
+        app, [*filled, "--archive", archive, *(["--catalog", str(tmp_path / "c")] if _takes_catalog(args[0]) else [])]
+    )
+    text = " ".join(out.output.split())
+    assert out.exit_code == code, out.output
+    assert message in text, out.output
+    assert ("Traceback" not in out.output and out.exception is None) or isinstance(out.exception, SystemExit)
+    assert (tmp_path / "pipe").exists() and not (tmp_path / "x.jsonl").exists()
+    import stat
+
+    assert stat.S_ISFIFO((tmp_path / "pipe").stat().st_mode)  # never replaced by a file
+
+
+def _takes_catalog(command: str) -> bool:
+    return command in ("search", "find", "show", "get", "versions", "export", "serve")
+
+
+@pytest.mark.parametrize("args", [["show", b"caf\xe9"], ["versions", b"https://x/\xff"], ["find", b"\xc3"]])
+def test_arguments_that_are_not_utf8_are_one_line(archive: str, args: list[Any]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    argv = [os.fsencode(a) if isinstance(a, str) else a for a in args]
+    out = subprocess.run(
+        [sys.executable.encode(), b"-m", b"researcher.cli", *argv, b"--archive", archive.encode()],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+    )
+    err = out.stderr.decode("utf-8", "replace")
+    assert out.returncode == 2, err
+    assert "is not valid UTF-8" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_force_replaces_regular_files_only(archive: str, tmp_path: Path) -> None:
+    """`get -o X --force` over a FIFO (as root, /dev/null would be the device node): refused, left as it was."""
+    import os
+    import stat
+
+    capture = Archive(LocalStore(archive)).search_all()[0]["capture_id"]
+    fifo = _fifo(tmp_path)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere")
+    for target, kind in ((fifo, "FIFO"), (str(link), "symbolic link"), (str(tmp_path), "directory")):
+        out = runner.invoke(app, ["get", capture, "-o", target, "--force", "--archive", archive])
+        assert out.exit_code == 1 and f"is a {kind}; --force replaces regular files only" in out.output, out.output
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and link.is_symlink()
+    plain = tmp_path / "plain.txt"
+    plain.write_text("old")
+    out = runner.invoke(app, ["get", capture, "-o", str(plain), "--force", "--archive", archive])
+    assert out.exit_code == 0 and plain.read_text() != "old"

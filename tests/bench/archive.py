@@ -49,7 +49,7 @@ from researcher.export import write_export
 from researcher.reader import Archive
 from storage import layout, manifest
 from storage.store import LocalStore
-from tests.bench import engines
+from tests.bench import engines, room_load
 
 SOURCES = ("rt_en", "rt_fr", "sputnik_fr", "aa_fr", "aa_tr", "trt_world")
 START = date(2020, 1, 1)
@@ -351,6 +351,7 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=REPO / ".work" / "bench-archive")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--catalog-only", action="store_true", help="skip the bare engines")
+    ap.add_argument("--room-only", action="store_true", help="only the reading room under concurrent heavy queries")
     args = ap.parse_args()
     root = args.dir / f"archive-{args.rows}"
     if not (root / "manifests").exists():
@@ -360,6 +361,11 @@ def main() -> None:
     cat_build, archive = catalog_engine(root, args.dir / f"catalog-{args.rows}.sqlite", args.rows)
     ids = [r["capture_id"] for r in archive.search(Query(sources=("aa_tr",), limit=2000))]
     sample = random.Random(1).sample(ids, min(50, len(ids)))
+    # plain pages while 10 clients send the costliest searches a request may ask (issue 28)
+    figures["room_under_load"] = room_load.measure(archive, sample[0], COMMON)
+    print(json.dumps(figures["room_under_load"], indent=1))
+    if args.room_only:
+        return
     results: dict[str, dict[str, Any]] = {}
     results["catalog (SQLite + tantivy)"] = {**cat_build, **query_figures(CatalogQueries(archive), sample)}
     times = []
