@@ -220,7 +220,7 @@ def _source_rows(store: Store, source_id: str, urls: set[str]) -> list[dict[str,
         hit = pc.or_(pc.is_in(head["requested_url"], wanted), pc.is_in(head["final_url"], wanted))
         if not pc.any(hit).as_py():
             continue
-        part = tablelog.read_conformed(store, key, manifest.SCHEMA, _VERSION_COLUMNS, manifest.CorruptManifest)
+        part = tablelog.read_conformed(store, key, manifest.MANIFESTS, _VERSION_COLUMNS)
         rows += part.filter(hit).to_pylist()
     return rows
 

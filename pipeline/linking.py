@@ -10,7 +10,8 @@ is one row (keyed by the pair), and a retried step adds nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,8 @@ from pipeline.parallel import default_workers
 from storage import manifest, tablelog
 from storage.store import Store
 from storage.tables import LINKS, SIGNATURES, row_id
+
+log = logging.getLogger(__name__)
 
 
 def signature_rows(rows: Iterable[dict[str, Any]], workers: int = 1) -> list[dict[str, Any]]:
@@ -129,10 +132,13 @@ def link_rows(
 _META = ["capture_id", "source_id", "url", "urls", "translations", "language", "published"]
 
 
-def load_index(store: Store, exclude: set[str]) -> tuple[syndication.Linker, dict[str, dict[str, Any]]]:
+def load_index(
+    store: Store, exclude: set[str], on_corrupt: Callable[[tablelog.CorruptPart], None] | None = None
+) -> tuple[syndication.Linker, dict[str, dict[str, Any]]]:
     """Every stored signature of this method but `exclude`, indexed; and each one's source,
-    addresses, translations, language and date."""
-    table = tablelog.load(store, SIGNATURES, None, [*_META, "method", "minhash"])
+    addresses, translations, language and date. A corrupt part (any source's) is reported to
+    `on_corrupt` and left out: its articles are not linked this time, every other one is."""
+    table = tablelog.load(store, SIGNATURES, None, [*_META, "method", "minhash"], on_corrupt=on_corrupt)
     table = table.filter(pc.equal(table["method"], syndication.METHOD))
     if exclude:
         table = table.filter(pc.invert(pc.is_in(table["capture_id"], pa.array(sorted(exclude)))))
@@ -157,7 +163,13 @@ def link_run(store: Store, crawl: dict[str, Any], committed: dict[str, Any]) -> 
     done = tablelog.commit(store, SIGNATURES, source_id, signed, {"kind": "signatures", "run": run})
     commits: list[dict[str, Any]] = [{"key": done.key, "new_rows": len(done.rows)}]
     new_ids = {r["capture_id"] for r in signed}
-    linker, meta = load_index(store, new_ids)
+    damaged: list[str] = []
+
+    def skip(exc: tablelog.CorruptPart) -> None:
+        log.warning("links: %s; skipped (its articles are not linked this run; run `archive verify`)", exc)
+        damaged.append(exc.key)
+
+    linker, meta = load_index(store, new_ids, skip)
     new = [{**{k: r[k] for k in _META}, "published": r["published"] or ""} for r in signed]
     stored = [m for m in meta.values() if m["translations"]]
     meta |= {r["capture_id"]: r for r in new}
@@ -178,4 +190,10 @@ def link_run(store: Store, crawl: dict[str, Any], committed: dict[str, Any]) -> 
     for source, link_batch in sorted(by_source.items()):
         done = tablelog.commit(store, LINKS, source, link_batch, {"kind": "links", "run": run, "by": source_id})
         commits.append({"key": done.key, "new_rows": len(done.rows)})
-    return {"signed": len(indexed), "links": len(found), "translations": len(editions), "commits": commits}
+    return {
+        "signed": len(indexed),
+        "links": len(found),
+        "translations": len(editions),
+        "commits": commits,
+        **({"skipped_parts": damaged} if damaged else {}),
+    }

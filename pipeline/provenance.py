@@ -88,6 +88,8 @@ CAPTURE_COLUMNS = frozenset(
         "warc_offset",
         "warc_length",
         "payload_sha256",
+        "warc_records_length",
+        "warc_records_sha256",
         "pipeline_version",
         "run",
         "interval_start",

@@ -6,7 +6,9 @@ extractor; the DAG wires extract.Extractor into it.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +26,8 @@ from storage import layout, manifest
 from storage.errors import CorruptObject, ObjectExists, ObjectNotFound, PermanentError, StorageUnavailable
 from storage.store import Store
 from storage.warcread import DEFAULT_MAX_BODY, Capture, iter_captures, read_capture
+
+log = logging.getLogger(__name__)
 
 
 class RunAlert(PermanentError):
@@ -51,20 +55,44 @@ def _final_captures(path: Path, skipped: set[str], max_body: int) -> Iterator[Ca
     yield from (cap for requested, cap in final.items() if requested not in skipped)
 
 
-def _skipped(store: Store, crawl: dict[str, Any]) -> set[str]:
-    """Article URLs the crawl log records as skipped and never as archived, whatever their WARC
-    holds. An address may be logged both ways in one run, in either order: a listing that
-    names an already fetched article again is logged "skipped" (a duplicate in discovery)
-    after its "archived", and an address first logged as a duplicate may be fetched and
-    archived later; either way its response is the run's capture of it."""
+def _crawl_log_facts(store: Store, crawl: dict[str, Any]) -> tuple[set[str], dict[str, dict[str, Any]]]:
+    """What the crawl log says of the run's articles: the URLs it records as skipped and never
+    as archived, whatever their WARC holds; and, by WARC response record id, the digests the
+    crawler computed when it wrote the exchange (payload_sha256; records_length and
+    records_sha256 of its three records as stored).
+
+    An address may be logged both ways in one run, in either order: a listing that names an
+    already fetched article again is logged "skipped" (a duplicate in discovery) after its
+    "archived", and an address first logged as a duplicate may be fetched and archived later;
+    either way its response is the run's capture of it."""
     if not crawl.get("crawl_log"):
-        return set()
+        return set(), {}
     lines = _read_listed(store, crawl["crawl_log"]).decode("utf-8").splitlines()
     outcomes: dict[str, set[str]] = {}
+    digests: dict[str, dict[str, Any]] = {}
     for r in map(json.loads, filter(None, lines)):
         if r.get("kind") == "article":
             outcomes.setdefault(r["url"], set()).add(r["outcome"])
-    return {url for url, seen in outcomes.items() if "skipped" in seen and "archived" not in seen}
+        if r.get("record_id") and r.get("payload_sha256"):
+            digests[r["record_id"]] = {k: r.get(k) for k in ("payload_sha256", "records_length", "records_sha256")}
+    skipped = {url for url, seen in outcomes.items() if "skipped" in seen and "archived" not in seen}
+    return skipped, digests
+
+
+def _not_as_written(local: Path, cap: Capture, written: dict[str, Any] | None) -> str | None:
+    """Which of the crawler's digests the capture's stored bytes no longer match, or None.
+    (A capture the log does not describe, from a crawl log older than its digests, passes.)"""
+    if not written:
+        return None
+    if hashlib.sha256(cap.payload).hexdigest() != written["payload_sha256"]:
+        return "payload altered"
+    if written.get("records_sha256"):
+        with local.open("rb") as fh:
+            fh.seek(cap.offset)
+            stored = fh.read(int(written["records_length"]))
+        if hashlib.sha256(stored).hexdigest() != written["records_sha256"]:
+            return "WARC records altered"
+    return None
 
 
 @contextmanager
@@ -160,13 +188,21 @@ def extract_run(
     source, run, day = crawl["source_id"], crawl["run"], date.fromisoformat(crawl["logical_date"])
     job = _Extraction(store, extract, extractor, classify)
     clean_keys: list[str] = []
-    skipped = _skipped(store, crawl)
+    skipped, digests = _crawl_log_facts(store, crawl)
     with tempfile.TemporaryDirectory(prefix="extract-") as tmp:
         for part in crawl["parts"]:
             local = Path(tmp) / Path(part).name
             with _written_by_this_run(part):
                 store.download(part, local)
-            captures = list(_final_captures(local, skipped, max_body))
+            captures = []
+            for cap in _final_captures(local, skipped, max_body):
+                why = _not_as_written(local, cap, digests.get(cap.record_id))
+                if why:  # the bytes changed between the crawler writing them and this read: never extracted
+                    log.warning("extract: %s record %s refused: %s", part, cap.record_id, why)
+                    job.errors[f"{why} after the crawl wrote it"] += 1
+                    job.counts["refused"] += 1
+                    continue
+                captures.append(cap)
             work = ((cap, cap) for cap in captures)
             n = workers if workers is not None else parallel.default_workers()
             for cap, outcome in parallel.outcomes(work, extract, classify, workers=n, expected=len(captures)):
@@ -176,7 +212,12 @@ def extract_run(
                 extraction = job.record(outcome, key)
                 if extraction is None:
                     continue  # a failed fetch: in the crawl log and the WARC, not an article
-                job.write({**capture_fields(cap, capture_id=cid, warc_key=part), **extraction})
+                written = digests.get(cap.record_id) or {}
+                records = {
+                    "warc_records_length": written.get("records_length"),
+                    "warc_records_sha256": written.get("records_sha256"),
+                }
+                job.write({**capture_fields(cap, capture_id=cid, warc_key=part), **records, **extraction})
                 clean_keys.append(key)
     return {"clean_keys": clean_keys, "counts": dict(job.counts), "errors": dict(job.errors)}
 
@@ -225,8 +266,9 @@ def reprocess_range(
     commits: list[dict[str, Any]] = []
     batch: list[dict[str, Any]] = []
     n = workers if workers is not None else parallel.default_workers()
+    refused: list[dict[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="reprocess-") as tmp:
-        work = _captures_by_part(store, list(todo.values()), Path(tmp), max_body)
+        work = _captures_by_part(store, list(todo.values()), Path(tmp), max_body, refused)
         for old, outcome in parallel.outcomes(work, extract, classify, workers=n, expected=len(todo)):
             clean = layout.clean_key(source_id, date.fromisoformat(old["logical_date"]), old["capture_id"], xid)
             extraction = job.record(outcome, clean)
@@ -238,7 +280,15 @@ def reprocess_range(
                 batch = []
     if batch:
         commits.append(_commit_batch(store, source_id, batch, xid))
-    return {"extraction_id": xid, "commits": commits, "counts": dict(job.counts), "errors": dict(job.errors)}
+    if refused:
+        job.counts["refused"] += len(refused)
+    return {
+        "extraction_id": xid,
+        "commits": commits,
+        "counts": dict(job.counts),
+        "errors": dict(job.errors),
+        **({"refused": refused} if refused else {}),
+    }
 
 
 class _LocalPart:
@@ -256,9 +306,13 @@ class _LocalPart:
 
 
 def _captures_by_part(
-    store: Store, rows: list[dict[str, Any]], tmp: Path, max_body: int
+    store: Store, rows: list[dict[str, Any]], tmp: Path, max_body: int, refused: list[dict[str, str]]
 ) -> Iterator[tuple[dict[str, Any], Capture]]:
-    """(row, capture) for each row, each WARC part downloaded once and read front to back."""
+    """(row, capture) for each row, each WARC part downloaded once and read front to back.
+
+    A capture whose payload no longer hashes to the committed SHA-256 is never extracted
+    (text made from altered bytes would be committed for good): it goes to `refused`, named,
+    and the others go on."""
     by_part: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_part.setdefault(row["warc_key"], []).append(row)
@@ -268,7 +322,14 @@ def _captures_by_part(
         part = _LocalPart(local)
         try:
             for row in sorted(part_rows, key=lambda r: r["warc_offset"]):
-                yield row, read_capture(part, key, row["warc_offset"], row["warc_length"], max_body)
+                cap = read_capture(part, key, row["warc_offset"], row["warc_length"], max_body)
+                digest = hashlib.sha256(cap.payload).hexdigest()
+                if digest != row["payload_sha256"]:
+                    why = f"payload SHA-256 {digest[:16]}… is not the committed {row['payload_sha256'][:16]}…"
+                    log.warning("reprocess: capture %s in %s refused: %s", row["capture_id"], key, why)
+                    refused.append({"capture_id": row["capture_id"], "warc_key": key, "reason": why})
+                    continue
+                yield row, cap
         finally:
             part.close()
             local.unlink(missing_ok=True)

@@ -40,7 +40,7 @@ from storage.store import Store
 
 __all__ = ["MARK_END", "MARK_START", "SORTS", "STATUSES", "Catalog", "Query", "query_string"]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8  # 8: the capture's WARC records digest (warc_records_sha256)
 SORTS = ("published", "captured", "source", "url", "rank")
 STATUSES = ("ok", "extraction_failed", "not_article", "blocked")
 FACETS = ("source", "status", "language", "month")
@@ -180,6 +180,22 @@ def _chunks(items: list[Any], n: int = 500) -> Iterator[list[Any]]:
         yield items[i : i + n]
 
 
+@contextmanager
+def _creating(lock: Path | None) -> Iterator[None]:
+    """One process at a time (re)creates a catalog file: an exclusive lock on a file beside it."""
+    if lock is None:
+        yield
+        return
+    import fcntl
+
+    with lock.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class Catalog:
     def __init__(self, path: Path | str = ":memory:"):
         memory = str(path) == ":memory:"
@@ -195,11 +211,16 @@ class Catalog:
         self._deadline = threading.local()
         text_path = None if memory else Path(self.path + ".text")
         if self.db.execute("pragma user_version").fetchone()[0] != SCHEMA_VERSION:
-            self._recreate(text_path)
+            with _creating(None if memory else Path(self.path + ".lock")):
+                # another process opening the same new (or older) catalog waits, then finds it made
+                if self.db.execute("pragma user_version").fetchone()[0] != SCHEMA_VERSION:
+                    self._recreate(text_path)
         self.text = TextIndex(text_path)
         self._unindexed: set[int] = set()  # rows added by this object: no text entry to delete first
         self._store: Store | None = None  # the archive the rows (and their texts) come from
         self._parts: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        self._parts_lock = threading.Lock()
+        self.corrupt: dict[str, str] = {}  # manifest parts the last update could not read, and why
         self._distinct_cache: tuple[Any, list[str], list[str]] | None = None
         self._facet_cache: dict[tuple[Any, Query], dict[str, dict[str, int]]] = {}
         self._by_source: tuple[Any, dict[str, dict[str, int]]] | None = None
@@ -293,8 +314,10 @@ class Catalog:
                 except manifest.CorruptManifest as exc:
                     if on_corrupt is None:
                         raise
+                    self.corrupt[key] = str(exc)
                     on_corrupt(exc)
                     continue
+                self.corrupt.pop(key, None)
                 self._replace(key, rows)
                 if key in listed:
                     self.db.execute("update manifests set version=?, rows=? where key=?", (listed[key], len(rows), key))
@@ -490,7 +513,8 @@ class Catalog:
 
     def _part_texts(self, mid: int) -> list[tuple[str, str, str]]:
         key, version = self.db.execute("select key, version from manifests where id=?", (mid,)).fetchone()
-        cached = self._parts.pop((key, version), None)
+        with self._parts_lock:  # request threads share the cache; the read below is done outside it
+            cached = self._parts.pop((key, version), None)
         if cached is None:
             if self._store is None:
                 raise PermanentError("the catalog has not been updated from an archive yet")
@@ -500,9 +524,10 @@ class Catalog:
                 for c in ("capture_id", "extraction_id", "text")
             ]
             cached = [(c or "", e or "", t or "") for c, e, t in zip(*cols, strict=True)]
-        self._parts[(key, version)] = cached  # most recently used last
-        while len(self._parts) > _PART_CACHE:
-            self._parts.pop(next(iter(self._parts)))
+        with self._parts_lock:
+            self._parts[(key, version)] = cached  # most recently used last
+            while len(self._parts) > _PART_CACHE:
+                self._parts.pop(next(iter(self._parts)))
         return cached
 
     def _where(self, q: Query) -> tuple[str, list[Any]]:
@@ -567,11 +592,12 @@ class Catalog:
         """How many matching captures each source, status, language and month holds (kept per
         state of the catalog: the reading room asks again for every page of a search)."""
         key = (self._state(), replace(q, sort=None, descending=False, limit=None))  # order does not count
-        if key not in self._facet_cache:
+        found = self._facet_cache.get(key)
+        if found is None:
             if len(self._facet_cache) > 64:
                 self._facet_cache.clear()
-            self._facet_cache[key] = self._facets(q)
-        return self._facet_cache[key]
+            found = self._facet_cache[key] = self._facets(q)
+        return found
 
     def _facets(self, q: Query) -> dict[str, dict[str, int]]:
         if q.text or q.title:
@@ -718,6 +744,14 @@ class Catalog:
         sources, languages = self._distinct()
         for source in q.sources:
             if source not in sources:
+                damaged = sorted(
+                    k for k in self.corrupt if k.startswith(layout.manifests_prefix() + f"source={source}/")
+                )
+                if damaged:
+                    raise PermanentError(
+                        f"source {source!r} has no readable manifest part: {damaged[0]} "
+                        f"{'and others are' if len(damaged) > 1 else 'is'} corrupt (run `archive verify`)"
+                    )
                 raise PermanentError(f"unknown source {source!r}; the archive holds: {', '.join(sources) or 'nothing'}")
         if q.language and not any(lang == q.language or lang.startswith(q.language + "-") for lang in languages):
             known = ", ".join(languages) or "none"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -418,7 +420,7 @@ def export(
                 done += 1
                 update(done, total)
 
-            n = write_export(counted(a.iter_search(q), tick), fmt, output, a.store)
+            n = write_export(counted(a.iter_search(q), tick), fmt, output, a.store, _warn_corrupt)
     except ArchiveError as exc:
         return _fail(exc)
     err.print(f"exported {n} capture(s) to {output}")
@@ -580,8 +582,35 @@ def main() -> None:
         except UnicodeEncodeError:
             shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             err.print(f"[red]error:[/red] argument {i} ({shown!r}) is not valid UTF-8", markup=True, highlight=False)
-            raise SystemExit(2) from None
-    app()
+            _leave(2)
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            err.print(exc.code, markup=False, highlight=False)
+    except KeyboardInterrupt:
+        code = 130
+    _leave(code)
+
+
+def _leave(code: int) -> NoReturn:
+    """End the process without the interpreter's teardown.
+
+    pyarrow's C++ thread pools (Parquet reads, its S3 filesystem) can still be alive when the
+    interpreter finalises; destroying them then aborts the process with status 134
+    ("terminate called without an active exception") after complete output, in about one
+    run of twenty. Every file a command writes is closed by its own code before this; the
+    standard streams and logging are flushed here, then the process exits at once.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            continue  # the reader went away (`| head`): it had what it asked for
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from researcher.aftermath import Attach
 from storage.errors import PermanentError
 from storage.manifest import COLUMNS, SCHEMA
 from storage.store import Store
+from storage.tablelog import CorruptPart
 
 FORMATS = ("jsonl", "csv", "parquet", "wacz")
 AFTERMATH = ["events", "links"]  # JSON arrays: researcher.aftermath.of_capture
@@ -157,10 +158,18 @@ def with_aftermath(rows: Rows, attach: Attach) -> Iterator[dict[str, Any]]:
         yield {**row, **{c: json.dumps(found[c], ensure_ascii=False) for c in AFTERMATH}}
 
 
-def write_export(rows: Rows, fmt: str, target: Path, store: Store | None = None) -> int:
+def write_export(
+    rows: Rows,
+    fmt: str,
+    target: Path,
+    store: Store | None = None,
+    on_corrupt: Callable[[CorruptPart], None] | None = None,
+) -> int:
     """Write rows to target in the format; refuses to replace an existing file. Returns the row count.
 
-    WACZ needs the store the rows' WARC records are read from.
+    WACZ needs the store the rows' WARC records are read from. A corrupt events or links
+    part is reported to `on_corrupt` and left out (the export goes on without the events or
+    links it held); without on_corrupt it fails the export.
     """
     if fmt not in FORMATS:
         raise PermanentError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -169,7 +178,7 @@ def write_export(rows: Rows, fmt: str, target: Path, store: Store | None = None)
     if not target.parent.is_dir():
         raise PermanentError(f"{target.parent} is not a directory")
     if store is not None:
-        rows = with_aftermath(rows, Attach(store))
+        rows = with_aftermath(rows, Attach(store, on_corrupt))
     if fmt == "wacz":
         if store is None:
             raise PermanentError("a WACZ export needs the archive's store")

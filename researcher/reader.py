@@ -45,8 +45,20 @@ def check_archive(store: Store) -> None:
 
 
 def verified_records(store: Store, row: dict[str, Any]) -> bytes:
-    """A committed capture's WARC records as stored, once its response's payload digest is checked."""
-    data = read_capture_records(store, row["warc_key"], row["warc_offset"], row["warc_length"])
+    """A committed capture's WARC records as stored, never unverified: all of them (response,
+    request, metadata, headers included) against the SHA-256 the manifest committed for
+    them, and the response's payload against its own digest. (Rows committed before the
+    records' digest was kept have the payload's only.)"""
+    if row.get("warc_records_sha256"):
+        data = store.get_range(row["warc_key"], row["warc_offset"], row["warc_records_length"])
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != row["warc_records_sha256"]:
+            raise CorruptObject(
+                f"capture {row['capture_id']}: its WARC records in {row['warc_key']} at offset {row['warc_offset']} "
+                f"have SHA-256 {digest[:16]}…, not the committed {row['warc_records_sha256'][:16]}…; nothing written"
+            )
+    else:
+        data = read_capture_records(store, row["warc_key"], row["warc_offset"], row["warc_length"])
     try:
         payload = next(iter(ArchiveIterator(io.BytesIO(data[: row["warc_length"]])))).raw_stream.read()
     except READ_ERRORS:

@@ -64,6 +64,15 @@ def _check_raw(store: Store, row: dict[str, Any]) -> Problem | None:
     digest = hashlib.sha256(payload).hexdigest()
     if digest != row["payload_sha256"]:
         return Problem("corrupt_raw", key, row["capture_id"], f"payload SHA-256 {digest} != {row['payload_sha256']}")
+    if row.get("warc_records_sha256"):  # every record of the capture, headers included (rows since they are kept)
+        try:
+            stored = store.get_range(key, row["warc_offset"], row["warc_records_length"])
+        except ObjectNotFound:
+            return Problem("missing_raw", key, row["capture_id"], "WARC file not in the store")
+        records = hashlib.sha256(stored).hexdigest()
+        if records != row["warc_records_sha256"]:
+            detail = f"WARC records SHA-256 {records} != {row['warc_records_sha256']} (a header or the request altered)"
+            return Problem("corrupt_raw", key, row["capture_id"], detail)
     return None
 
 
@@ -136,6 +145,11 @@ def verify(
     report.problems.extend(duplicates(rows))
     referenced: set[str] = set()
     for i, row in enumerate(rows, 1):
+        missing = [c for c in _LOCATING if row.get(c) is None]
+        if missing:  # a row that cannot say where its bytes are, or what they hash to, is damage
+            detail = f"committed row without {', '.join(missing)}: its raw or clean copy cannot be checked"
+            report.problems.append(Problem("incomplete_row", row.get("warc_key") or "-", row["capture_id"], detail))
+            continue
         referenced.update((row["warc_key"], row["clean_key"]))
         referenced.add(layout.crawl_log_of(row["warc_key"]))
         for problem, ok in ((_check_raw(store, row), "raw_ok"), (_check_clean(store, row), "clean_ok")):
@@ -153,6 +167,9 @@ def verify(
     # the whole archive's captures are already read; one source's are not enough for links across sources
     report.problems.extend(check_tables(store, source_id, {r["capture_id"] for r in rows} if not source_id else None))
     return report
+
+
+_LOCATING = ("warc_key", "warc_offset", "warc_length", "payload_sha256", "clean_key")
 
 
 def check_tables(store: Store, source_id: str | None = None, committed: set[str] | None = None) -> list[Problem]:

@@ -13,10 +13,13 @@ fetches nothing: not from the live web, not from the reading room.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import functools
 import html
 import json
+import logging
+import os
 import re
 import tempfile
 import threading
@@ -35,6 +38,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
 from researcher import coverage
 from researcher.aftermath import Attach
@@ -44,8 +48,13 @@ from researcher.export import FORMATS, write_export
 from researcher.reader import Archive, UnknownCapture, select_extraction
 from researcher.replay import rewrite
 from storage.errors import ArchiveError, PermanentError
+from storage.tablelog import CorruptPart
+
+log = logging.getLogger(__name__)
 
 PAGE = 20
+SEARCH_SLOTS = max(1, (os.cpu_count() or 2) // 2)  # searches running at once: the other cores serve pages
+SEARCH_QUEUE = 64  # searches waiting for a slot before more are refused (503)
 MAX_PAGE = 500  # 10,000 results deep: further is a narrower search, not a later page
 QUERY_SECONDS = 5.0  # a request's catalog statements are interrupted past this (Catalog.budget)
 SANDBOX_CSP = (
@@ -66,6 +75,10 @@ def marked(snippet: str) -> Markup:
 
 
 TEMPLATES.env.filters["marked"] = marked
+
+
+class Busy(Exception):
+    """Too many searches already waiting: 503, to be tried again."""
 
 
 class BadRequest(Exception):
@@ -145,6 +158,9 @@ def side_by_side(old: dict[str, Any], new: dict[str, Any]) -> Markup:
 def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = "News archive") -> FastAPI:
     """The reading room over one archive."""
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    if archive.on_corrupt is None:
+        # the room goes on reading around a damaged part: named in the server's log, left out
+        archive.on_corrupt = _log_corrupt
     if archive.catalog.memory:
         # request threads each open their own connection, which an in-memory database cannot share
         archive.catalog = Catalog(Path(tempfile.mkdtemp(prefix="newsarchive-room-")) / "catalog.sqlite")
@@ -193,6 +209,12 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
     async def invalid(request: Request, exc: RequestValidationError) -> HTMLResponse:
         return page(request, "error.html", 400, message=_validation_message(exc))
 
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy) -> HTMLResponse:
+        response = page(request, "error.html", 503, message=str(exc))
+        response.headers["Retry-After"] = "60"
+        return response
+
     @app.exception_handler(QueryTooCostly)
     async def too_costly(request: Request, exc: QueryTooCostly) -> HTMLResponse:
         return page(request, "error.html", 503, message=str(exc))
@@ -216,8 +238,31 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         status = 400 if isinstance(exc, PermanentError) else 503
         return page(request, "error.html", status, message=str(exc))
 
+    # Searches and exports (a full-text query, facets over the matching rows) take turns in
+    # `SEARCH_SLOTS` at once, awaited on the event loop (a waiting request holds no thread);
+    # the pages of one capture never wait behind them. Past `SEARCH_QUEUE` waiting, a search
+    # is refused at once (503) rather than queued for minutes.
+    slots = asyncio.Semaphore(SEARCH_SLOTS)
+    queued = [0]
+
+    async def in_turn(work: Any, *args: Any) -> Any:
+        if queued[0] >= SEARCH_QUEUE:
+            raise Busy(f"{queued[0]} searches are waiting; try again in a minute")
+        queued[0] += 1
+        try:
+            await slots.acquire()  # a client that goes away meanwhile is cancelled here, holding nothing
+        finally:
+            queued[0] -= 1
+        try:
+            return await run_in_threadpool(work, *args)
+        finally:
+            slots.release()
+
     @get("/", response_class=HTMLResponse)
-    def search(request: Request) -> HTMLResponse:
+    async def search(request: Request) -> HTMLResponse:
+        return await in_turn(_search, request)  # type: ignore[no-any-return]
+
+    def _search(request: Request) -> HTMLResponse:
         params = _params(request)
         fresh()
         q = query_from(params)
@@ -321,7 +366,10 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         return page(request, "diff.html", old=old, new=new, table=side_by_side(old, new))
 
     @get("/export")
-    def export(request: Request) -> Response:
+    async def export(request: Request) -> Response:
+        return await in_turn(_export, request)  # type: ignore[no-any-return]
+
+    def _export(request: Request) -> Response:
         params = _params(request)
         fmt = params.get("format") or "jsonl"
         if fmt not in FORMATS:
@@ -332,7 +380,7 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         tmp = Path(tempfile.mkdtemp(prefix="newsarchive-export-"))
         target = tmp / f"archive-export.{fmt}"
         try:
-            n = write_export(archive.iter_search(q), fmt, target, archive.store)
+            n = write_export(archive.iter_search(q), fmt, target, archive.store, archive.on_corrupt)
         except BaseException:
             _remove_tree(tmp)
             raise
@@ -380,6 +428,10 @@ _MEDIA = {
     "parquet": "application/vnd.apache.parquet",
     "wacz": "application/wacz",
 }
+
+
+def _log_corrupt(exc: CorruptPart) -> None:
+    log.warning("%s; skipped (run `archive verify`)", exc)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -60,7 +60,7 @@ def refusal(profile: Profile, url: str) -> str | None:
     return None
 
 
-class RedirectGuardMiddleware:
+class RequestGuardMiddleware:
     """Checks every request before it is sent: the spider's own, robots.txt's and each
     redirect hop (RedirectMiddleware schedules hops as new requests, which pass through here)."""
 
@@ -68,7 +68,7 @@ class RedirectGuardMiddleware:
         self.crawler = crawler
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> RedirectGuardMiddleware:
+    def from_crawler(cls, crawler: Crawler) -> RequestGuardMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request) -> None:

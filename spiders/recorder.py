@@ -82,6 +82,8 @@ class WarcRecorderMiddleware:
             "offset": written.offset,
             "length": written.length,
             "payload_sha256": written.payload_sha256,
+            "records_length": written.records_length,
+            "records_sha256": written.records_sha256,
             # the payload is stored as sent; readers need this to decode it (Scrapy drops the header later)
             "content_encoding": (response.headers.get("Content-Encoding") or b"").decode("latin-1") or None,
         }

@@ -53,7 +53,7 @@ def crawl_settings(
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-            "spiders.guard.RedirectGuardMiddleware": 50,
+            "spiders.guard.RequestGuardMiddleware": 50,
             "spiders.politeness.RobotsCrawlDelayMiddleware": 100,
             "spiders.politeness.RetryAfterMiddleware": 550,
             "spiders.guard.ResolverRefusalMiddleware": 560,

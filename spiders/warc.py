@@ -46,6 +46,10 @@ class WrittenRecord:
     offset: int
     length: int
     payload_sha256: str
+    # the exchange's three records (response, request, metadata) as stored, headers and gzip
+    # framing included: from `offset`, this many bytes hash to this SHA-256
+    records_length: int
+    records_sha256: str
 
 
 def _status_line(status: int) -> str:
@@ -78,9 +82,15 @@ class WarcFile:
         writer.write_record(writer.create_warcinfo_record(path.name, warcinfo))
 
     def _record(
-        self, warc_headers: list[tuple[str, str]], http_head: bytes, payload: bytes, content_type: str
+        self,
+        warc_headers: list[tuple[str, str]],
+        http_head: bytes,
+        payload: bytes,
+        content_type: str,
+        digest: Any,
     ) -> tuple[int, int]:
-        """Append one record (its own gzip member); its offset and compressed length."""
+        """Append one record (its own gzip member), its stored bytes fed to `digest`; its
+        offset and compressed length."""
         payload_digest = _sha1(payload)
         head = [
             *warc_headers,
@@ -94,6 +104,7 @@ class WarcFile:
         data = zlib.compress(b"".join((text.encode("utf-8"), http_head, payload, b"\r\n\r\n")), GZIP_LEVEL, wbits=31)
         offset = self._fh.tell()
         self._fh.write(data)
+        digest.update(data)
         return offset, len(data)
 
     def write_exchange(self, ex: Exchange) -> WrittenRecord:
@@ -106,11 +117,13 @@ class WarcFile:
         ip = [("WARC-IP-Address", ex.remote_ip)] if ex.remote_ip else []
         common = [("WARC-Target-URI", ex.url)]
         response_head = StatusAndHeaders(_status_line(ex.status), kept, protocol=ex.protocol).to_ascii_bytes()
+        records = hashlib.sha256()
         offset, length = self._record(
             [("WARC-Date", date), *ip, ("WARC-Type", "response"), ("WARC-Record-ID", response_id), *common],
             response_head,
             ex.body,
             "application/http; msgtype=response",
+            records,
         )
         request_head = StatusAndHeaders(
             f"{ex.method} {target} {ex.protocol}", [("Host", split.netloc), *ex.request_headers], is_http_request=True
@@ -121,6 +134,7 @@ class WarcFile:
             request_head,
             ex.request_body,
             "application/http; msgtype=request",
+            records,
         )  # fmt: skip
         payload_sha256 = hashlib.sha256(ex.body).hexdigest()
         meta = {
@@ -135,8 +149,10 @@ class WarcFile:
             b"",
             json.dumps(meta, sort_keys=True, default=str).encode(),
             "application/json",
+            records,
         )  # fmt: skip
-        return WrittenRecord(response_id, offset, length, payload_sha256)
+        end = self._fh.tell()
+        return WrittenRecord(response_id, offset, length, payload_sha256, end - offset, records.hexdigest())
 
     def close(self) -> None:
         self._fh.close()

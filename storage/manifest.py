@@ -51,6 +51,10 @@ SCHEMA = pa.schema(
         ("warc_offset", _i),
         ("warc_length", _i),
         ("payload_sha256", _s),
+        # the capture's WARC records (response, request, metadata) exactly as stored, from
+        # warc_offset: their length and SHA-256 (parts written before these: null)
+        ("warc_records_length", _i),
+        ("warc_records_sha256", _s),
         ("text_sha256", _s),
         ("clean_key", _s),
         ("extraction_id", _s),  # digest of extractor, version, settings and rules
@@ -111,7 +115,14 @@ class CorruptManifest(tablelog.CorruptPart):
     from the log's numbering."""
 
 
-MANIFESTS = tablelog.Table("manifests", SCHEMA, "capture_id", ("capture_id", "extraction_id"), CorruptManifest)
+MANIFESTS = tablelog.Table(
+    "manifests",
+    SCHEMA,
+    "capture_id",
+    ("capture_id", "extraction_id"),
+    CorruptManifest,
+    required=("source_id", "status"),  # where a row belongs and what it is; verify checks the rest
+)
 
 
 def to_parquet(rows: Iterable[dict[str, Any]], commit: dict[str, Any] | None = None) -> bytes:
@@ -120,7 +131,7 @@ def to_parquet(rows: Iterable[dict[str, Any]], commit: dict[str, Any] | None = N
 
 
 def _parse(key: str, data: bytes, columns: list[str] | None = None) -> pa.Table:
-    return tablelog.parse(key, data, columns, CorruptManifest)
+    return tablelog.parse(key, data, MANIFESTS, columns)
 
 
 def read_part(store: Store, key: str, columns: list[str] | None = None) -> pa.Table:
@@ -145,7 +156,7 @@ def read_rows(store: Store, key: str) -> list[dict[str, Any]]:
 
 def _read_conformed(store: Store, key: str, columns: list[str]) -> pa.Table:
     """A part's `columns` in today's schema; a part whose columns cannot be read as such is corrupt."""
-    return tablelog.read_conformed(store, key, SCHEMA, columns, CorruptManifest)
+    return tablelog.read_conformed(store, key, MANIFESTS, columns)
 
 
 def latest_extractions(table: pa.Table) -> pa.Table:

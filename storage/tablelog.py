@@ -52,6 +52,7 @@ class Table:
     key: str
     sort: tuple[str, ...] = ()  # the order of rows within a part (default: the key)
     error: type[CorruptPart] = CorruptPart  # what a corrupt or missing part of it raises
+    required: tuple[str, ...] = ()  # columns no row may leave null, besides the key
 
     @property
     def columns(self) -> list[str]:
@@ -71,19 +72,55 @@ def encode(table: Table, rows: Iterable[dict[str, Any]], commit: dict[str, Any] 
     return buf.getvalue()
 
 
-def parse(
-    key: str, data: bytes, columns: Sequence[str] | None = None, error: type[CorruptPart] = CorruptPart
-) -> pa.Table:
+def parse(key: str, data: bytes, table: Table, columns: Sequence[str] | None = None) -> pa.Table:
+    """A part's rows (only `columns`, when given), checked before anything of it is used: it
+    must read as Parquet, hold the table's key and required columns, give every column the
+    table knows the table's type, and leave no key or required value null. Anything else is
+    a corrupt part (a foreign file, a part of another table, a hand edit), never data."""
     try:
         # ParquetFile, not read_table: read_table goes through pyarrow.dataset and pyarrow.fs, and
         # pipeline processes that had used it aborted at exit ("terminate called without an active
         # exception", seen in tests/test_write_once.py); a part is one small buffer, no dataset needed.
         part = pq.ParquetFile(pa.BufferReader(data))
-        names = set(part.schema_arrow.names)  # the schema is rebuilt on every access: read it once
-        present = None if columns is None else [c for c in columns if c in names]
-        return part.read(columns=present)
+        schema = part.schema_arrow  # rebuilt on every access: read it once
+        check_schema(table, key, schema)
+        names = set(schema.names)
+        must = [table.key, *table.required]
+        wanted = list(schema.names) if columns is None else [c for c in columns if c in names]
+        read = part.read(columns=list(dict.fromkeys([*wanted, *must])))
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise error(key, f"is corrupt ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise table.error(key, f"is corrupt ({type(exc).__name__}: {str(exc)[:120]})") from None
+    for column in must:
+        nulls = read.column(column).null_count
+        if nulls:
+            raise table.error(key, f"does not fit the {_singular(table)} schema: {nulls} row(s) with no {column}")
+    return read.select(wanted)
+
+
+def _singular(table: Table) -> str:
+    return table.name.removesuffix("s")
+
+
+def check_schema(table: Table, key: str, schema: pa.Schema) -> None:
+    """Raise the table's CorruptPart when a part's schema is not the table's: its key or a
+    required column missing, or a column of the table's with another type. Columns the table
+    added after the part was written may be absent (read as null); unknown ones are ignored."""
+    names = set(schema.names)
+    missing = [c for c in (table.key, *table.required) if c not in names]
+    if missing:
+        has = ", ".join(schema.names[:6]) + (", ..." if len(schema.names) > 6 else "")
+        raise table.error(
+            key,
+            f"does not fit the {_singular(table)} schema: no {', '.join(missing)} column (it has {has})",
+        )
+    for field in schema:
+        if field.name in table.schema.names:
+            want = table.schema.field(field.name).type
+            if not field.type.equals(want):
+                raise table.error(
+                    key,
+                    f"does not fit the {_singular(table)} schema: column {field.name} is {field.type}, not {want}",
+                )
 
 
 def read_bytes(store: Store, key: str) -> bytes:
@@ -106,16 +143,16 @@ def conform(table: pa.Table, schema: pa.Schema, columns: Sequence[str]) -> pa.Ta
     return pa.Table.from_arrays(arrays, schema=pa.schema([schema.field(c) for c in columns]))
 
 
-def read_conformed(
-    store: Store, key: str, schema: pa.Schema, columns: Sequence[str], error: type[CorruptPart] = CorruptPart
-) -> pa.Table:
-    """A part's `columns` in today's schema; a part whose columns cannot be read so is corrupt."""
-    part = parse(key, read_bytes(store, key), columns, error)
+def read_conformed(store: Store, key: str, table: Table, columns: Sequence[str]) -> pa.Table:
+    """A part's `columns` in today's schema (checked as `parse` does; columns added since it
+    was written come back as nulls)."""
+    part = parse(key, read_bytes(store, key), table, columns)
     try:
-        return conform(part, schema, columns)
+        return conform(part, table.schema, columns)
     except (pa.ArrowException, ValueError) as exc:
-        table = key.split("/", 1)[0].removesuffix("s")
-        raise error(key, f"does not fit the {table} schema ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise table.error(
+            key, f"does not fit the {_singular(table)} schema ({type(exc).__name__}: {str(exc)[:120]})"
+        ) from None
 
 
 def part_keys(store: Store, table: str, source_id: str | None = None) -> list[str]:
@@ -163,7 +200,7 @@ def load(
     parts = []
     for key in keys:
         try:
-            parts.append(read_conformed(store, key, table.schema, wanted, table.error))
+            parts.append(read_conformed(store, key, table, wanted))
         except CorruptPart as exc:
             if on_corrupt is None:
                 raise
@@ -186,16 +223,29 @@ class Log:
     ):
         self.store, self.table, self.source_id, self._read, self._error = store, table, source_id, read, error
         self.rows: dict[str, list[dict[str, Any]]] = {}
+        # parts a refused create proved to exist: read by key even when a stale listing omits them
+        self.taken: set[str] = set()
+        self.unlisted = 0  # refreshes whose listing lacked a part known to exist
 
     def refresh(self) -> int:
         """Read parts not read yet; returns the next free commit number."""
-        keys = part_keys(self.store, self.table, self.source_id)
+        listed = part_keys(self.store, self.table, self.source_id)
+        if self.taken - set(listed):
+            self.unlisted += 1
+        keys = sorted(set(listed) | self.taken)
         gaps = check_contiguous(keys, self._error)
         if gaps:
             raise gaps[0]
         for key in keys:
             if key not in self.rows:
-                self.rows[key] = self._read(key)
+                try:
+                    self.rows[key] = self._read(key)
+                except StorageUnavailable:
+                    if key in self.taken:
+                        raise StorageUnavailable(
+                            f"{key}: the store refused to create it (it exists) but reads it as missing; retried later"
+                        ) from None
+                    raise
         return len(keys) + 1
 
     def all_rows(self) -> Iterable[dict[str, Any]]:
@@ -238,11 +288,15 @@ def append(
         try:
             log.store.put_bytes(key, to_bytes(new, meta), "application/vnd.apache.parquet")
         except ObjectExists:
+            log.taken.add(key)  # read by key next time, listed or not
             time.sleep(random.uniform(0, min(0.05 * 2**conflicts, 1.0)))  # noqa: S311 - jitter, not a secret
             continue
         return Appended(key, new, dropped, conflicts)
+    stale = (
+        f"; {log.unlisted} of its listings omitted parts the store said exist (a stale listing)" if log.unlisted else ""
+    )
     raise StorageUnavailable(
-        f"commit to {log.source_id}'s {log.table} log lost {max_conflicts} races in a row; retried later"
+        f"commit to {log.source_id}'s {log.table} log lost {max_conflicts} races in a row{stale}; retried later"
     )
 
 
@@ -269,7 +323,7 @@ def commit(
     """Append the rows whose key the source's log of `table` does not hold yet."""
 
     def read_keys(key: str) -> Rows:
-        return list(read_conformed(store, key, table.schema, [table.key], table.error).to_pylist())
+        return list(read_conformed(store, key, table, [table.key]).to_pylist())
 
     log = Log(store, table.name, source_id, read_keys, table.error)
     return append(log, rows, select_by_key(table.key), lambda new, meta: encode(table, new, meta), info)

@@ -43,6 +43,7 @@ EVENTS = Table(
         ]
     ),
     "event_id",
+    required=("source_id", "kind", "capture_id"),
 )
 
 # A text published again by another source (pipeline/syndication.py finds, pipeline/linking.py records).
@@ -67,6 +68,7 @@ LINKS = Table(
         ]
     ),
     "link_id",
+    required=("kind", "republished", "original"),
 )
 
 # Each clean text's MinHash: the linker's index, so a run compares its articles with the
@@ -89,6 +91,7 @@ SIGNATURES = Table(
         ]
     ),
     "capture_id",
+    required=("source_id", "method"),  # a text too short to sign has no minhash
 )
 
 

@@ -48,14 +48,7 @@ def decode_body(payload: bytes, encoding: str | None, limit: int = DEFAULT_MAX_B
         if enc in ("gzip", "x-gzip", "deflate"):
             return _inflate(payload, enc, limit)
         if enc == "br":
-            import brotli
-
-            out, d = bytearray(), brotli.Decompressor()
-            for i in range(0, len(payload), 64):  # small steps: brotli's output per step stays a few MB
-                out += d.process(payload[i : i + 64])
-                if len(out) > limit:
-                    raise PayloadTooLarge(f"body decompresses beyond {limit // 2**20} MB (Content-Encoding br)")
-            return bytes(out)
+            return _unbrotli(payload, limit)
     except PayloadTooLarge:
         raise
     except (zlib.error, OSError, EOFError, ValueError, brotli_error()) as exc:
@@ -69,19 +62,51 @@ def brotli_error() -> type[Exception]:
     return getattr(brotli, "error", ValueError)  # type: ignore[no-any-return]
 
 
+STEP = 1 << 20  # the most one decoder call may add to the output
+
+
+def _unbrotli(payload: bytes, limit: int) -> bytes:
+    """Brotli undone, holding at most `limit` plus one step of output: each call's output is
+    bounded (output_buffer_limit), whatever the ratio of the input it is given (one 64-byte
+    step of a crafted stream can otherwise expand to ~80 MB)."""
+    import brotli
+
+    chunks: list[bytes] = []
+    total, d, pos = 0, brotli.Decompressor(), 0
+    while True:
+        if d.can_accept_more_data():
+            if pos >= len(payload):
+                return b"".join(chunks)
+            piece, pos = payload[pos : pos + 65536], pos + 65536
+        else:
+            piece = b""  # output still pending from input already given
+        chunk = d.process(piece, output_buffer_limit=max(1, min(STEP, limit + 1 - total)))
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"body decompresses beyond {limit // 2**20} MB (Content-Encoding br)")
+        chunks.append(chunk)
+
+
 def _inflate(payload: bytes, enc: str, limit: int) -> bytes:
+    """gzip or deflate undone a step at a time, holding at most `limit` plus one step."""
     wbits = [16 + zlib.MAX_WBITS] if enc != "deflate" else [zlib.MAX_WBITS, -zlib.MAX_WBITS]
     for i, bits in enumerate(wbits):
         d = zlib.decompressobj(bits)
+        chunks: list[bytes] = []
+        total, data = 0, payload
         try:
-            out = d.decompress(payload, limit + 1)
+            while data and not d.eof:
+                chunk = d.decompress(data, min(STEP, limit + 1 - total))
+                total += len(chunk)
+                if total > limit:
+                    raise PayloadTooLarge(f"body decompresses beyond {limit // 2**20} MB (Content-Encoding {enc})")
+                chunks.append(chunk)
+                data = d.unconsumed_tail
         except zlib.error:
             if i + 1 < len(wbits):
                 continue  # raw deflate without the zlib header, as some servers send it
             raise
-        if len(out) > limit or d.unconsumed_tail:
-            raise PayloadTooLarge(f"body decompresses beyond {limit // 2**20} MB (Content-Encoding {enc})")
-        return out + d.flush()
+        return b"".join(chunks) + d.flush()
     raise AssertionError("unreachable")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -30,13 +31,14 @@ S3_ERROR = (
 class Rule:
     """A fault for requests whose method is in `methods` and whose path contains `match`."""
 
-    action: str  # "500" | "503" | "slowdown" | "404" | "truncate" | "latency"
+    action: str  # "500" | "503" | "slowdown" | "404" | "truncate" | "latency" | "stale"
     methods: tuple[str, ...] = ("GET", "PUT", "HEAD", "POST", "DELETE")
     match: str = ""
     times: int | None = 1  # how often it fires (None: always)
     probability: float = 1.0
     delay: float = 0.5  # seconds, for latency
     when: Callable[[str, str], bool] | None = None  # extra predicate on (method, path)
+    hide: str = ""  # for stale: listings leave out the keys containing this (a listing behind the writes)
 
     def applies(self, method: str, path: str, rng: random.Random) -> bool:
         if method not in self.methods or self.match not in unquote(path):
@@ -110,6 +112,10 @@ class FaultProxy:
                     conn.request(self.command, self.path, body=body or None, headers=headers)
                     resp = conn.getresponse()
                     data = resp.read()
+                    if rule and rule.action == "stale" and self.command == "GET" and b"<ListBucketResult" in data:
+                        # a listing behind the writes: the keys containing `hide` are left out
+                        pattern = rb"<Contents>(?:(?!</Contents>).)*?<Key>[^<]*" + re.escape(rule.hide.encode())
+                        data = re.sub(pattern + rb"[^<]*</Key>.*?</Contents>", b"", data, flags=re.S)
                     self.send_response(resp.status)
                     for k, v in resp.getheaders():
                         if k.lower() not in ("transfer-encoding", "connection", "content-length"):

@@ -332,3 +332,54 @@ def test_two_processes_updating_one_catalog_take_turns(tmp_path: Path) -> None:
     assert cat.db.execute("select count(*), count(distinct capture_id) from captures").fetchone() == (600, 600)
     assert cat.count(Query(text="frappe")) == 600 and cat.count(Query()) == 600
     assert cat.db.execute("select count(*) from text_todo").fetchone()[0] == 0
+
+
+def test_a_statement_past_its_budget_is_interrupted_and_named(tmp_path: Path) -> None:
+    """Catalog.budget: SQLite's progress handler interrupts a request's statement past its time."""
+    from researcher.catalog import QueryTooCostly
+
+    store = LocalStore(tmp_path / "archive")
+    manifest.commit(store, SOURCE, [row(f"c{i}") for i in range(50)])
+    cat = Catalog(tmp_path / "cat.sqlite")
+    cat.update(store)
+    heavy = "with recursive n(i) as (select 1 union all select i + 1 from n where i < 50000000) select count(*) from n"
+    with pytest.raises(QueryTooCostly, match=r"longer than 0\.2 s; narrow it"), cat.budget(0.2):
+        cat.db.execute(heavy).fetchone()
+    with cat.budget(5):  # the connection is usable again, and ordinary statements run within budget
+        assert cat.count(Query()) == 50
+    assert cat.db.execute("select 1").fetchone() == (1,)  # no budget outside the block
+
+
+def test_threads_read_with_their_own_connections_while_one_refreshes(tmp_path: Path) -> None:
+    """The reading room's model: request threads read the same catalog file with a connection
+    each while a refresh writes; every answer is one of the committed states, never an error."""
+    import threading
+
+    store = LocalStore(tmp_path / "archive")
+    manifest.commit(store, SOURCE, [row(f"a{i}", text=f"Offensive numéro {i}.") for i in range(200)])
+    cat = Catalog(tmp_path / "cat.sqlite")
+    cat.update(store)
+    errors: list[BaseException] = []
+    counts: list[int] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                counts.append(cat.count(Query(text="offensive")))
+                assert len(list(cat.rows(Query(sources=(SOURCE,), limit=5)))) == 5
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(6)]
+    for t in readers:
+        t.start()
+    for batch in range(3):
+        manifest.commit(store, SOURCE, [row(f"b{batch}-{i}", text="Une offensive de plus.") for i in range(100)])
+        cat.update(store)
+    stop.set()
+    for t in readers:
+        t.join()
+    assert errors == []
+    assert set(counts) <= {200, 300, 400, 500} and counts
+    assert cat.count(Query(text="offensive")) == 500

@@ -160,7 +160,13 @@ def test_versions_and_diff(tmp_path: Path) -> None:
     from storage import manifest
 
     store = LocalStore(tmp_path / "archive")
-    base = {c: None for c in manifest.COLUMNS} | {"authors": [], "tags": [], "flags": [], "source_id": "src_a"}
+    base = {c: None for c in manifest.COLUMNS} | {
+        "authors": [],
+        "tags": [],
+        "flags": [],
+        "source_id": "src_a",
+        "status": "ok",
+    }
     url = "https://example.invalid/article"
     rows = [
         base
@@ -175,6 +181,8 @@ def test_versions_and_diff(tmp_path: Path) -> None:
         base
         | {
             "capture_id": "c2",
+            "discovery_kind": "revisit",  # a later capture of the URL: how a second version arises
+            "run": "R2",
             "final_url": url,
             "fetched_at": "2020-01-02T10:00:00Z",
             "title": "T",

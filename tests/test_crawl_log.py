@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.runs import _skipped
+from pipeline.runs import _crawl_log_facts
 from storage.store import LocalStore
 
 A = "https://fr.sputniknews.africa/20200228/idleb-1046.html"
@@ -34,4 +34,4 @@ def test_skipped_addresses(events: list[tuple[str, str | None]], skipped: set[st
     store = LocalStore(tmp_path)
     log = "".join(json.dumps({"kind": "article", "url": A, "outcome": o, "reason": r}) + "\n" for o, r in events)
     store.put_bytes("raw/crawl-log.jsonl", log.encode(), "application/jsonl")
-    assert _skipped(store, {"crawl_log": "raw/crawl-log.jsonl"}) == skipped
+    assert _crawl_log_facts(store, {"crawl_log": "raw/crawl-log.jsonl"})[0] == skipped

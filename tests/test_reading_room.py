@@ -332,6 +332,47 @@ def test_a_researcher_searches_filters_reads_replays_compares_and_exports(
     assert outside == []  # nothing was fetched from anywhere but the reading room
 
 
+def test_concurrent_requests_to_a_real_server_get_the_answers_of_sequential_ones(server: str) -> None:
+    """`archive serve` answers on a pool of threads with a catalog connection each: eight
+    clients asking at once get exactly what one client asking in turn gets, a costliest-size
+    search included, and a page asked meanwhile is answered."""
+    import threading
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlencode
+
+    from researcher.catalog import MAX_QUERY_WORDS
+
+    def fetch(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(server + path, timeout=60) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    words = (["offensive", "idleb", "régime", "le", "la", "de"] * 6)[:MAX_QUERY_WORDS]
+    paths = ["/?q=offensive", "/?source=aa_fr", "/coverage", "/?" + urlencode({"q": " ".join(words)})]
+    paths.append("/?" + urlencode({"q": "x " * 40}))
+    expected = {p: fetch(p) for p in paths}
+    assert expected["/?" + urlencode({"q": "x " * 40})][0] == 400
+    got: list[tuple[str, tuple[int, str]]] = []
+
+    def client(i: int) -> None:
+        for n in range(6):
+            p = paths[(i + n) % len(paths)]
+            got.append((p, fetch(p)))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    assert fetch("/")[0] == 200
+    for t in threads:
+        t.join()
+    assert len(got) == 48
+    for p, answer in got:
+        assert answer == expected[p], p
+
+
 def test_keyboard_only_and_a_bad_date_is_said_on_the_page(browser_page: Any, server: str) -> None:
     page, steps, _ = browser_page
     from playwright.sync_api import expect

@@ -74,7 +74,9 @@ def test_two_processes_racing_on_one_events_log_lose_nothing(target: Target) -> 
         assert sorted(ids) == sorted([f"{i}-{w}-{j}" for w in "pq" for j in range(3)] + [f"{i}-shared"])
         keys = tablelog.part_keys(target.store, "events", f"race_{i}")
         assert tablelog.check_contiguous(keys) == [] and len(keys) == 2
-    print(f"events races: {n}, conflicts resolved by retry: {sum(r['conflicts'] for x in results for r in x)}")
+    conflicts = sum(r["conflicts"] for x in results for r in x)
+    assert conflicts > 0, f"{n} rounds and not one conflict: the processes never raced"
+    print(f"events races: {n}, conflicts resolved by retry: {conflicts}")
 
 
 def test_a_repeated_commit_adds_nothing(target: Target) -> None:  # noqa: F811

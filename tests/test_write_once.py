@@ -77,6 +77,11 @@ def _s3_client(endpoint: str, attempts: int = 3) -> Any:
 
 @pytest.fixture(params=["local", "s3"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    return make_target(request, tmp_path)
+
+
+def make_target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    """A local directory or a fresh SeaweedFS bucket, as the fixture's param says."""
     if request.param == "local":
         root = tmp_path / "archive"
         return Target(LocalStore(root), root.as_uri(), {})
@@ -244,7 +249,51 @@ def test_commit_race_between_two_processes(target: Target) -> None:
         assert len(urls) == 7  # 3 + 3 own rows and the shared article once
         keys = manifest.manifest_keys(target.store, f"race_{i}")
         assert manifest.check_contiguous(keys) == [] and len(keys) == 2
+    # the races were real: in some rounds one process lost part 1 to the other and retried
+    assert conflicts > 0, f"{n} rounds and not one conflict: the processes never raced"
     print(f"commit races: {n}, conflicts resolved by retry: {conflicts}")
+
+
+def test_a_persistently_stale_listing_is_read_around_not_raced_against(proxied: tuple[FaultProxy, Target]) -> None:
+    """The store refuses to create part 1 (it exists) while every listing leaves it out: the
+    committer reads part 1 by its key, de-duplicates against it and commits part 2 at once,
+    instead of losing 200 "races" over ~110 s."""
+    proxy, t = proxied
+    manifest.commit(t.store, "src_a", [_row("c1", "https://x/1")])
+    proxy.add(Rule("stale", methods=("GET",), match="list-type", times=None, hide="0000000001.parquet"))
+    assert manifest.manifest_keys(t.store, "src_a") == []  # the listing is behind
+    t0 = time.monotonic()
+    done = manifest.commit(t.store, "src_a", [_row("c1", "https://x/1"), _row("c2", "https://x/2")])
+    assert done.key == layout.commit_key("src_a", 2) and done.committed == ["c2"] and done.conflicts == 1
+    assert time.monotonic() - t0 < 10
+    proxy.clear()
+    rows = manifest.load_manifests(t.store, "src_a").to_pylist()
+    assert sorted(r["capture_id"] for r in rows) == ["c1", "c2"]
+
+
+def test_a_committer_that_loses_every_race_gives_up_as_transient(target: Target) -> None:
+    """MAX_CONFLICTS exhausted: a StorageUnavailable (retried later) naming the source and log,
+    nothing written by the loser, the winner's parts untouched."""
+    manifest.commit(target.store, "src_a", [_row("c1", "https://x/1")])
+    real_put = target.store.put_bytes
+    taken = []
+
+    def always_taken(key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        # another committer takes every number first: its part appears, ours is refused
+        real_put(key, manifest.to_parquet([_row(f"other{len(taken)}", f"https://x/o{len(taken)}")]), content_type)
+        taken.append(key)
+        raise ObjectExists(f"{key} exists")
+
+    target.store.put_bytes = always_taken  # type: ignore[method-assign]
+    try:
+        with pytest.raises(StorageUnavailable, match="src_a's manifests log lost 5 races in a row"):
+            manifest.commit(target.store, "src_a", [_row("c2", "https://x/2")], max_conflicts=5)
+    finally:
+        target.store.put_bytes = real_put  # type: ignore[method-assign]
+    assert len(taken) == 6  # the first try and five retries
+    rows = manifest.load_manifests(target.store, "src_a").to_pylist()
+    assert [r["capture_id"] for r in rows] == ["c1", *(f"other{i}" for i in range(6))]  # c2 not written
+    assert manifest.check_contiguous(manifest.manifest_keys(target.store, "src_a")) == []
 
 
 @pytest.fixture
@@ -287,16 +336,19 @@ def test_a_read_fault_during_commit_aborts_it_and_loses_nothing(
     proxy, t = proxied
     assert manifest.commit(t.store, "src_a", [_row("c1", "https://x/1"), _row("c2", "https://x/2")]).new_rows == 2
     proxy.add(fault)
+    # the committed rows are offered again with the new one: a committer that took a faulted
+    # read for "nothing there" would add c1 and c2 a second time
+    offered = [_row("c1", "https://x/1"), _row("c2", "https://x/2"), _row("c3", "https://x/3")]
     try:
-        result = manifest.commit(t.store, "src_a", [_row("c3", "https://x/3")])
+        result = manifest.commit(t.store, "src_a", offered)
         assert result.new_rows == 1  # the client's own retries got through: fine, if nothing was lost
     except StorageUnavailable as exc:
         assert "src_a" in str(exc) or "manifests" in str(exc)
     assert proxy.injected, "the fault was never served"
     proxy.clear()
-    manifest.commit(t.store, "src_a", [_row("c3", "https://x/3")])
+    manifest.commit(t.store, "src_a", offered)
     rows = manifest.load_manifests(t.store, "src_a").to_pylist()
-    assert sorted(r["capture_id"] for r in rows) == ["c1", "c2", "c3"]
+    assert sorted(r["capture_id"] for r in rows) == ["c1", "c2", "c3"]  # each once
     assert manifest.check_contiguous(manifest.manifest_keys(t.store, "src_a")) == []
 
 
