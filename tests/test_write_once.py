@@ -276,7 +276,7 @@ def test_a_committer_that_loses_every_race_gives_up_as_transient(target: Target)
     nothing written by the loser, the winner's parts untouched."""
     manifest.commit(target.store, "src_a", [_row("c1", "https://x/1")])
     real_put = target.store.put_bytes
-    taken = []
+    taken: list[str] = []
 
     def always_taken(key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         # another committer takes every number first: its part appears, ours is refused
