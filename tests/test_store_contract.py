@@ -261,7 +261,10 @@ def test_manifests_written_by_an_older_schema_still_load(store: Store) -> None:
 
     old_columns = [c for c in manifest.COLUMNS if c not in ("extraction_id", "extracted_at")]
     old = pa.Table.from_pylist(
-        [{c: None for c in old_columns} | {"capture_id": "c0", "authors": [], "tags": [], "flags": []}],
+        [
+            {c: None for c in old_columns}
+            | {"capture_id": "c0", "source_id": "src_a", "status": "ok", "authors": [], "tags": [], "flags": []}
+        ],
         schema=pa.schema([manifest.SCHEMA.field(c) for c in old_columns]),
     )
     buf = io.BytesIO()
@@ -269,6 +272,8 @@ def test_manifests_written_by_an_older_schema_still_load(store: Store) -> None:
     store.put_bytes("manifests/source=src_a/0000000001.parquet", buf.getvalue())
     row = {c: None for c in manifest.COLUMNS} | {
         "capture_id": "c1",
+        "source_id": "src_a",
+        "status": "ok",
         "extracted_at": "2026-01-01T00:00:00.000Z",
         "authors": [],
         "tags": [],
