@@ -15,6 +15,7 @@ by what they are about, so a retried or repeated step adds nothing twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ import pyarrow.compute as pc
 
 from pipeline import changes
 from storage import layout, manifest, tablelog
-from storage.errors import ObjectNotFound, StorageUnavailable
+from storage.errors import CorruptObject, ObjectNotFound, StorageUnavailable
 from storage.store import Store
 from storage.tables import EVENTS, row_id
 from storage.warcread import read_capture
@@ -135,6 +136,12 @@ def _observed(store: Store, log_row: dict[str, Any]) -> dict[str, Any]:
             cap = read_capture(store, key, log_row["offset"], log_row["length"])
         except ObjectNotFound:
             raise StorageUnavailable(f"{key} was written by this run but reads as missing; retried") from None
+        written = log_row.get("payload_sha256")
+        if written and hashlib.sha256(cap.payload).hexdigest() != written:
+            # evidence must be what the crawler received: altered bytes are never made an event
+            raise CorruptObject(
+                f"{key} at offset {log_row['offset']}: not the payload the crawl wrote; no event made of it"
+            )
         observed |= {
             "http_status": cap.status,
             "fetched_at": cap.date,

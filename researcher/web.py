@@ -238,7 +238,7 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         status = 400 if isinstance(exc, PermanentError) else 503
         return page(request, "error.html", status, message=str(exc))
 
-    # Searches and exports (a full-text query, facets over the matching rows) take turns in
+    # Full-text searches and exports take turns in
     # `SEARCH_SLOTS` at once, awaited on the event loop (a waiting request holds no thread);
     # the pages of one capture never wait behind them. Past `SEARCH_QUEUE` waiting, a search
     # is refused at once (503) rather than queued for minutes.
@@ -260,6 +260,9 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
 
     @get("/", response_class=HTMLResponse)
     async def search(request: Request) -> HTMLResponse:
+        if not (request.query_params.get("q") or request.query_params.get("title")):
+            # filters only (the home page, a facet, a source): indexed SQL within the request budget
+            return await run_in_threadpool(_search, request)  # type: ignore[no-any-return]
         return await in_turn(_search, request)  # type: ignore[no-any-return]
 
     def _search(request: Request) -> HTMLResponse:
