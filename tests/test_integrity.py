@@ -316,3 +316,24 @@ def test_no_decoder_holds_more_than_the_cap_and_one_step(encoding: str) -> None:
     finally:
         tracemalloc.stop()
     assert peak <= cap + 2 * STEP + len(bomb) + (1 << 20), (peak, len(bomb))  # the input may be copied once
+
+
+def test_the_reading_room_reads_around_a_foreign_part(target: Target, site: HostileSite, tmp_path: Path) -> None:
+    """A source's part replaced by Parquet of other columns: the room's pages still answer
+    (the part is named in the server's log and left out), never a 500."""
+    from starlette.testclient import TestClient
+
+    from researcher.catalog import Catalog
+    from researcher.reader import Archive
+    from researcher.web import create_app
+
+    row = _archive_one(target, site, tmp_path)
+    target.store.put_bytes(layout.part_key("manifests", "other_src", 1), _parquet(pa.table({"a": [1]})))
+    events = layout.part_key("events", "other_src", 1)
+    target.store.put_bytes(events, tablelog.encode(EVENTS, [{"event_id": "e", "kind": "edit", "capture_id": "c"}]))
+    room = create_app(Archive(target.store, Catalog(tmp_path / "cat.sqlite"), refresh_each_read=False))
+    with TestClient(room) as client:
+        for path in ("/", f"/capture/{row['capture_id']}", "/coverage", "/export?format=jsonl"):
+            assert client.get(path).status_code == 200, path
+        unknown = client.get("/", params={"source": "other_src"})
+        assert unknown.status_code == 400 and "has no readable manifest part" in unknown.text
