@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 from storage.errors import (
     AccessDenied,
+    CorruptObject,
     ObjectExists,
     ObjectNotFound,
     PermanentError,
@@ -131,6 +132,8 @@ class LocalStore:
         where = self.root / key
         if isinstance(exc, FileNotFoundError) and what != "write":
             return ObjectNotFound(f"{key} not found in {self.url}")
+        if isinstance(exc, IsADirectoryError) and what == "read":
+            return CorruptObject(f"{key} is a directory in {self.url}, not an object")
         if exc.errno in _REFUSED:
             return StorageRefused(f"cannot {what} {where}: {_REFUSED[exc.errno]}")
         return StorageUnavailable(f"cannot {what} {where}: {exc.strerror or type(exc).__name__}")
@@ -230,6 +233,12 @@ class LocalStore:
 
         for dirpath, dirnames, filenames in os.walk(base, onerror=fail):
             dirnames.sort()
+            # a directory under an object's name (a part replaced by one) is listed, not skipped:
+            # reading it is then a CorruptObject, never a silent absence
+            for name in dirnames:
+                key = Path(dirpath, name).relative_to(self.root).as_posix()
+                if name.endswith(_OBJECT_SUFFIXES) and key.startswith(prefix):
+                    yield ObjectInfo(key, 0, "directory")
             for name in sorted(filenames):
                 if name.startswith(".tmp-"):
                     continue
@@ -241,6 +250,9 @@ class LocalStore:
                     except OSError as exc:
                         raise self._os_error("list", key, exc) from None
                     yield ObjectInfo(key, st.st_size, f"{st.st_mtime_ns:x}-{st.st_size:x}")
+
+
+_OBJECT_SUFFIXES = (".parquet", ".warc.gz", ".json", ".jsonl")  # what the layout names objects, never folders
 
 
 class S3Store:

@@ -146,7 +146,13 @@ def conform(table: pa.Table, schema: pa.Schema, columns: Sequence[str]) -> pa.Ta
 def read_conformed(store: Store, key: str, table: Table, columns: Sequence[str]) -> pa.Table:
     """A part's `columns` in today's schema (checked as `parse` does; columns added since it
     was written come back as nulls)."""
-    part = parse(key, read_bytes(store, key), table, columns)
+    try:
+        data = read_bytes(store, key)
+    except CorruptPart:
+        raise
+    except CorruptObject as exc:  # not an object at all (a directory in its place)
+        raise table.error(key, f"is corrupt ({exc})") from None
+    part = parse(key, data, table, columns)
     try:
         return conform(part, table.schema, columns)
     except (pa.ArrowException, ValueError) as exc:

@@ -337,3 +337,24 @@ def test_the_reading_room_reads_around_a_foreign_part(target: Target, site: Host
             assert client.get(path).status_code == 200, path
         unknown = client.get("/", params={"source": "other_src"})
         assert unknown.status_code == 400 and "has no readable manifest part" in unknown.text
+
+
+def test_a_part_replaced_by_a_directory_is_named_not_dropped(tmp_path: Path) -> None:
+    """On a local archive, a directory where a part was: listed, read as a corrupt part (named
+    by readers, a verify finding), never a silent absence of its rows."""
+    from storage.store import LocalStore
+
+    store = LocalStore(tmp_path / "archive")
+    manifest.commit(store, "src_a", [_manifest_row("c1")])
+    manifest.commit(store, "src_a", [_manifest_row("c2") | {"requested_url": "https://x/c2"}])
+    key = layout.commit_key("src_a", 2)
+    (store.root / key).unlink()
+    (store.root / key).mkdir()
+    seen: list[tablelog.CorruptPart] = []
+    rows = manifest.load_manifests(store, "src_a", on_corrupt=seen.append).to_pylist()
+    assert [r["capture_id"] for r in rows] == ["c1"] and [s.key for s in seen] == [key]
+    assert "is a directory" in str(seen[0])
+    with pytest.raises(manifest.CorruptManifest, match="is a directory"):
+        manifest.commit(store, "src_a", [_manifest_row("c3")])
+    report = verify(store, "src_a")
+    assert any(p.kind == "corrupt_manifest" and p.key == key for p in report.problems)
