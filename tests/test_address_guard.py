@@ -17,9 +17,8 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import psutil
 import pytest
@@ -29,6 +28,7 @@ from spiders.crawl import RunContext, run_crawl
 from spiders.guard import DNS_SERVER_ENV, refusal
 from spiders.profile import Profile
 from storage.store import LocalStore
+from tests.hostile import HostileSite
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = datetime(2022, 3, 1, tzinfo=UTC)
@@ -202,57 +202,27 @@ def test_the_resolver_refuses_every_internal_class_before_any_connection(dns: An
     }
 
 
-class _Site(BaseHTTPRequestHandler):
-    """A feed and articles by path; every request counted by Host header."""
-
-    hits: ClassVar[list[str]] = []
-    slow = 0.0
-
-    def do_GET(self) -> None:
-        type(self).hits.append(f"{self.headers.get('Host')}{self.path}")
-        port = int(self.server.server_address[1])  # type: ignore[index]
-        base = f"http://news.rt.test:{port}"
-        pub = "Tue, 01 Mar 2022 10:00:00 +0000"
-        items = "".join(
-            f"<item><title>{n}</title><link>{base}/{n}</link><pubDate>{pub}</pubDate></item>"
-            for n in ("good", "to-redis", "to-literal", "also-good")
-        )
-        routes: dict[str, tuple[int, dict[str, str], bytes]] = {
-            "/robots.txt": (404, {}, b""),
-            "/feed.xml": (
-                200,
-                {"Content-Type": "application/rss+xml"},
-                f"<rss><channel>{items}</channel></rss>".encode(),
-            ),
-            "/to-redis": (302, {"Location": "http://news.rt.test:6379/x"}, b""),
-            "/to-literal": (302, {"Location": f"http://127.0.0.1:{port}/good"}, b""),
-        }
-        status, headers, body = routes.get(
-            self.path,
-            (200, {"Content-Type": "text/html"}, b"<html><head><title>A</title></head><body><p>text</p></body></html>"),
-        )
-        if self.path == "/also-good":
-            time.sleep(type(self).slow)
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def site() -> Iterator[ThreadingHTTPServer]:
-    _Site.hits = []
-    _Site.slow = 0.0
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+def site() -> Iterator[HostileSite]:
+    """A feed of four articles on news.rt.test:PORT: two pages, a redirect to port 6379 and
+    one to an IP literal; `also-good` answers after `SLOW` seconds when set."""
+    s = HostileSite()
+    port = s.server_address[1]
+    pub = "Tue, 01 Mar 2022 10:00:00 +0000"
+    items = "".join(
+        f"<item><title>{n}</title><link>http://news.rt.test:{port}/{n}</link><pubDate>{pub}</pubDate></item>"
+        for n in ("good", "to-redis", "to-literal", "also-good")
+    )
+    s.set(
+        "/feed.xml", f"<rss><channel>{items}</channel></rss>".encode(), headers={"Content-Type": "application/rss+xml"}
+    )
+    page = b"<html><head><title>A</title></head><body><p>text</p></body></html>"
+    s.set("/good", page)
+    s.set("/also-good", page)
+    s.set("/to-redis", b"", status=302, headers={"Location": "http://news.rt.test:6379/x"})
+    s.set("/to-literal", b"", status=302, headers={"Location": f"http://127.0.0.1:{port}/good"})
+    yield s
+    s.stop()
 
 
 def _write_profile(tmp: Path, port: int, internal: bool) -> Path:
@@ -272,7 +242,7 @@ network: {{internal_addresses: {str(internal).lower()}, ports: [{port}]}}
 
 
 def test_a_source_name_that_resolves_to_loopback_is_refused_and_nothing_is_sent(
-    tmp_path: Path, dns: Any, site: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, dns: Any, site: HostileSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = site.server_address[1]
     monkeypatch.setenv(DNS_SERVER_ENV, dns({"news.rt.test": "127.0.0.1"}))
@@ -282,12 +252,12 @@ def test_a_source_name_that_resolves_to_loopback_is_refused_and_nothing_is_sent(
     assert feed["reason"] == (
         f"http://news.rt.test:{port}/feed.xml refused: news.rt.test resolves to 127.0.0.1, a loopback address"
     )
-    assert _Site.hits == []  # not one request reached the address
+    assert sum(site.hits.values()) == 0  # not one request reached the address
     assert not [r for r in result.log_rows if r["outcome"] == "archived"]
 
 
 def test_with_internal_addresses_allowed_the_same_name_is_fetched_and_ports_still_hold(
-    tmp_path: Path, dns: Any, site: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, dns: Any, site: HostileSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The control: the DNS answer is what the crawler used (the feed is fetched once allowed);
     a redirect to another port of the source's own host, or to an IP literal, is still refused."""
@@ -309,14 +279,7 @@ def test_with_internal_addresses_allowed_the_same_name_is_fetched_and_ports_stil
             f"redirect to http://127.0.0.1:{port}/good refused: IP address, not one of the source's domains",
         ),
     }
-    assert sorted(h.split("/", 1)[1] for h in _Site.hits) == [
-        "also-good",
-        "feed.xml",
-        "good",
-        "robots.txt",
-        "to-literal",
-        "to-redis",
-    ]
+    assert set(site.hits) == {"/robots.txt", "/feed.xml", "/good", "/also-good", "/to-redis", "/to-literal"}
 
 
 def _job_files() -> Path:
@@ -326,7 +289,7 @@ def _job_files() -> Path:
 
 
 def test_a_running_crawl_listens_on_no_port_and_leaves_no_job_file(
-    tmp_path: Path, dns: Any, site: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, dns: Any, site: HostileSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Scrapy's telnet console and remote-control endpoint (which runs any Python posted to
     it) are off: the crawl process opens no listening socket and writes no job file; job
@@ -342,7 +305,8 @@ def test_a_running_crawl_listens_on_no_port_and_leaves_no_job_file(
     alive = jobs / f"{os.getpid()}-alive.json"  # another live Scrapy process's file is not ours to remove
     alive.write_text(json.dumps({"version": 1, "pid": os.getpid(), "port": 1, "token": "t", "spider": "other"}))
     before = set(jobs.iterdir())
-    _Site.slow = 4.0  # one article answers slowly: the crawl is looked at while it runs
+    page = b"<html><head><title>A</title></head><body><p>text</p></body></html>"
+    site.set("/also-good", page, delay=4.0)  # one article answers slowly: the crawl is looked at while it runs
     listening: list[Any] = []
     seen: list[int] = []
     done = threading.Event()
