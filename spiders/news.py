@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin
 
 from scrapy import Request, Spider
@@ -68,6 +68,13 @@ class CrawlLog:
 
     def close(self) -> None:
         self._fh.close()
+
+
+class _Canonical(NamedTuple):
+    outcome: str  # duplicate | deferred | untrusted
+    canonical: str  # the page's rel=canonical, absolute
+    same_as: str | None = None  # the address archived (or scheduled) under that canonical
+    why: str = ""
 
 
 class NewsSpider(Spider):
@@ -381,32 +388,33 @@ class NewsSpider(Spider):
                 href = response.xpath('//link[@rel="canonical"]/@href').get()
         return urljoin(response.url, href.strip()) if href and href.strip() else None
 
-    def _canonical_duplicate(self, requested: str, response: Response) -> tuple[str, str, str | None] | None:
-        """(outcome, why, which) when this page's rel=canonical says it is another address of an
-        article fetched as one; None to archive it.
+    def _canonical_verdict(self, requested: str, response: Response) -> _Canonical | None:
+        """What this page's rel=canonical says of it; None when it names nothing else.
 
         Discovery folds addresses it can compare (tracking parameters, mirrors); only the page
         itself can say that two different paths are one article. A canonical is trusted only
         when it names a page of this source that is itself fetched as an article: archived in
-        this run or before (outcome "skipped"), or scheduled in this run ("deferred": the page
-        is archived after all if that fetch does not archive it). A canonical naming the home
-        page, a section or a page never fetched keeps nothing out: it is recorded, the page archived.
+        this run or before ("duplicate"), or scheduled in this run ("deferred": decided when
+        the crawl ends, the page archived after all if that fetch archives nothing). A
+        canonical naming the home page, a section or a page never fetched keeps nothing out
+        ("untrusted": recorded, the page archived).
         """
         target = self._canonical_of(response)
-        own = {self.profile.url_key(requested), self.profile.url_key(response.url)}
         if target is None:
             return None
         key = self.profile.url_key(target)
-        if key in own or refusal(self.profile, target):
+        if key in {self.profile.url_key(requested), self.profile.url_key(response.url)} or refusal(
+            self.profile, target
+        ):
             return None
         if key in self.fetched:
-            return "skipped", "its rel=canonical was archived in this run", self.fetched[key]
+            return _Canonical("duplicate", target, self.fetched[key], "its rel=canonical was archived in this run")
         if key in self.known:
-            return "skipped", "its rel=canonical is already archived", key
+            return _Canonical("duplicate", target, key, "its rel=canonical is already archived")
         scheduled = self.seen.get(key)
         if scheduled is not None and scheduled in self.pending:
-            return "deferred", "", scheduled
-        return "untrusted", target, None
+            return _Canonical("deferred", target, scheduled)
+        return _Canonical("untrusted", target)
 
     def parse_article(self, response: Response) -> None:
         requested = (response.meta.get("redirect_urls") or [response.url])[0]
@@ -422,17 +430,16 @@ class NewsSpider(Spider):
             "listed_title": response.meta.get("listed_title"),
             **self._warc(response),
         }
-        verdict = None if revisit or response.status != 200 else self._canonical_duplicate(requested, response)
-        if verdict and verdict[0] == "untrusted":
-            fields["canonical_not_trusted"] = verdict[1]  # names no page fetched as an article
-        elif verdict:
-            # the response stays in the WARC (raw is raw); it is not archived as an article again
-            outcome, why, which = verdict
-            if outcome == "deferred":  # its outcome is written once the canonical's own fetch is over
-                self.deferred[requested] = (which or "", fields)
-            else:
-                self.log_file.write(requested, "skipped", why, same_as=which, duplicate=True, **fields)
+        verdict = None if revisit or response.status != 200 else self._canonical_verdict(requested, response)
+        if verdict and verdict.outcome == "deferred":
+            self.deferred[requested] = (verdict.canonical, fields)  # written once the canonical's fetch is over
             return
+        if verdict and verdict.outcome == "duplicate":
+            # the response stays in the WARC (raw is raw); it is not archived as an article again
+            self.log_file.write(requested, "skipped", verdict.why, same_as=verdict.same_as, duplicate=True, **fields)
+            return
+        if verdict:
+            fields["canonical_not_trusted"] = verdict.canonical  # names no page fetched as an article
         self._archived(requested, response.url)
         self.log_file.write(requested, "archived", "revisit" if revisit else None, **fields)
 
