@@ -403,9 +403,8 @@ class NewsSpider(Spider):
         if target is None:
             return None
         key = self.profile.url_key(target)
-        if key in {self.profile.url_key(requested), self.profile.url_key(response.url)} or refusal(
-            self.profile, target
-        ):
+        own = {self.profile.url_key(requested), self.profile.url_key(response.url)}
+        if key in own or refusal(self.profile, target):  # itself, or another site's page
             return None
         if key in self.fetched:
             return _Canonical("duplicate", target, self.fetched[key], "its rel=canonical was archived in this run")
