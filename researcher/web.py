@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -163,8 +164,10 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         archive.on_corrupt = _log_corrupt
     if archive.catalog.memory:
         # request threads each open their own connection, which an in-memory database cannot share
-        archive.catalog = Catalog(Path(tempfile.mkdtemp(prefix="newsarchive-room-")) / "catalog.sqlite")
+        room_cache = Path(tempfile.mkdtemp(prefix="newsarchive-room-"))
+        archive.catalog = Catalog(room_cache / "catalog.sqlite")
         archive.catalog.bind(archive.store)
+        app.router.on_shutdown.append(lambda: shutil.rmtree(room_cache, ignore_errors=True))
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     state: dict[str, Any] = {"refreshed": 0.0}
     # Requests run on Starlette's thread pool, each thread with its own catalog connection: no
