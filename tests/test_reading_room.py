@@ -143,6 +143,22 @@ def test_every_route_answers_head_and_sends_the_hardening_headers(client: TestCl
     assert replay.headers["content-security-policy"].startswith("sandbox;")  # the replay keeps its sandbox
 
 
+def test_searches_past_the_queue_are_refused_with_retry_after(
+    room: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full-text searches wait for a turn; past SEARCH_QUEUE waiting they are refused at once
+    (503, Retry-After), while filter-only pages and a capture's pages are answered."""
+    import researcher.web
+
+    monkeypatch.setattr(researcher.web, "SEARCH_QUEUE", 0)  # every full-text search finds the queue full
+    with TestClient(create_app(Archive(LocalStore(room), Catalog(tmp_path / "c.sqlite")))) as c:
+        busy = c.get("/", params={"q": "offensive"})
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "60"
+        assert "searches are waiting; try again in a minute" in busy.text
+        assert c.get("/", params={"source": "aa_fr"}).status_code == 200
+        assert c.get("/export", params={"format": "jsonl"}).status_code == 503
+
+
 def _capture_ids(client: TestClient) -> list[str]:
     lines = client.get("/export", params={"format": "jsonl", "source": "aa_fr", "status": ["ok", "blocked"]}).text
     return [json.loads(x)["capture_id"] for x in lines.splitlines()]
