@@ -227,8 +227,9 @@ def per_page_speed(rounds: int = 3) -> dict[str, Any]:
     }
 
 
-def write_warc(path: Path, pages: list[RealPage], logical_date: str = "2024-01-01") -> None:
-    """A WARC part as the crawl writes it, of these pages at made-up addresses."""
+def write_warc(path: Path, pages: list[RealPage], logical_date: str = "2024-01-01", source_id: str = "bench") -> None:
+    """A WARC part as the crawl writes it, of these pages at made-up addresses (its metadata
+    records name the source and day, as the crawl's do)."""
     warc = WarcFile(path, {"software": "bench"})
     for i, page in enumerate(pages):
         url = f"https://bench.example/{i}/{page.id}"
@@ -244,7 +245,12 @@ def write_warc(path: Path, pages: list[RealPage], logical_date: str = "2024-01-0
                 protocol="HTTP/1.1",
                 remote_ip="127.0.0.1",
                 fetched_at=datetime.now(UTC),
-                metadata={"kind": "article", "requested_url": url, "logical_date": logical_date},
+                metadata={
+                    "kind": "article",
+                    "requested_url": url,
+                    "logical_date": logical_date,
+                    "source_id": source_id,
+                },
             )
         )
     warc.close()
