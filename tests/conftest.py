@@ -105,10 +105,18 @@ def airflow_conns(tmp_path_factory: pytest.TempPathFactory, weed: WeedS3, outage
 
 
 @pytest.fixture
-def bucket(weed: WeedS3) -> str:
+def bucket(weed: WeedS3) -> Iterator[str]:
+    """A fresh bucket, emptied and deleted after the test: SeaweedFS gives each bucket volumes
+    of its own, and a session that kept hundreds of them ran out ("no free volumes left")."""
     name = f"test-{uuid.uuid4().hex[:12]}"
-    weed.client().create_bucket(Bucket=name)  # type: ignore[attr-defined]
-    return name
+    client = weed.client()
+    client.create_bucket(Bucket=name)  # type: ignore[attr-defined]
+    yield name
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):  # type: ignore[attr-defined]
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})  # type: ignore[attr-defined,typeddict-item]
+    client.delete_bucket(Bucket=name)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ class WeedS3:
             f"-s3.port={self.ports['s3']}",
             f"-admin.port={self.ports['admin']}",
             "-admin.ui=false",
+            "-volume.max=0",  # as many volumes as the disk holds (each bucket takes its own)
             "-webdav=false",
             f"-filer.localSocket={d}/filer.sock",
             f"-s3.localSocket={d}/s3.sock",
