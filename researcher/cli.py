@@ -118,6 +118,12 @@ def _day(value: str | None, name: str) -> date | None:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
 
 
+def _looked_up(store: Store, catalog: Path | None = None) -> Archive:
+    """The archive for looking up captures by id: its catalog is refreshed only when it does
+    not know the id asked for (one ranged read), not up front as `_archive` does."""
+    return Archive(store, Catalog(catalog or default_catalog_path(store.url)), on_corrupt=_warn_corrupt)
+
+
 def _check_filters(store: Store, sources: tuple[str, ...], capture: str | None) -> None:
     """An unknown source or capture is an error, never an empty table: one look at the first
     manifest key of each source named (not a listing of the archive), the catalog for a capture."""
@@ -129,7 +135,7 @@ def _check_filters(store: Store, sources: tuple[str, ...], capture: str | None) 
         if next(iter(store.list(prefix)), None) is None:
             raise PermanentError(f"unknown source {source!r}: the archive has committed nothing for it")
     if capture is not None:
-        Archive(store, Catalog(default_catalog_path(store.url)), on_corrupt=_warn_corrupt).locate(capture)
+        _looked_up(store).locate(capture)
 
 
 def _fail(exc: Exception | str) -> None:
@@ -305,7 +311,7 @@ def get(
             raise PermanentError(f"{output} already exists; choose another name or pass --force")
         store = _store(archive)
         # the catalog is refreshed only if it does not know the capture yet: one ranged read
-        a = Archive(store, Catalog(catalog or default_catalog_path(store.url)), on_corrupt=_warn_corrupt)
+        a = _looked_up(store, catalog)
         if warc:
             data = a.warc_records(capture_id)
         elif raw:

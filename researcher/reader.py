@@ -55,7 +55,8 @@ def verified_records(store: Store, row: dict[str, Any]) -> bytes:
         if digest != row["warc_records_sha256"]:
             raise CorruptObject(
                 f"capture {row['capture_id']}: its WARC records in {row['warc_key']} at offset {row['warc_offset']} "
-                f"have SHA-256 {digest[:16]}…, not the committed {row['warc_records_sha256'][:16]}…; nothing written"
+                f"are altered (a header or the request): WARC records SHA-256 {digest[:16]}…, "
+                f"not the committed {row['warc_records_sha256'][:16]}…; nothing written"
             )
     else:
         data = read_capture_records(store, row["warc_key"], row["warc_offset"], row["warc_length"])
