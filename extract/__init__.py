@@ -39,6 +39,8 @@ class Extractor:
     rules: NoiseRules
     default_language: str | None = None
     profile_rules_version: int | None = None
+    index_urls: frozenset[str] = frozenset()  # the source's index pages: refused when not marked as articles
+    settings: tuple[tuple[str, Any], ...] = ()  # the profile's overrides of TRAFILATURA_SETTINGS
 
     @classmethod
     def from_rules(
@@ -48,10 +50,13 @@ class Extractor:
         default_language: str | None = None,
         profile_rules_version: int | None = None,
         lead_selectors: Sequence[str] = (),
+        index_urls: Sequence[str] = (),
+        min_extracted_size: int | None = None,
     ) -> Extractor:
         """Build from a source profile's noise rules (plain lists, so profiles need not import us)."""
         rules = NoiseRules(tuple(drop_selectors), tuple(drop_line_patterns), lead_selectors=tuple(lead_selectors))
-        return cls(rules, default_language, profile_rules_version)
+        settings = (("min_extracted_size", min_extracted_size),) if min_extracted_size else ()
+        return cls(rules, default_language, profile_rules_version, frozenset(index_urls), settings)
 
     @classmethod
     def for_profile(cls, profile: Any) -> Extractor:
@@ -64,14 +69,25 @@ class Extractor:
             profile.language,
             profile.rules_version,
             lead_selectors=n.lead_selectors,
+            index_urls=[str(u) for u in profile.section_pages.urls] if profile.section_pages else [],
+            min_extracted_size=n.min_extracted_size,
         )
 
     @property
     def info(self) -> dict[str, Any]:
-        info = {**extractor_info(self.rules, TRAFILATURA_SETTINGS), "profile_rules_version": self.profile_rules_version}
+        settings = {**TRAFILATURA_SETTINGS, **dict(self.settings)}
+        info = {**extractor_info(self.rules, settings), "profile_rules_version": self.profile_rules_version}
         digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:12]
         return {**info, "extraction_id": digest}
 
     def __call__(self, body: bytes, url: str, content_type: str | None) -> dict[str, Any]:
-        doc = extract_document(body, url, self.rules, content_type=content_type, default_language=self.default_language)
+        doc = extract_document(
+            body,
+            url,
+            self.rules,
+            content_type=content_type,
+            default_language=self.default_language,
+            index_urls=self.index_urls,
+            settings=dict(self.settings),
+        )
         return {**doc.as_dict(), "extractor": self.info}

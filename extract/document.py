@@ -19,7 +19,7 @@ from trafilatura.settings import Document, use_config
 
 from extract.decode import decode_html_checked
 from extract.lead import find_lead
-from extract.listing import is_listing
+from extract.listing import judge
 from extract.metadata import authors_from, choose_title, declared_language, detect_language, iso_date
 from extract.page import PageFacts, UnparseableHtml, bylines, parse, read_facts
 from extract.quality import leak_flags
@@ -38,15 +38,15 @@ TRAFILATURA_SETTINGS: dict[str, Any] = {
     "deduplicate": False,
     "with_metadata": False,  # metadata is read once by extract.page and extract.metadata
     # trafilatura's config file setting, not a keyword: below this many characters its main
-    # algorithm hands over to a flat fallback that loses paragraphs and keeps inline
-    # teasers. The default (250) trips on short dispatches once a banner is pruned.
-    "min_extracted_size": 60,
+    # algorithm hands over to its fallbacks. Its default, which the held-out pages bear out
+    # (a table layout's debris is short; the fallback finds the article). Profiles of news
+    # agencies lower it (noise.min_extracted_size): their two-paragraph dispatches.
+    "min_extracted_size": 250,
 }
 _CONFIG_KEYS = {"min_extracted_size", "min_output_size"}
 MIN_LETTER_SHARE = 0.5  # below this share of letters the "text" is markup debris or mojibake
 MIN_WORDS = 5  # fewer words than this is page furniture, not an article
 MIN_TEXT_CHARS = 200  # below this a capture is flagged as a suspiciously short extraction
-BIO_TAIL = 3  # an author bio is judged on the article's last lines only
 MAX_TAGS = 20
 _LETTERS = re.compile(r"[^\W\d_]")
 
@@ -106,8 +106,6 @@ def _lines(raw: str, rules: NoiseRules) -> list[str]:
     cut = rules.comments_start(lines)
     if cut is not None:
         lines = lines[:cut]
-    while lines and len(lines) > BIO_TAIL and any(rules.drops_tail_line(x) for x in lines[-BIO_TAIL:]):
-        lines = [x for i, x in enumerate(lines) if i < len(lines) - BIO_TAIL or not rules.drops_tail_line(x)]
     return lines
 
 
@@ -185,13 +183,15 @@ def extract_document(
     content_type: str | None = None,
     default_language: str | None = None,
     settings: Mapping[str, Any] | None = None,
+    index_urls: frozenset[str] = frozenset(),
 ) -> CleanDocument:
     """Turn one captured page into a clean document.
 
     The page is parsed once; its metadata is read once before pruning; trafilatura works on
     that tree (no serialise and re-parse) without its own metadata pass, which would read
     JSON-LD and meta tags again and run htmldate on every page (here only where the page
-    declares no date). `settings` overrides trafilatura's (benchmarks compare them).
+    declares no date). `settings` overrides trafilatura's (benchmarks compare them);
+    `index_urls` are the source's own index pages (its profile's section pages).
     Raises NotAnArticle for a listing, ExtractionError when nothing like an article remains.
     """
     effective = {**TRAFILATURA_SETTINGS, **(settings or {})}
@@ -220,13 +220,20 @@ def extract_document(
     # share bar that holds the date (AA's span.tarih) or a header that holds the h1 and lead
     title = _title(facts, sitename, url)
     meta = _metadata(facts, tree, url, sitename)
-    lead = find_lead(tree, facts, rules.leads(tree), generic=rules.use_generic)
+    lead = find_lead(
+        tree,
+        facts,
+        rules.leads(tree),
+        by_class=rules.generic("lead-by-class"),
+        by_description=rules.generic("lead-by-description"),
+    )
     flags += [f"rule_guarded:{sel}" for sel in rules.prune(tree)]
     lines, fallback = _body(tree, url, rules, effective, facts.json_ld)
     flags += [fallback] if fallback else []
-    listing = is_listing(lines, tree, facts, url)
-    if listing:
-        raise NotAnArticle(listing)
+    verdict = judge(lines, tree, facts, url, index_urls=index_urls, without=rules.without)
+    if verdict.refuse:
+        raise NotAnArticle(verdict.refuse)
+    flags += verdict.flags
     if title and len(lines) > 1 and lines[0].casefold() == title.casefold():
         lines = lines[1:]  # the headline is the document's title, not its first paragraph
     lead = _place_lead(lead, lines, html, rules)
@@ -306,12 +313,24 @@ def _place_lead(lead: str | None, lines: list[str], html: str, rules: NoiseRules
     lead = _normalize_line(lead)
     if rules.drops_line(lead):
         return None
-    if any(lead[:80].lower() in line.lower() for line in lines[:6]):
+    if _already_there(lead, lines):
         return lead
     if not _precedes(html, lead, lines[0]):
         return None
     lines.insert(0, lead)
     return lead
+
+
+_WORDS = re.compile(r"\w+")
+LEAD_PROBE = 12  # words: the lead's opening, looked for in the body's first lines
+
+
+def _already_there(lead: str, lines: list[str]) -> bool:
+    """Whether the body already opens with the lead, however its lines break: the lead's first
+    words as a run of words in the first lines joined (a paragraph split over two lines in the
+    HTML comes out as two lines)."""
+    probe = " ".join(_WORDS.findall(lead.lower())[:LEAD_PROBE])
+    return bool(probe) and probe in " ".join(_WORDS.findall(" ".join(lines[:8]).lower()))
 
 
 def _metadata(facts: PageFacts, tree: lxml.html.HtmlElement, url: str, sitename: str | None) -> dict[str, Any]:

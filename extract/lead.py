@@ -14,6 +14,7 @@ from itertools import islice
 import lxml.html
 
 from extract.page import PageFacts
+from extract.rules import main_block
 
 _LEAD_CLASS = re.compile(
     r"(?:^|[\s_-])(standfirst|summary|lead|lede|chapo|chapeau|chapô|intro|announce(?:-text)?|excerpt|dek|deck"
@@ -29,6 +30,8 @@ _BLOCK_TAGS = ("p", "div", "h2", "h3", "span", "section", "header", "strong", "e
 _FURNITURE_TAGS = ("nav", "aside", "footer", "li", "a", "form", "figure")
 MIN_LEAD, MAX_LEAD = 40, 800
 HEADLINE_HOPS = 4
+BODY_HOPS = 1  # a lead's near ancestors must include the main text block or its parent
+_TITLE_PARTS = re.compile(r"\s+[|\-–—:]+\s+")  # "Headline | Section | Site"
 
 
 def _text(el: lxml.html.HtmlElement) -> str:
@@ -53,7 +56,12 @@ def _norm(s: str) -> str:
 
 
 def find_lead(
-    tree: lxml.html.HtmlElement, facts: PageFacts, profile_leads: list[lxml.html.HtmlElement], *, generic: bool = True
+    tree: lxml.html.HtmlElement,
+    facts: PageFacts,
+    profile_leads: list[lxml.html.HtmlElement],
+    *,
+    by_class: bool = True,
+    by_description: bool = True,
 ) -> str | None:
     """The lead's text, or None. Call before pruning: some templates put it in a header that a
     generic rule would remove with the share bar."""
@@ -61,7 +69,7 @@ def find_lead(
         text = _text(el)
         if len(text) >= MIN_LEAD // 2:
             return text
-    if not generic:
+    if not (by_class or by_description):
         return None
     after = facts.h1[0].sourceline if len(facts.h1) == 1 and facts.h1[0].sourceline else None
     # a summary named by its class must sit in the headline's block: within HEADLINE_HOPS
@@ -69,29 +77,45 @@ def find_lead(
     headline_blocks = {
         anc for h in facts.h1 for anc in islice(h.iterancestors(), HEADLINE_HOPS) if anc.tag not in ("body", "html")
     }
+    headlines = [
+        _norm(part)
+        for h in (facts.h1[0].text_content() if facts.h1 else None, facts.first("og:title"), facts.title_tag)
+        for part in _TITLE_PARTS.split(h or "")
+        if len(_norm(part)) > 10
+    ]
+    near_body: set[lxml.html.HtmlElement] | None = None  # the main text block's near ancestors, when needed
     declared = [
         " ".join(d.split())
         for d in (facts.first("og:description"), facts.first("description"), facts.json_ld.get("description"))
         if isinstance(d, str) and len(d) >= MIN_LEAD
     ]
-    descriptions = {_norm(d) for d in declared}
+    descriptions = {_norm(d) for d in declared} if by_description else set()
     prefixes = tuple(d[:25] for d in descriptions)
     for el in tree.iter(*_BLOCK_TAGS):
         cls = f"{el.get('class') or ''} {el.get('id') or ''}"
-        by_class = (
-            bool(_LEAD_CLASS.search(cls))
+        named = (
+            by_class
+            and bool(_LEAD_CLASS.search(cls))
             and not _NOT_LEAD.search(cls)
             and any(anc in headline_blocks for anc in islice(el.iterancestors(), HEADLINE_HOPS))
         )
         # or the text starts where a description starts: cheap, no text_content() per div
-        if not by_class and not (prefixes and el.text and _norm(el.text).startswith(prefixes)):
+        if not named and not (prefixes and el.text and _norm(el.text).startswith(prefixes)):
             continue
         if after is not None and el.sourceline is not None and el.sourceline < after:
             continue
         text = _text(el)
-        if not MIN_LEAD <= len(text) <= MAX_LEAD:
+        if not MIN_LEAD <= len(text) <= MAX_LEAD or any(h in _norm(text) for h in headlines):
+            continue  # a header block holding the headline (and its byline) is not a lead
+        declared_here = any(_norm(text) == d or (len(d) > 80 and _norm(text).startswith(d)) for d in descriptions)
+        if not (named or declared_here) or not _plausible(el):
             continue
-        by_description = any(_norm(text) == d or (len(d) > 80 and _norm(text).startswith(d)) for d in descriptions)
-        if (by_class or by_description) and _plausible(el):
+        # a "summary" module or a block repeating the description can be anything the page also
+        # shows (a promo, another story's teaser): a lead sits beside the article's main text
+        if near_body is None:
+            block = main_block(tree)
+            near_body = {block, *islice(block.iterancestors(), BODY_HOPS)} if block is not None else set()
+            near_body -= {tree, tree.find("body")}
+        if any(anc in near_body for anc in islice(el.iterancestors(), HEADLINE_HOPS)):
             return text
     return None

@@ -52,9 +52,21 @@ class PageFacts:
 _PARSER = lxml.html.HTMLParser(collect_ids=False, default_doctype=False, remove_comments=True, remove_pis=True)
 
 
+# The same parser reading UTF-8 bytes: for a page that still carries an XML declaration naming
+# an encoding (XHTML), which lxml refuses in a decoded string; the explicit encoding wins.
+_UTF8_PARSER = lxml.html.HTMLParser(
+    collect_ids=False, default_doctype=False, remove_comments=True, remove_pis=True, encoding="utf-8"
+)
+
+
 def parse(html: str) -> lxml.html.HtmlElement:
     try:
-        return lxml.html.document_fromstring(html, parser=_PARSER)
+        try:
+            return lxml.html.document_fromstring(html, parser=_PARSER)
+        except ValueError as exc:
+            if "encoding declaration" not in str(exc):
+                raise
+            return lxml.html.document_fromstring(html.encode("utf-8", "surrogatepass"), parser=_UTF8_PARSER)
     except (lxml.etree.ParserError, ValueError) as exc:
         raise UnparseableHtml(f"unparseable HTML: {exc}") from exc
 

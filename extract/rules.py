@@ -110,7 +110,20 @@ def _anchored_union(patterns: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(alternatives))
 
 
-_GENERIC_LINES = _anchored_union([p for pats in GENERIC_LINE_PATTERNS.values() for p in pats])
+GENERIC_LINE_RULES: dict[str, str] = {
+    f"line:{kind}:{i}": pattern
+    for kind, patterns in GENERIC_LINE_PATTERNS.items()
+    for i, pattern in enumerate(patterns)
+}
+
+
+@cache
+def _generic_lines(without: frozenset[str]) -> re.Pattern[str] | None:
+    """The generic line patterns still in force, as one anchored regex (None if none is)."""
+    patterns = [p for name, p in GENERIC_LINE_RULES.items() if name not in without]
+    return _anchored_union(patterns) if patterns else None
+
+
 # A reader comment's timestamp: a run of these marks the thread that follows an article.
 RELATIVE_TIME = re.compile(
     r"(?i)^(hace (\d+|una?) (segundos?|minutos?|horas?|días?)|il y a (\d+|une?) (secondes?|minutes?|heures?|jours?)"
@@ -122,14 +135,6 @@ COMMENTS_HEADER = re.compile(
     r"|التعليقات|reactions?|réactions?)\b.{0,40}$"
 )
 MIN_COMMENT_STAMPS = 3
-
-# A closing author bio: "<Name> is a journalist based in ..." on one of the last lines.
-BIO_PATTERN = re.compile(
-    r"^[A-ZÀ-Ý][\w.'’-]+( [A-ZÀ-Ý][\w.'’-]+){1,3},? (is|est|ist|es|был|была) (a|an|un|une|ein|eine|una?|the)\b.{0,80}"
-    r"\b(writer|journalist|author|editor|reporter|correspondent|columnist|analyst|professor|researcher|contributor"
-    r"|journaliste|auteur|rédacteur|écrivain|chroniqueur|periodista|escritor|Journalist|Autor|Redakteur)",
-)
-BIO_TAIL_LINES = 3
 
 
 @cache
@@ -185,9 +190,17 @@ class _Matcher:
                 tags.setdefault(m["tag"], sel)
             else:
                 attrs.append((m["attr"], sel))
-        # only elements that could match reach Python (a proxy per element is the walk's cost)
-        tests = ["@class", "@id", *(f"self::{t}" for t in tags), *(f"@{a}" for a, _ in attrs)]
-        candidates = XPath(f"//*[{' or '.join(tests)}]")
+        # only elements that do match reach Python: every simple form is an XPath test, all of
+        # them one expression run in C (a Python proxy per element with a class was the cost)
+        tests = [
+            *(f"contains(concat(' ', normalize-space(@class), ' '), ' {c} ')" for c in classes),
+            *(f"@id='{i}'" for i in ids),
+            *(f"contains(@class, '{sub}')" for sub, _ in class_subs),
+            *(f"contains(@id, '{sub}')" for sub, _ in id_subs),
+            *(f"self::{t}" for t in tags),
+            *(f"@{a}" for a, _ in attrs),
+        ]
+        candidates = XPath(f"//*[{' or '.join(tests)}]" if tests else "/nothing")
         substrings = frozenset(sel for _, sel in (*class_subs, *id_subs))
         return cls(
             classes, ids, tuple(class_subs), tuple(id_subs), tags, tuple(attrs), tuple(xpaths), candidates, substrings
@@ -217,9 +230,47 @@ class _Matcher:
         return out
 
 
-# An element holding more than this share of the page's text is the article's container
-# when a substring selector matches it.
-GUARD_SHARE = 0.5
+MIN_PROSE = 25  # characters: a paragraph shorter than this is a label, not prose
+HOLDS = 0.5  # an element inside the main block holding this share of its text holds the block
+
+
+def main_block(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
+    """The element holding the page's densest run of prose: each paragraph (<p>, or text broken
+    by <br>) adds its length to its parent and half of it to its grandparent (readability's
+    scoring, without its class-name guesses), and the best-scored element wins. It is what
+    any extractor keeps, so no fuzzy rule may remove it."""
+    scores: dict[lxml.html.HtmlElement, float] = {}
+
+    def credit(el: lxml.html.HtmlElement | None, n: int) -> None:
+        if el is None:
+            return
+        scores[el] = scores.get(el, 0.0) + n
+        grand = el.getparent()
+        if grand is not None:
+            scores[grand] = scores.get(grand, 0.0) + n / 2
+
+    for p in tree.iter("p"):
+        n = len(p.text_content().strip())
+        if n >= MIN_PROSE:
+            credit(p.getparent(), n)
+    for br in tree.iter("br"):
+        n = len((br.tail or "").strip())
+        if n >= MIN_PROSE:
+            credit(br.getparent(), n)
+    return max(scores, key=scores.__getitem__) if scores else None
+
+
+def holds(el: lxml.html.HtmlElement, block: lxml.html.HtmlElement | None, block_chars: int) -> bool:
+    """Whether removing `el` would remove the main text block or most of it."""
+    if block is None:
+        return False
+    if el is block or any(anc is el for anc in block.iterancestors()):
+        return True
+    return (
+        block_chars > 0
+        and len(el.text_content()) >= HOLDS * block_chars
+        and any(anc is block for anc in el.iterancestors())
+    )
 
 
 def _article_ancestors(tree: lxml.html.HtmlElement) -> set[lxml.html.HtmlElement]:
@@ -233,6 +284,13 @@ def _article_ancestors(tree: lxml.html.HtmlElement) -> set[lxml.html.HtmlElement
     return out
 
 
+# Generic rules that are not selectors or line patterns, by the names the rule table uses.
+# (A generic cut of a closing author bio was removed: on the real pages it helped none and cut
+# an evaluation page's last paragraph; extract.quality still flags a bio as leak:bio, and a
+# source whose articles end with one names it in its profile's drop_line_patterns.)
+OTHER_GENERIC_RULES = ("comments-cut", "lead-by-class", "lead-by-description")
+
+
 @dataclass(frozen=True)
 class NoiseRules:
     """Rules applied around trafilatura for one source.
@@ -240,39 +298,54 @@ class NoiseRules:
     drop_selectors: CSS selectors removed from the DOM before extraction.
     drop_line_patterns: regular expressions; a clean-text line matching one is removed.
     lead_selectors: CSS selectors of the page's lead / standfirst (kept as article text).
+    without: names of generic rules switched off (a selector, `line:<kind>:<n>`, one of
+    OTHER_GENERIC_RULES, or `listing:<signal>`): how `make bench-quality` measures what each
+    generic rule is worth; sources never set it.
     """
 
     drop_selectors: tuple[str, ...] = ()
     drop_line_patterns: tuple[str, ...] = ()
     use_generic: bool = True
     lead_selectors: tuple[str, ...] = ()
+    without: frozenset[str] = frozenset()
     _compiled: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
     _matcher: _Matcher = field(init=False, repr=False, compare=False)
     _lead_xpaths: tuple[XPath, ...] = field(init=False, repr=False, compare=False)
+    _generic: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __reduce__(self) -> tuple[type[NoiseRules], tuple[object, ...]]:
         """Pickled as its definition (compiled XPath objects do not pickle): extraction workers
         rebuild it."""
-        return (NoiseRules, (self.drop_selectors, self.drop_line_patterns, self.use_generic, self.lead_selectors))
+        return (
+            NoiseRules,
+            (self.drop_selectors, self.drop_line_patterns, self.use_generic, self.lead_selectors, self.without),
+        )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "without", frozenset(self.without))
         object.__setattr__(self, "_compiled", tuple(re.compile(p) for p in self.drop_line_patterns))
         object.__setattr__(self, "_matcher", _Matcher.build(self.selectors))
         object.__setattr__(self, "_lead_xpaths", tuple(_translate(s) for s in self.lead_selectors))
+        object.__setattr__(self, "_generic", _generic_lines(self.without) if self.use_generic else None)
+
+    def generic(self, name: str) -> bool:
+        """Whether the generic rule `name` is in force."""
+        return self.use_generic and name not in self.without
 
     @property
     def selectors(self) -> tuple[str, ...]:
-        return (GENERIC_DROP_SELECTORS if self.use_generic else ()) + self.drop_selectors
+        generic = tuple(s for s in GENERIC_DROP_SELECTORS if s not in self.without) if self.use_generic else ()
+        return generic + self.drop_selectors
 
     def drops_line(self, line: str) -> bool:
-        return (self.use_generic and _GENERIC_LINES.match(line) is not None) or any(
+        return (self._generic is not None and self._generic.match(line) is not None) or any(
             p.search(line) for p in self._compiled
         )
 
     def comments_start(self, lines: list[str]) -> int | None:
         """Index where a reader-comment thread begins (a run of relative timestamps in the
         article's second half, cut back to the thread's header), or None."""
-        if not self.use_generic:
+        if not self.generic("comments-cut"):
             return None
         stamps = [i for i, line in enumerate(lines) if len(line) < 60 and RELATIVE_TIME.match(line)]
         if len(stamps) < MIN_COMMENT_STAMPS or stamps[0] < len(lines) // 3:
@@ -283,23 +356,20 @@ class NoiseRules:
                 return i
         return max(start, 1)
 
-    def drops_tail_line(self, line: str) -> bool:
-        """Furniture that is only furniture at the end of an article (an author bio)."""
-        return self.use_generic and BIO_PATTERN.search(line) is not None
-
     def prune(self, tree: lxml.html.HtmlElement) -> list[str]:
-        """Remove what the drop selectors match, except the page's root, any ancestor of the
-        article's landmarks (its h1, <article>, <main>) and, for a selector that matches a
-        class or id *substring* ([class*=cookie] also matches "cookies-not-set" and
-        "consent-given" wrappers), an element holding most of the page's text. An exact
-        selector (.comments-area) is trusted with a long comment thread. Returns the
-        selectors so guarded, for the document's flags."""
+        """Remove what the drop selectors match, guarded by what a removal would take with it:
+        never the page's root or an ancestor of the article's landmarks (its h1, <article>,
+        <main>); and for a selector that matches a class or id *substring* ([class*=read-more]
+        also matches an "entry-content-read-more" article container, [class*=cookie] a
+        "cookies-not-set" page wrapper), never an element that holds the main text block
+        (`main_block`). An exact selector (.comments-area) is trusted with a comment thread
+        longer than the article. Returns the selectors so guarded, for the document's flags."""
         matches = self._matcher.matches(tree)
         if not matches:
             return []
         protected = _article_ancestors(tree)
-        body = tree.find("body")
-        total: int | None = None
+        block: lxml.html.HtmlElement | None = None
+        block_chars = -1
         guarded: list[str] = []
         dropped: set[lxml.html.HtmlElement] = set()
         for el, selector in matches:
@@ -307,9 +377,10 @@ class NoiseRules:
                 continue  # gone with an ancestor
             keep = el.tag in ("html", "body") or el.getparent() is None or el in protected
             if not keep and selector in self._matcher.substring_selectors:
-                if total is None:
-                    total = len((body if body is not None else tree).text_content())
-                keep = len(el.text_content()) > GUARD_SHARE * total
+                if block_chars < 0:
+                    block = main_block(tree)
+                    block_chars = len(block.text_content()) if block is not None else 0
+                keep = holds(el, block, block_chars)
             if keep:
                 if selector not in guarded:
                     guarded.append(selector)
@@ -322,12 +393,15 @@ class NoiseRules:
         return [el for xpath in self._lead_xpaths for el in xpath(tree)]
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "drop_selectors": list(self.drop_selectors),
             "drop_line_patterns": list(self.drop_line_patterns),
             "use_generic": self.use_generic,
             "lead_selectors": list(self.lead_selectors),
         }
+        if self.without:
+            out["without"] = sorted(self.without)
+        return out
 
     @property
     def version(self) -> str:
@@ -338,6 +412,7 @@ class NoiseRules:
                 "patterns": list(self.drop_line_patterns),
                 "generic_lines": GENERIC_LINE_PATTERNS if self.use_generic else {},
                 "lead": list(self.lead_selectors),
+                **({"without": sorted(self.without)} if self.without else {}),
             },
             sort_keys=True,
         )

@@ -135,6 +135,11 @@ class Noise(_Strict):
     drop_selectors: list[str] = []
     drop_line_patterns: list[str] = []
     lead_selectors: list[str] = []  # where the page's lead / standfirst sits (kept as article text)
+    # trafilatura's min_extracted_size: below this many characters of text it tries its
+    # fallback extractors and may keep theirs. Its default (250) is right for the open web
+    # (a table-layout page's debris is short, the fallback finds the article); a news agency
+    # whose dispatches are two paragraphs sets it lower (60) so the dispatch is kept.
+    min_extracted_size: Annotated[int, Field(ge=1, le=10_000)] | None = None
 
     @field_validator("drop_selectors", "lead_selectors")
     @classmethod

@@ -12,6 +12,8 @@ import pytest
 from extract import CleanDocument, ExtractionError, NoiseRules, NotAnArticle, extract_document, leak_flags
 from extract.listing import is_root
 from extract.metadata import choose_title, clean_author, declared_language, detect_language, strip_site
+from extract.page import parse
+from extract.rules import main_block
 
 URL = "https://news.example/2024/03/01/strike-near-deir-ez-zor.html"
 PARAS = [
@@ -55,6 +57,38 @@ def test_a_generic_rule_never_removes_the_article(body_attrs: str, wrapper: str)
     assert any(f.startswith("rule_guarded:") for f in doc.flags)
 
 
+def test_a_fuzzy_selector_never_removes_the_main_text_block_outside_the_landmarks() -> None:
+    """[class*=read-more] matches an article container named "entry-content-read-more"; the
+    page has no <article>, no <main> and its h1 sits elsewhere, so only the main-block guard
+    stands between the rule and the article (the output was the "Trending now" sidebar)."""
+    trending = "".join(f"<p>Trending story number {i} that everyone is reading about today</p>" for i in range(4))
+    html = (
+        "<html><head><title>Strike</title></head><body><div class='header'><h1>Strike near Deir ez-Zor</h1></div>"
+        f"<div class='entry-content entry-content-read-more'>{BODY}</div>"
+        f"<div class='sidebar'><h3>Trending now</h3>{trending}</div></body></html>"
+    ).encode()
+    doc = extract(html)
+    assert all(p in doc.text for p in PARAS)
+    assert "rule_guarded:[class*=read-more]" in doc.flags
+
+
+@pytest.mark.parametrize(
+    ("html", "block_class"),
+    [
+        (f"<div class='a'>{BODY}</div><div class='b'><p>Short aside of some length here.</p></div>", "a"),
+        (f"<div class='wrap'><div class='x'>{BODY}</div></div><div class='nav'><p>Home</p></div>", "x"),
+        # paragraphs one per wrapper: their common grandparent holds the block
+        ("<div class='g'>" + "".join(f"<div><p>{p}</p></div>" for p in PARAS) + "</div>", "g"),
+        ("<div class='br'>" + "<br>".join(PARAS) + "</div><div><p>One line of a footer text.</p></div>", "br"),
+        ("<div class='n'><p>Home</p><p>About</p></div>", None),  # no prose at all
+    ],
+)
+def test_main_block(html: str, block_class: str | None) -> None:
+    tree = parse(f"<html><body>{html}</body></html>")
+    block = main_block(tree)
+    assert (block.get("class") if block is not None else None) == block_class
+
+
 def test_a_real_banner_is_still_removed_and_no_guard_recorded() -> None:
     doc = extract(page(BODY, before='<div id="cookie-notice"><p>This site uses cookies, accept them all.</p></div>'))
     assert "uses cookies" not in doc.text
@@ -90,6 +124,17 @@ def test_the_lead_is_kept_first_and_recorded(html: bytes, rules: NoiseRules | No
     assert doc.text.splitlines()[0] == LEAD
     assert doc.lead == LEAD
     assert all(p in doc.text for p in PARAS)
+
+
+def test_a_lead_that_the_body_already_opens_with_is_not_inserted_twice() -> None:
+    """The page's description is its first paragraph, broken over two lines in the HTML (a <br>
+    in the paragraph): it comes out as two lines, and the lead must not be put before them."""
+    first, rest = LEAD.split(", a charge")
+    html = page(
+        f"<div><p>{first},<br>a charge{rest}</p>{BODY}</div>", head=f'<meta property="og:description" content="{LEAD}">'
+    )
+    doc = extract(html)
+    assert doc.text.count("Moscow accused the coalition") == 1
 
 
 @pytest.mark.parametrize(
@@ -158,9 +203,13 @@ def test_article_sentences_that_look_alike_are_kept(line: str) -> None:
     assert line in doc.text
 
 
-def test_a_closing_author_bio_is_dropped_but_not_one_mid_article() -> None:
+def test_a_closing_author_bio_is_flagged_not_cut_unless_the_profile_says() -> None:
+    """The generic bio cut helped no real page and cut an evaluation page's last paragraph:
+    a bio is flagged (leak:bio); a source whose articles end with one names it."""
     bio = "Jane Doe is a journalist based in Beirut who covers Syria and Lebanon for several outlets."
     doc = extract(page(BODY + f"<p>{bio}</p>"))
+    assert bio in doc.text and "leak:bio" in doc.flags
+    doc = extract(page(BODY + f"<p>{bio}</p>"), rules=NoiseRules(drop_line_patterns=(r"^Jane Doe is a journalist",)))
     assert bio not in doc.text
     mid = "John Smith is a journalist who was detained in Damascus in 2013, his family said on Tuesday."
     doc = extract(page(f"<p>{PARAS[0]}</p><p>{mid}</p>" + "".join(f"<p>{p}</p>" for p in PARAS[1:])))
@@ -210,18 +259,62 @@ def listing_page(n: int = 30, *, marked: bool = False) -> bytes:
 
 
 def test_a_column_of_headlines_is_a_listing() -> None:
-    with pytest.raises(NotAnArticle, match="link titles"):
+    """All three: no article markup, 30 headline links in same-shaped blocks, no prose run."""
+    with pytest.raises(NotAnArticle, match="same-shaped blocks"):
         extract(listing_page(), url="https://news.example/latest/")
 
 
-def test_teasers_cut_off_with_ellipses_are_a_listing() -> None:
+def test_the_same_column_on_a_page_marked_as_an_article_is_kept_and_flagged() -> None:
+    doc = extract(listing_page(marked=True), url="https://news.example/latest/")
+    assert "maybe_listing:link-titles" in doc.flags
+
+
+def test_teasers_cut_off_with_ellipses_are_a_sign_not_proof() -> None:
+    """A one-paragraph article whose related lines are cut off is an article: kept, flagged."""
     teasers = "".join(
         f"<div><p>Officials said on Tuesday that the convoy number {i} had been hit near the airport and that …</p></div>"
         for i in range(6)
     )
     html = f"<html><head><title>Section</title></head><body><main>{teasers}</main></body></html>".encode()
-    with pytest.raises(NotAnArticle, match="ellipsis"):
-        extract(html, url="https://news.example/section/world")
+    doc = extract(html, url="https://news.example/section/world")
+    assert "maybe_listing:teasers" in doc.flags
+
+
+def test_an_unmarked_article_beside_a_long_headline_rail_is_kept() -> None:
+    """No article markup and 160 headline links in a rail, but a run of prose of an article's
+    length: the page is an article (flagged), not a listing."""
+    rail = "".join(
+        f'<li class="r"><a href="/n/{i}">Headline {i} of the legal news rail today</a></li>' for i in range(160)
+    )
+    html = (
+        f"<html><head><title>Court rules</title></head><body><div class='c'>{BODY}</div>"
+        f"<ul class='rail'>{rail}</ul></body></html>"
+    ).encode()
+    doc = extract(html, url="https://legal.example/actualite/court-rules")
+    assert all(p in doc.text for p in PARAS)
+
+
+def test_a_news_round_up_of_linked_items_with_article_markup_is_kept() -> None:
+    items = "".join(
+        f'<li><a href="/s/{i}">Round-up item {i}: the council voted on the budget and the new school</a></li>'
+        for i in range(12)
+    )
+    head = '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Round-up"}</script>'
+    html = f"<html><head><title>Round-up</title>{head}</head><body><article><ul>{items}</ul></article></body></html>"
+    doc = extract(html.encode(), url="https://news.example/2024/03/01/round-up")
+    assert "Round-up item 3" in doc.text
+
+
+def test_an_index_page_the_profile_names_is_refused() -> None:
+    index = "https://news.example/section/world"
+    with pytest.raises(NotAnArticle, match="profile names"):
+        extract_document(
+            page(BODY).replace(b"<article>", b"<div>").replace(b"</article>", b"</div>"),
+            index,
+            NoiseRules(),
+            content_type="text/html",
+            index_urls=frozenset({index}),
+        )
 
 
 def test_an_article_with_a_related_links_box_is_an_article() -> None:
@@ -372,3 +465,17 @@ def test_authors_come_from_the_visible_byline_when_nothing_is_declared() -> None
     comments = '<ol class="comment-list"><li><cite class="author">Troll</cite><p>First!</p></li></ol>'
     doc = extract(page(byline + BODY, after=comments))
     assert doc.authors == ["Lucas Nolan"]
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        '<?xml version="1.0" encoding="iso-8859-1"?>',
+        "\n<?xml version='1.0' encoding='utf-8' ?>\n",
+        '<?xml version="1.0" encoding="' + "word, " * 600 + '"?>',  # a broken one, longer than a page head
+    ],
+)
+def test_an_xhtml_page_with_an_xml_declaration_is_extracted(declaration: str) -> None:
+    """lxml refuses a decoded string that still names an encoding; such pages were lost whole."""
+    doc = extract(declaration.encode() + page(BODY))
+    assert all(p in doc.text for p in PARAS)

@@ -18,10 +18,10 @@ from pipeline import runs
 from spiders.crawl import RunContext, run_crawl
 from storage import manifest
 from storage.store import LocalStore
-from tests.bench.quality import gate_figures
-from tests.bench.real import evaluate_real
+from tests.bench.quality import gate_figures, targets
+from tests.bench.real import BARE_DEFAULTS, BARE_PRECISION, EXTRACTORS, PIPELINE, evaluate_real
 from tests.conftest import write_local_profile
-from tests.fixtures.real import REAL, load_pages
+from tests.fixtures.real import REAL, load_pages, split
 from tests.fixtures.real import manifest as corpus_manifest
 from tests.fixtures.server import SITES_DIR, FixtureServer, fixture_server
 
@@ -31,8 +31,10 @@ ARTICLES = [p for p in load_pages() if p.kind == "article"]
 
 @cache
 def result() -> dict[str, Any]:
-    """Every extractor over the corpus, once per test session (not at collection)."""
-    return evaluate_real()
+    """The pipeline and the two bare trafilatura configurations the targets name, over the
+    whole corpus, once per test session (not at collection); no bootstrap intervals."""
+    extractors = {name: EXTRACTORS[name] for name in (PIPELINE, BARE_DEFAULTS, BARE_PRECISION)}
+    return evaluate_real(extractors, resamples=0)
 
 
 def test_every_page_has_its_origin_and_licence() -> None:
@@ -40,37 +42,50 @@ def test_every_page_has_its_origin_and_licence() -> None:
     for entry in corpus_manifest():
         origin = entry["origin"]
         assert origin["repository"] and len(origin["commit"]) == 40 and origin["path"], entry["id"]
-        assert origin["licence"] in {"Apache-2.0", "MIT"}, entry["id"]
+        assert origin["licence"] in {"Apache-2.0", "MIT", "L3S-GN1 research use"}, entry["id"]
         assert any(origin["repository"].replace("/", "-") in name for name in licences), entry["id"]
-    assert len(load_pages()) >= 150  # load_pages checks every page's sha256 against the manifest
+    assert len(load_pages()) >= 700  # load_pages checks every page's sha256 against the manifest
+
+
+def test_each_site_is_on_one_side_of_the_split_and_both_halves_are_large() -> None:
+    sides: dict[str, set[str]] = {}
+    for entry in corpus_manifest():
+        sides.setdefault(split.site(entry), set()).add(split.half(split.site(entry)))
+    assert all(len(s) == 1 for s in sides.values())
+    for collection in {e["collection"] for e in corpus_manifest()}:
+        halves = [split.half(split.site(e)) for e in corpus_manifest() if e["collection"] == collection]
+        assert min(halves.count(split.DEV), halves.count(split.EVAL)) >= 20, collection
 
 
 @pytest.mark.parametrize("figure", sorted(FLOORS))
 def test_real_page_figures_hold_the_ratcheted_floor(figure: str) -> None:
-    """`make bench-quality --ratchet` (python -m tests.bench.quality --ratchet) raises these floors."""
+    """`make bench-quality RATCHET=1` (python -m tests.bench.quality --ratchet) raises these floors."""
     assert gate_figures(result())[figure] >= FLOORS[figure]
 
 
-def test_the_pipeline_scores_above_every_bare_trafilatura_configuration() -> None:
-    f1 = {name: cfg["by_collection"]["ALL"]["f1"] for name, cfg in result()["configs"].items()}
-    ours = f1.pop("pipeline (generic rules)")
-    assert ours > max(f1.values()), f1
+def test_on_every_evaluation_half_the_pipeline_meets_the_targets_beside_bare_trafilatura() -> None:
+    """F1 at or above bare favor_precision's, recall no more than 0.01 below bare defaults'."""
+    missed = [f"{t['target']}: {t['figure']}" for t in targets(result()) if t["eval"] and not t["met"]]
+    assert not missed, missed
 
 
-def test_no_article_is_lost_or_refused() -> None:
-    """Class 1 (a generic rule deleting the article) and class 4's false alarms: every real
-    article yields text, none is taken for a listing or a block page."""
-    cfg = result()["configs"]["pipeline (generic rules)"]
-    assert all(c["empty"] == 0 for c in cfg["by_collection"].values())
+def test_no_real_article_is_refused_and_none_is_spoiled() -> None:
+    """No article of any collection is taken for a listing, and on no page does the pipeline
+    score FAR_BELOW under bare trafilatura (a generic rule deleting the article)."""
+    cfg = result()["configs"][PIPELINE]
+    assert sum(cfg["refused_articles"].values()) == 0, cfg["refused_articles"]
+    assert all(v["pages"] == 0 for v in result()["far_below_bare"].values()), result()["far_below_bare"]
+
+
+def test_no_article_is_a_block_page() -> None:
     for page in ARTICLES:
         assert classify_capture(200, page.html, "text/html") is None, page.id
-        doc = extract_document(page.html, page.url, NoiseRules(), content_type="text/html")
-        assert len(doc.text) > 200, page.id
 
 
 def test_every_marked_lead_is_kept() -> None:
-    kept, of = result()["configs"]["pipeline (generic rules)"]["by_collection"]["ALL"]["leads_kept"].split("/")
-    assert kept == of and int(of) >= 10
+    leads = [g["leads_kept"].split("/") for k, g in result()["configs"][PIPELINE]["groups"].items() if k[:4] != "ALL/"]
+    kept, of = sum(int(k) for k, _ in leads), sum(int(o) for _, o in leads)
+    assert kept == of and of >= 10
 
 
 @pytest.mark.parametrize("page", [p for p in load_pages() if p.kind != "article"], ids=lambda p: p.id)

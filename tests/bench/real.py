@@ -34,35 +34,50 @@ from pipeline import runs
 from spiders.warc import Exchange, WarcFile
 from storage import layout
 from storage.store import LocalStore
-from tests.bench.scoring import NGRAM, PR, mean_pr, norm, overlap, shingle_pr, shingles
-from tests.fixtures.real import RealPage, load_pages
+from tests.bench.scoring import NGRAM, PR, bootstrap_f1, mean_pr, norm, overlap, shingle_pr, shingles
+from tests.fixtures.real import RealPage, load_pages, split
+from tests.fixtures.real import manifest as corpus_manifest
 
 PIPELINE = "pipeline (generic rules)"
+BARE_DEFAULTS = "trafilatura, defaults"
+BARE_PRECISION = "trafilatura, favor_precision"
 FOUND = 0.8  # share of a gold line's shingles in the text for the line to count as there
+FAR_BELOW = 0.3  # F1 below bare defaults' on one page by this much: a page the pipeline spoils
 
 
-def _pipeline(page: RealPage) -> str | None:
-    """Clean text, or None when the pipeline refuses the page as not an article."""
+@dataclass(frozen=True)
+class Output:
+    """What an extractor made of a page: its text, or None when refused as not an article."""
+
+    text: str | None
+    flags: tuple[str, ...] = ()
+
+
+def pipeline(page: RealPage, rules: NoiseRules | None = None) -> Output:
+    """The pipeline's extraction as a source without a profile gets it (generic rules only)."""
     try:
-        return extract_document(page.html, page.url, NoiseRules(), content_type="text/html").text
+        doc = extract_document(page.html, page.url, rules or NoiseRules(), content_type="text/html")
     except NotAnArticle:
-        return None
+        return Output(None)
     except ExtractionError:
-        return ""
+        return Output("")
+    return Output(doc.text, tuple(doc.flags))
 
 
-def _bare(**kwargs: Any) -> Callable[[RealPage], str | None]:
-    def run(page: RealPage) -> str | None:
-        return trafilatura.extract(page.html, url=page.url, **kwargs) or ""
+def _bare(**kwargs: Any) -> Callable[[RealPage], Output]:
+    """`trafilatura.extract` called directly on the page: no project code before or after it."""
+
+    def run(page: RealPage) -> Output:
+        return Output(trafilatura.extract(page.html, url=page.url, **kwargs) or "")
 
     return run
 
 
-EXTRACTORS: dict[str, Callable[[RealPage], str | None]] = {
-    PIPELINE: _pipeline,
-    "trafilatura, defaults": _bare(),
+EXTRACTORS: dict[str, Callable[[RealPage], Output]] = {
+    PIPELINE: pipeline,
+    BARE_DEFAULTS: _bare(),
     "trafilatura, comments off": _bare(include_comments=False),
-    "trafilatura, favor_precision": _bare(include_comments=False, favor_precision=True),
+    BARE_PRECISION: _bare(include_comments=False, favor_precision=True),
 }
 
 
@@ -70,11 +85,17 @@ EXTRACTORS: dict[str, Callable[[RealPage], str | None]] = {
 class PageScore:
     id: str
     collection: str
+    half: str
     pr: PR
     keep_found: int
     keep_total: int
     drop_leaked: int
     lead_kept: bool | None  # None where the page marks no lead
+
+
+def halves() -> dict[str, str]:
+    """Each page's half (tests/fixtures/real/split.py): dev or eval, by site."""
+    return {entry["id"]: split.half(split.site(entry)) for entry in corpus_manifest()}
 
 
 def _contains(line: str, got: Counter[tuple[str, ...]], flat: str) -> bool:
@@ -83,7 +104,7 @@ def _contains(line: str, got: Counter[tuple[str, ...]], flat: str) -> bool:
     return overlap(line, got) >= FOUND or (len(line.split()) < NGRAM and norm(line).casefold() in flat)
 
 
-def score(page: RealPage, text: str) -> PageScore:
+def score(page: RealPage, text: str, half: str = split.DEV) -> PageScore:
     gold = page.gold
     keep, drop = gold.get("keep", []), gold.get("drop", [])
     got = shingles(text)
@@ -92,6 +113,7 @@ def score(page: RealPage, text: str) -> PageScore:
     return PageScore(
         id=page.id,
         collection=page.collection,
+        half=half,
         pr=shingle_pr(page.truth or "", text),
         keep_found=sum(1 for line in keep if _contains(line, got, flat)),
         keep_total=len(keep),
@@ -100,15 +122,17 @@ def score(page: RealPage, text: str) -> PageScore:
     )
 
 
-def _summary(rows: list[PageScore]) -> dict[str, Any]:
+def _summary(rows: list[PageScore], resamples: int) -> dict[str, Any]:
     pr = mean_pr(r.pr for r in rows)
     leads = [r.lead_kept for r in rows if r.lead_kept is not None]
     keep_total = sum(r.keep_total for r in rows)
+    low, high = bootstrap_f1([r.pr for r in rows], resamples)
     return {
         "pages": len(rows),
         "precision": round(pr.precision, 4),
         "recall": round(pr.recall, 4),
         "f1": round(pr.f1, 4),
+        "f1_ci": [round(low, 4), round(high, 4)] if resamples else None,
         "keep_recall": round(sum(r.keep_found for r in rows) / keep_total, 4) if keep_total else 1.0,
         "drop_leaked": sum(r.drop_leaked for r in rows),
         "leads_kept": f"{sum(leads)}/{len(leads)}",
@@ -137,6 +161,7 @@ def metadata_accuracy(pages: tuple[RealPage, ...]) -> dict[str, Any]:
     """The pipeline's title, authors and language against what the collection records."""
     checks: dict[str, list[bool]] = defaultdict(list)
     wrong: dict[str, list[str]] = defaultdict(list)
+    half = halves()
     for page in pages:
         meta = page.gold.get("meta", {})
         if page.kind != "article" or not any(meta.values()):
@@ -154,7 +179,7 @@ def metadata_accuracy(pages: tuple[RealPage, ...]) -> dict[str, Any]:
             if not want:
                 continue
             checks[field].append(bool(ok))
-            if not ok:
+            if not ok and half[page.id] == split.DEV:  # evaluation pages are counted, never listed
                 wrong[field].append(f"{page.id}: {got!r} (want {want!r})")
     return {
         field: {"right": sum(v), "of": len(v), "share": round(sum(v) / len(v), 4), "wrong": wrong[field]}
@@ -162,29 +187,61 @@ def metadata_accuracy(pages: tuple[RealPage, ...]) -> dict[str, Any]:
     }
 
 
-def evaluate_real() -> dict[str, Any]:
+def outputs(run: Callable[[RealPage], Output], pages: tuple[RealPage, ...]) -> dict[str, Output]:
+    return {page.id: run(page) for page in pages}
+
+
+def evaluate_real(
+    extractors: dict[str, Callable[[RealPage], Output]] | None = None,
+    *,
+    resamples: int = 1000,
+    with_metadata: bool = True,
+) -> dict[str, Any]:
+    """Every extractor over the corpus: per collection and half (and ALL per half) precision,
+    recall, F1 with a bootstrap interval; real articles refused; pages the pipeline scores far
+    below bare trafilatura; metadata accuracy. Evaluation pages are counted, never named."""
     pages = load_pages()
+    half = halves()
     out: dict[str, Any] = {"configs": {}}
-    for name, run in EXTRACTORS.items():
+    per_page: dict[str, dict[str, float]] = {}
+    for name, run in (extractors or EXTRACTORS).items():
         rows: list[PageScore] = []
+        refused_articles: Counter[str] = Counter()
         refused, nonarticles = 0, 0
-        for page in pages:
-            text = run(page)
+        for page, got in zip(pages, outputs(run, pages).values(), strict=True):
             if page.kind != "article":
                 nonarticles += 1
-                refused += text is None
+                refused += got.text is None
                 continue
-            rows.append(score(page, text or ""))
-        by_collection = defaultdict(list)
+            refused_articles[page.collection] += got.text is None
+            rows.append(score(page, got.text or "", half[page.id]))
+        groups: dict[str, list[PageScore]] = defaultdict(list)
         for r in rows:
-            by_collection[r.collection].append(r)
-            by_collection["ALL"].append(r)
+            groups[f"{r.collection}/{r.half}"].append(r)
+            groups[f"ALL/{r.half}"].append(r)
+        per_page[name] = {r.id: r.pr.f1 for r in rows}
         out["configs"][name] = {
-            "by_collection": {k: _summary(v) for k, v in sorted(by_collection.items(), key=lambda kv: kv[0] == "ALL")},
+            "groups": {
+                k: _summary(v, resamples) for k, v in sorted(groups.items(), key=lambda kv: kv[0][:4] == "ALL/")
+            },
+            "refused_articles": {c: refused_articles[c] for c in sorted({p.collection for p in pages})},
             "non_articles_refused": f"{refused}/{nonarticles}",
-            "pages": {r.id: {"p": round(r.pr.precision, 4), "r": round(r.pr.recall, 4)} for r in rows},
+            "dev_pages": {
+                r.id: {"p": round(r.pr.precision, 4), "r": round(r.pr.recall, 4)} for r in rows if r.half == split.DEV
+            },
         }
-    out["metadata"] = metadata_accuracy(pages)
+    if PIPELINE in per_page and BARE_DEFAULTS in per_page:
+        ours, bare = per_page[PIPELINE], per_page[BARE_DEFAULTS]
+        spoiled = [i for i in ours if ours[i] < bare[i] - FAR_BELOW]
+        out["far_below_bare"] = {
+            h: {
+                "pages": sum(1 for i in spoiled if half[i] == h),
+                **({"ids": [i for i in spoiled if half[i] == h]} if h == split.DEV else {}),
+            }
+            for h in split.HALVES
+        }
+    if with_metadata:
+        out["metadata"] = metadata_accuracy(pages)
     return out
 
 

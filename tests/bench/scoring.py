@@ -8,6 +8,7 @@ the per-page precisions and recalls are averaged and F1 is taken from the two me
 
 from __future__ import annotations
 
+import random
 import re
 import unicodedata
 from collections import Counter
@@ -65,3 +66,20 @@ def overlap(line: str, text_shingles: Counter[tuple[str, ...]]) -> float:
     if not own:
         return 1.0
     return sum((own & text_shingles).values()) / sum(own.values())
+
+
+def bootstrap_f1(scores: list[PR], resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of a collection's F1 (from mean precision and mean recall), resampling its
+    pages with replacement; seeded, so a run's intervals can be reproduced."""
+    if not scores or resamples <= 0:
+        return (float("nan"), float("nan"))
+    rng = random.Random(seed)
+    n = len(scores)
+    p = [s.precision for s in scores]
+    r = [s.recall for s in scores]
+    values = []
+    for _ in range(resamples):
+        picks = [rng.randrange(n) for _ in range(n)]
+        values.append(f1(sum(p[i] for i in picks) / n, sum(r[i] for i in picks) / n))
+    values.sort()
+    return (values[int(0.025 * (resamples - 1))], values[int(0.975 * (resamples - 1))])
