@@ -30,7 +30,8 @@ _BLOCK_TAGS = ("p", "div", "h2", "h3", "span", "section", "header", "strong", "e
 _FURNITURE_TAGS = ("nav", "aside", "footer", "li", "a", "form", "figure")
 MIN_LEAD, MAX_LEAD = 40, 800
 HEADLINE_HOPS = 4
-BODY_HOPS = 1  # a lead's near ancestors must include the main text block or its parent
+BODY_HOPS = 2  # a lead sits within LEAD_HOPS of the main text block, its parent or grandparent,
+LEAD_HOPS = 2  # or of the h1's parent or grandparent
 _TITLE_PARTS = re.compile(r"\s+[|\-–—:]+\s+")  # "Headline | Section | Site"
 
 
@@ -84,6 +85,8 @@ def find_lead(
         if len(_norm(part)) > 10
     ]
     near_body: set[lxml.html.HtmlElement] | None = None  # the main text block's near ancestors, when needed
+    # the headline's container and the one above it: a lead beside the h1 sits in one of them
+    headline_near = {anc for h in facts.h1 for anc in islice(h.iterancestors(), 2)} - {tree, tree.find("body")}
     declared = [
         " ".join(d.split())
         for d in (facts.first("og:description"), facts.first("description"), facts.json_ld.get("description"))
@@ -116,6 +119,6 @@ def find_lead(
             block = main_block(tree)
             near_body = {block, *islice(block.iterancestors(), BODY_HOPS)} if block is not None else set()
             near_body -= {tree, tree.find("body")}
-        if any(anc in near_body for anc in islice(el.iterancestors(), HEADLINE_HOPS)):
+        if any(anc in near_body or anc in headline_near for anc in islice(el.iterancestors(), LEAD_HOPS)):
             return text
     return None

@@ -50,6 +50,10 @@ ITEM_HOPS = 3
 ITEM_TAGS = frozenset({"li", "article", "div", "section", "tr", "dd", "dt", "h2", "h3", "h4", "p", "td"})
 ARTICLE_RUN = 200  # characters of consecutive prose lines: two sentences, the shortest dispatch
 PROSE_LINE = 40
+# the more the page is a grid of links, the more prose it takes to be an article: every block
+# past MANY_BLOCKS raises the run required by RUN_PER_BLOCK characters, up to MAX_RUN
+RUN_PER_BLOCK = 2
+MAX_RUN = 800
 _ROOT = re.compile(r"^/?([a-z]{2}(-[a-z]{2})?/?)?(index\.(html?|php))?$", re.IGNORECASE)
 _CUT = ("…", "...", "[…]", "(…)")
 
@@ -122,6 +126,12 @@ def link_blocks(tree: lxml.html.HtmlElement) -> int:
     return sum(len(items) for items in groups.values() if len(items) >= GROUP)
 
 
+def required_run(blocks: int) -> int:
+    """Characters of prose a page with `blocks` headline links in same-shaped blocks needs to be
+    an article: two sentences beside a related-links box, a real body beside a homepage's grid."""
+    return min(MAX_RUN, ARTICLE_RUN + RUN_PER_BLOCK * max(0, blocks - MANY_BLOCKS))
+
+
 def prose_run(lines: list[str], anchors: list[str]) -> int:
     """Characters in the longest run of consecutive prose lines: not a link title, not a
     teaser cut off with an ellipsis, at least PROSE_LINE characters."""
@@ -190,7 +200,7 @@ def judge(
         blocks = link_blocks(tree)
         if blocks >= MANY_BLOCKS:
             run = prose_run(lines, anchors())
-            if run < ARTICLE_RUN:
+            if run < required_run(blocks):
                 return Verdict(
                     f"listing: no article markup, {blocks} headline links in same-shaped blocks, "
                     f"and no run of prose of an article's length (longest {run} characters)"

@@ -201,6 +201,7 @@ def declared_language(*candidates: str | None) -> str | None:
 
 
 MIN_DETECT_CHARS = 40
+DETECT_CHARS = 1000  # py3langid's time grows with the text; a thousand characters decide
 
 
 def detect_language(text: str) -> str | None:
@@ -210,5 +211,5 @@ def detect_language(text: str) -> str | None:
         return None
     import py3langid
 
-    lang, _ = py3langid.classify(text[:4000])
+    lang, _ = py3langid.classify(text[:DETECT_CHARS])
     return str(lang)

@@ -115,7 +115,8 @@ LEAK_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "share",
-        r"^(partager|share|compartir|teilen|paylaş|شارك)\b.{0,40}$|^partager cet article|share this (story|article)",
+        r"^(partager|share|compartir|teilen|paylaş|شارك)\b.{0,40}$|^partager cet article|share this (story|article)"
+        r"|^e-?mail (this )?(article |story )?to a friend|printable version|^envoyer à un ami",
     ),
     (
         "newsletter",
@@ -134,7 +135,11 @@ LEAK_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|passer la publicité|^advertisement$|^publicité$|follow (us|rt|him|her) on|suivez-nous sur|síguenos en",
     ),
     ("caption", r"^(photo|foto|фото|image|crédit photo|photo credit|featured image|photographer)\b\s*(:|is from|by|©)"),
-    ("copyright", r"^(copyright|©)|all rights reserved|tous droits réservés|todos los derechos reservados"),
+    (
+        "copyright",
+        r"^(copyright|©)|all rights reserved|tous droits réservés|todos los derechos reservados"
+        r"|^please read our (terms|privacy)|^terms (and|&) conditions$|(reproduction|republication).{0,160}prohibited",
+    ),
     ("posted", r"^this article was (originally )?(posted|published)|^cet article a été publié"),
     (
         "bio",
@@ -143,6 +148,8 @@ LEAK_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
 )
 _LEAKS = tuple((kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in LEAK_PATTERNS)
+# every kind in one pattern: most lines match none, and one search rules them all out
+_ANY_LEAK = re.compile("|".join(f"(?:{pattern})" for _, pattern in LEAK_PATTERNS), re.IGNORECASE)
 MAX_FURNITURE_LINE = 220
 
 
@@ -153,5 +160,6 @@ def leak_flags(text: str) -> list[str]:
         if len(raw) > MAX_FURNITURE_LINE:
             continue
         line = raw.strip()
-        kinds.update(kind for kind, pattern in _LEAKS if kind not in kinds and pattern.search(line))
+        if _ANY_LEAK.search(line):
+            kinds.update(kind for kind, pattern in _LEAKS if kind not in kinds and pattern.search(line))
     return sorted(f"leak:{k}" for k in kinds)

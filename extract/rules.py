@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 import lxml.html
 from cssselect import GenericTranslator, SelectorError
@@ -62,6 +62,21 @@ _READ_ALSO = (
     r"читайте (также|еще|ещё)|смотрите также|по теме|"
     r"اقرأ (أيضا|أيضاً|المزيد)|اقرأ ايضا|إقرأ أيضا"
 )
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATE = rf"({_MONTH} \d{{1,2}},? (19|20)\d\d|\d{{1,2}} {_MONTH} (19|20)\d\d)"
+_TIME = r"( \d{1,2}[:.]\d\d( ?[ap]\.?m\.?)?( [a-z]{2,4})?)?"
+# page tools, alone or several on one line ("E-mail to a friend | Printable version")
+_TOOL = (
+    r"((e-?mail|send)( (this|the))?( (article|story|page))?( to (a )?friends?)?( by)?( e-?mail)?"
+    r"|print(able)?( (version|this (article|story|page)))?|larger text|smaller text|text size|font size"
+    r"|reprints?( (&|and) permissions)?|imprimer( cet article)?|envoyer( (à|a) un ami| cet article)?"
+    r"|taille du texte|agrandir le texte|réduire le texte)"
+)
+_SITE_LINK = (
+    r"(terms (and|&) conditions|terms of (use|service)|privacy (policy|statement|notice)|contact us|about us"
+    r"|site ?map|copyright (and|&) trade ?marks? notice|mentions légales|conditions générales d.utilisation"
+    r"|politique de confidentialité)"
+)
 GENERIC_LINE_PATTERNS: dict[str, tuple[str, ...]] = {
     # "Read also: <headline>" with its separator, or a bare "Read also <headline>" of a headline's length
     "teaser": (
@@ -78,12 +93,19 @@ GENERIC_LINE_PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b.{0,160}(newsletter|bulletin|channel|chaîne|canal|kanal|канал|telegram|email|e-mail|notifications?)\b.{0,80}$",
         r"(?i)^(follow|suivez|síguenos|folgen sie|bizi takip edin|подписывайтесь|تابعونا)\b.{0,40}"
         r"\b(on|sur|en|auf|на|على)?\s*(twitter|x|facebook|telegram|instagram|vk|youtube|tiktok)\b.{0,60}$",
+        rf"(?i)^{_TOOL}(\s*[|•·/]\s*{_TOOL})*\s*[.:]?$",
+        r"(?i)^(click here to (sign up|subscribe|register)|sign up for .{1,40} free!?$|.{0,60}\bsubscribe (now|today) "
+        r"(to|and) save\b).{0,60}$",
+        r"(?i)^the full article contains \d+ words\b.{0,120}$",
     ),
     "posted": (
         r"(?i)^(this article was (originally )?(posted|published)( on)?:?|cet article a été publié le)\s.{0,60}$",
         # a dateline left in the text: "Posted on March 1, 2022 at 10:15", "Publié le 01/03/2022"
         r"(?i)^(posted|published|updated|publié|mis à jour|publicado|actualizado|veröffentlicht|aktualisiert"
         r"|yayınlanma|güncellenme|опубликовано|обновлено)( on| le| el| am)?:?\s+\D{0,20}\d.{0,50}$",
+        # a line that is only a date (and time), or an agency's dateline: "Associated Press - January 11, 2008"
+        rf"(?i)^((the )?(associated press|reuters|afp|agence france-presse|press association|canwest news service"
+        rf"|dpa|bloomberg)\s*[-–—|,]\s*)?{_DATE}{_TIME}$",
     ),
     "caption": (
         r"(?i)^(photo|foto|фото|image|illustration|crédit photo|photo credit|featured image|photographer|photographe)"
@@ -94,6 +116,11 @@ GENERIC_LINE_PATTERNS: dict[str, tuple[str, ...]] = {
         r"(?i)^(copyright\s*(©|\(c\))?\s*(19|20)\d\d|©\s*((19|20)\d\d|\w)|\(c\)\s*(19|20)\d\d).{0,160}$",
         r"(?i)^.{0,120}(all rights reserved|tous droits réservés|todos los derechos reservados|alle rechte vorbehalten"
         r"|tüm hakları saklıdır|все права защищены|جميع الحقوق محفوظة)\.?$",
+        # the site's legal links, alone or in a row; "Please read our Terms and Conditions ..."
+        rf"(?i)^{_SITE_LINK}(\s*[|•·]\s*{_SITE_LINK})*\s*\.?$",
+        r"(?i)^please read our (terms|privacy|copyright)\b.{0,160}$",
+        r"(?i)^.{0,80}\b(reproduction|republication|redistribution|redissemination)\b.{0,160}\b(prohibited|forbidden"
+        r"|interdite?|without (the )?(express(ed)? )?(prior )?written (permission|consent))\b.{0,80}$",
     ),
 }
 
@@ -124,6 +151,7 @@ def _generic_lines(without: frozenset[str]) -> re.Pattern[str] | None:
     return _anchored_union(patterns) if patterns else None
 
 
+_DATELINES = _anchored_union(list(GENERIC_LINE_PATTERNS["posted"]))
 # A reader comment's timestamp: a run of these marks the thread that follows an article.
 RELATIVE_TIME = re.compile(
     r"(?i)^(hace (\d+|una?) (segundos?|minutos?|horas?|días?)|il y a (\d+|une?) (secondes?|minutes?|heures?|jours?)"
@@ -135,6 +163,12 @@ COMMENTS_HEADER = re.compile(
     r"|التعليقات|reactions?|réactions?)\b.{0,40}$"
 )
 MIN_COMMENT_STAMPS = 3
+
+
+@lru_cache(maxsize=4096)
+def _xpath_union(tests: tuple[str, ...]) -> XPath:
+    """One compiled XPath for a set of element tests (pages reuse few distinct sets)."""
+    return XPath(f"//*[{' or '.join(tests)}]")
 
 
 @cache
@@ -164,7 +198,7 @@ class _Matcher:
     tags: dict[str, str]
     attrs: tuple[tuple[str, str], ...]
     xpaths: tuple[tuple[str, XPath], ...]
-    candidates: XPath
+    tests: tuple[tuple[str, str], ...]  # (a string the page's source must hold, the XPath test)
     substring_selectors: frozenset[str]  # [class*=x], [id*=x]: the ones that can hit a wrapper
 
     @classmethod
@@ -190,26 +224,37 @@ class _Matcher:
                 tags.setdefault(m["tag"], sel)
             else:
                 attrs.append((m["attr"], sel))
-        # only elements that do match reach Python: every simple form is an XPath test, all of
-        # them one expression run in C (a Python proxy per element with a class was the cost)
-        tests = [
-            *(f"contains(concat(' ', normalize-space(@class), ' '), ' {c} ')" for c in classes),
-            *(f"@id='{i}'" for i in ids),
-            *(f"contains(@class, '{sub}')" for sub, _ in class_subs),
-            *(f"contains(@id, '{sub}')" for sub, _ in id_subs),
-            *(f"self::{t}" for t in tags),
-            *(f"@{a}" for a, _ in attrs),
-        ]
-        candidates = XPath(f"//*[{' or '.join(tests)}]" if tests else "/nothing")
+        # one XPath over the tree for every simple form: which of its tests are worth running is
+        # decided per page on the page's source (`_candidates`)
+        tests = (
+            # a class as a substring: a superset that is cheap in XPath; matches() decides exactly
+            *((c, f"contains(@class, '{c}')") for c in classes),
+            *((i, f"@id='{i}'") for i in ids),
+            *((sub, f"contains(@class, '{sub}')") for sub, _ in class_subs),
+            *((sub, f"contains(@id, '{sub}')") for sub, _ in id_subs),
+            *((f"<{t}", f"self::{t}") for t in tags),
+            *((a, f"@{a}") for a, _ in attrs),
+        )
         substrings = frozenset(sel for _, sel in (*class_subs, *id_subs))
         return cls(
-            classes, ids, tuple(class_subs), tuple(id_subs), tags, tuple(attrs), tuple(xpaths), candidates, substrings
+            classes, ids, tuple(class_subs), tuple(id_subs), tags, tuple(attrs), tuple(xpaths), tests, substrings
         )
 
-    def matches(self, tree: lxml.html.HtmlElement) -> list[tuple[lxml.html.HtmlElement, str]]:
-        """(element, the selector that matched it), in document order, then the XPath ones."""
+    def _candidates(self, tree: lxml.html.HtmlElement, source: str | None) -> list[lxml.html.HtmlElement]:
+        """Elements some simple selector may match: one XPath of only the tests whose string
+        occurs in the page's source (a class name absent from the source matches nothing),
+        so a page that holds none of them is not walked at all."""
+        lowered = source.lower() if source is not None else None  # a superset: never skips a real match
+        tests = tuple(test for needle, test in self.tests if lowered is None or needle.lower() in lowered)
+        return _xpath_union(tests)(tree) if tests else []
+
+    def matches(
+        self, tree: lxml.html.HtmlElement, source: str | None = None
+    ) -> list[tuple[lxml.html.HtmlElement, str]]:
+        """(element, the selector that matched it), in document order, then the XPath ones.
+        `source`: the page's HTML, to skip the selectors it cannot match."""
         out = []
-        for el in self.candidates(tree):
+        for el in self._candidates(tree, source):
             tag = el.tag
             sel = self.tags.get(tag)
             if sel is None:
@@ -288,7 +333,7 @@ def _article_ancestors(tree: lxml.html.HtmlElement) -> set[lxml.html.HtmlElement
 # (A generic cut of a closing author bio was removed: on the real pages it helped none and cut
 # an evaluation page's last paragraph; extract.quality still flags a bio as leak:bio, and a
 # source whose articles end with one names it in its profile's drop_line_patterns.)
-OTHER_GENERIC_RULES = ("comments-cut", "lead-by-class", "lead-by-description")
+OTHER_GENERIC_RULES = ("comments-cut", "lead", "lead-by-class", "lead-by-description")  # "lead": both routes
 
 
 @dataclass(frozen=True)
@@ -329,8 +374,8 @@ class NoiseRules:
         object.__setattr__(self, "_generic", _generic_lines(self.without) if self.use_generic else None)
 
     def generic(self, name: str) -> bool:
-        """Whether the generic rule `name` is in force."""
-        return self.use_generic and name not in self.without
+        """Whether the generic rule `name` is in force ("lead-by-class" is off with "lead" too)."""
+        return self.use_generic and name not in self.without and name.partition("-by-")[0] not in self.without
 
     @property
     def selectors(self) -> tuple[str, ...]:
@@ -341,6 +386,10 @@ class NoiseRules:
         return (self._generic is not None and self._generic.match(line) is not None) or any(
             p.search(line) for p in self._compiled
         )
+
+    def is_dateline(self, line: str) -> bool:
+        """A line the generic `posted` patterns match: the page's visible date."""
+        return self.use_generic and _DATELINES.match(line) is not None
 
     def comments_start(self, lines: list[str]) -> int | None:
         """Index where a reader-comment thread begins (a run of relative timestamps in the
@@ -356,15 +405,16 @@ class NoiseRules:
                 return i
         return max(start, 1)
 
-    def prune(self, tree: lxml.html.HtmlElement) -> list[str]:
+    def prune(self, tree: lxml.html.HtmlElement, source: str | None = None) -> list[str]:
         """Remove what the drop selectors match, guarded by what a removal would take with it:
         never the page's root or an ancestor of the article's landmarks (its h1, <article>,
         <main>); and for a selector that matches a class or id *substring* ([class*=read-more]
         also matches an "entry-content-read-more" article container, [class*=cookie] a
         "cookies-not-set" page wrapper), never an element that holds the main text block
         (`main_block`). An exact selector (.comments-area) is trusted with a comment thread
-        longer than the article. Returns the selectors so guarded, for the document's flags."""
-        matches = self._matcher.matches(tree)
+        longer than the article. `source` (the page's HTML) lets a page skip the selectors it
+        cannot match. Returns the selectors so guarded, for the document's flags."""
+        matches = self._matcher.matches(tree, source)
         if not matches:
             return []
         protected = _article_ancestors(tree)

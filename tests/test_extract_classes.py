@@ -154,6 +154,17 @@ def test_no_lead_is_invented(extra: str) -> None:
 # --- class 3: teasers, prompts, captions, credits, bios (multilingual) -------------------------------
 
 FURNITURE = [
+    # page tools, legal links and notices, sign-up prompts, bare datelines (met on the L3S-GN1 dev half)
+    "E-mail to a friend | Printable version",
+    "Larger text | Smaller text",
+    "Imprimer | Envoyer à un ami",
+    "Click here to sign up",
+    "Pick up a good habit this new year- subscribe now to save 32%",
+    "Jan. 15, 2008 01:00 PM",
+    "Associated Press - January 11, 2008 4:13 PM ET",
+    "Copyright and Trade Mark Notice",
+    "Please read our Terms and Conditions and Privacy Statement before using this site.",
+    "Reproduction in whole or in part in any form or medium without express written permission is prohibited.",
     "Also on rt.com US strikes pro-government forces in Syria again",
     "Think your friends would be interested? Share this story!",
     "We'd love to get your feedback at feedback@example.com",
@@ -188,6 +199,11 @@ def test_furniture_lines_are_dropped(line: str) -> None:
 
 
 ARTICLE_LINES = [
+    "Terms and conditions of the deal were not disclosed, the company said in a statement on Monday.",
+    "Print media in the country are under growing pressure from the government, the union says.",
+    "January 11, 2008 was the day the talks collapsed in Geneva, diplomats recall.",
+    "Reuters - The dollar fell on Tuesday after the data showed a slowdown in hiring.",
+    "Send troops to the border, the minister said on Tuesday, and close the crossings.",
     "Read also the statement of the ministry, which the agency published in full on Monday evening after the vote.",
     "The photo: a key piece of evidence, according to investigators who examined it for several weeks.",
     "Les députés ont voté la loi ; lire aussi entre les lignes, disait un élu, n'a jamais été aussi nécessaire.",
@@ -281,17 +297,22 @@ def test_teasers_cut_off_with_ellipses_are_a_sign_not_proof() -> None:
 
 
 def test_an_unmarked_article_beside_a_long_headline_rail_is_kept() -> None:
-    """No article markup and 160 headline links in a rail, but a run of prose of an article's
-    length: the page is an article (flagged), not a listing."""
+    """No article markup and 160 headline links in a rail, but three paragraphs' worth of prose
+    (eight short ones here, ~850 characters): an article, not a listing. The same rail beside
+    one teaser paragraph is a listing (a homepage met at an article's address)."""
     rail = "".join(
         f'<li class="r"><a href="/n/{i}">Headline {i} of the legal news rail today</a></li>' for i in range(160)
     )
+    body = BODY + BODY.replace("<p>", "<p>Later, ")
     html = (
-        f"<html><head><title>Court rules</title></head><body><div class='c'>{BODY}</div>"
+        f"<html><head><title>Court rules</title></head><body><div class='c'>{body}</div>"
         f"<ul class='rail'>{rail}</ul></body></html>"
     ).encode()
     doc = extract(html, url="https://legal.example/actualite/court-rules")
     assert all(p in doc.text for p in PARAS)
+    teaser = html.replace(body.encode(), f"<p>{PARAS[0]} {PARAS[1]} {PARAS[2]}</p>".encode())
+    with pytest.raises(NotAnArticle, match="160 headline links"):
+        extract(teaser, url="https://legal.example/actualite/court-rules")
 
 
 def test_a_news_round_up_of_linked_items_with_article_markup_is_kept() -> None:
@@ -479,3 +500,19 @@ def test_an_xhtml_page_with_an_xml_declaration_is_extracted(declaration: str) ->
     """lxml refuses a decoded string that still names an encoding; such pages were lost whole."""
     doc = extract(declaration.encode() + page(BODY))
     assert all(p in doc.text for p in PARAS)
+
+
+@pytest.mark.parametrize(
+    ("dateline", "published"),
+    [
+        ("Posted on March 1, 2022 at 10:15", "2022-03-01"),
+        ("Jan. 15, 2008 01:00 PM", "2008-01-15"),
+        ("Associated Press - January 11, 2008 4:13 PM ET", "2008-01-11"),
+    ],
+)
+def test_a_page_that_declares_no_date_is_dated_by_its_visible_dateline(dateline: str, published: str) -> None:
+    """htmldate's fast search finds nothing in the markup; the dateline the line rules drop
+    from the text still dates the page (its extensive search runs on those few words only)."""
+    doc = extract(page(f"<p>{dateline}</p>{BODY}"), url="https://news.example/story/strike")
+    assert dateline not in doc.text
+    assert doc.published == published
