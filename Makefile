@@ -47,7 +47,7 @@ check: env  ## lint, format and types: exactly what CI runs besides the tests
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-bench-quality: env  ## extraction quality and speed on real pages beside bare trafilatura, and on the fixture pages; RATCHET=1 raises the gate's floors
+bench-quality: env  ## extraction on real pages per collection and half (dev/eval) beside bare trafilatura, what each generic rule is worth, speed, and the fixture pages; RATCHET=1 raises the gate's floors
 	$(RUN) python -m tests.bench.quality --json .work/bench-quality.json $(if $(RATCHET),--ratchet)
 
 bench: env  ## every stage beside its bare library in one run: prints ratios, writes tests/bench/results.json and the README's performance table
