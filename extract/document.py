@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from html import escape as html_escape
 from importlib.metadata import version as _pkg_version
+from itertools import islice
 from typing import Any
 from urllib.parse import urljoin
 
@@ -167,6 +168,27 @@ def _htmldate(tree: lxml.html.HtmlElement, url: str) -> str | None:
     datelines only (`_dateline_date`): on the real-page corpus the fast search dates 497 of
     784 pages, the extensive one 776."""
     found = find_date(tree, url=url, extensive_search=False, original_date=True, outputformat="%Y-%m-%d")
+    return str(found) if found else _headline_date(tree)
+
+
+HEADLINE_REGION = 30_000  # characters of markup: the headline's block, not a whole page
+
+
+def _headline_date(tree: lxml.html.HtmlElement) -> str | None:
+    """A date shown beside the headline (Anadolu's `29.03.2022 14:35` under its h1): htmldate's
+    extensive search over the h1's enclosing block only, read before any rule prunes it."""
+    h1 = tree.find(".//h1")
+    if h1 is None:
+        return None
+    region = next((a for a in islice(h1.iterancestors(), 1, 2) if a.tag not in ("body", "html")), h1.getparent())
+    if region is None or region.tag in ("body", "html"):
+        return None
+    markup = lxml.html.tostring(region, encoding="unicode")
+    if len(markup) > HEADLINE_REGION:
+        return None
+    found = find_date(
+        f"<html><body>{markup}</body></html>", extensive_search=True, original_date=True, outputformat="%Y-%m-%d"
+    )
     return str(found) if found else None
 
 
