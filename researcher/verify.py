@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from researcher.reader import verified_records
-from storage import layout, manifest, tablelog
+from storage import checkpoint, layout, manifest, tablelog
 from storage.errors import CorruptObject, ObjectNotFound
 from storage.manifest import text_sha256
 from storage.store import Store
@@ -21,7 +21,7 @@ from storage.warcread import CorruptWarc, describe, read_capture, read_payload
 class Problem:
     # missing_raw | corrupt_raw | missing_clean | corrupt_clean | corrupt_manifest | manifest_gap
     # | duplicate_capture | foreign_manifest | corrupt_<table> | <table>_gap | dangling_<table>
-    # | missing_evidence (tables: events, links, signatures)
+    # | missing_evidence (tables: events, links, signatures) | bad_checkpoint
     kind: str
     key: str
     capture_id: str | None
@@ -163,6 +163,7 @@ def verify(
                 report.uncommitted.append(key)
     # the whole archive's captures are already read; one source's are not enough for links across sources
     report.problems.extend(check_tables(store, source_id, {r["capture_id"] for r in rows} if not source_id else None))
+    report.problems.extend(check_checkpoints(store, source_id))
     return report
 
 
@@ -181,7 +182,7 @@ def check_tables(store: Store, source_id: str | None = None, committed: set[str]
     refs = {EVENTS.name: ("capture_id",), LINKS.name: ("republished", "original"), SIGNATURES.name: ("capture_id",)}
     for table in (EVENTS, LINKS, SIGNATURES):
         corrupt: list[tablelog.CorruptPart] = []
-        rows = tablelog.load(store, table, source_id, on_corrupt=corrupt.append).to_pylist()
+        rows = tablelog.load(store, table, source_id, on_corrupt=corrupt.append, checkpoints=False).to_pylist()
         problems += [Problem(f"corrupt_{table.name}", exc.key, None, str(exc)) for exc in corrupt]
         gaps = tablelog.check_contiguous(tablelog.part_keys(store, table.name, source_id))
         problems += [Problem(f"{table.name}_gap", gap.key, None, str(gap)) for gap in gaps]
@@ -206,3 +207,33 @@ def _check_evidence(store: Store, row: dict[str, Any]) -> list[Problem]:
         detail = f"event {row['event_id']}: the record at that offset is {cap.record_id} (HTTP {cap.status})"
         return [Problem("missing_evidence", key, row["capture_id"], detail)]
     return []
+
+
+def check_checkpoints(store: Store, source_id: str | None = None) -> list[Problem]:
+    """Each log's newest checkpoint (the one readers start from) against the parts it says it
+    summarises, row for row; an older one only where the newer ones are damaged. A checkpoint
+    that does not verify, or differs from its parts, is damage readers skip (`bad_checkpoint`)."""
+    problems: list[Problem] = []
+    for table in (manifest.MANIFESTS, EVENTS, LINKS, SIGNATURES):
+        sources = sorted(
+            {p[1] for k in store.list(f"{checkpoint.PREFIX}{table.name}/") if (p := checkpoint.parse_key(k))}
+        )
+        for source in sources if source_id is None else [s for s in sources if s == source_id]:
+            damaged: list[tablelog.CorruptPart] = []
+            cp = checkpoint.latest(store, table, source, damaged.append)
+            problems += [Problem("bad_checkpoint", e.key, None, str(e)) for e in damaged]
+            if cp is None:
+                continue
+            keys = tablelog.part_keys(store, table.name, source)[: cp.seq]
+            try:
+                parts = [tablelog.read_conformed(store, k, table, table.state_columns) for k in keys]
+            except tablelog.CorruptPart:
+                continue  # the corrupt part is reported by the log's own check
+            if len(keys) < cp.seq:
+                continue  # the gap is reported by the log's own check
+            order = [(c, "ascending") for c in (table.sort or (table.key,))]
+            mine = checkpoint.state_rows(table, parts).sort_by(order)
+            if not cp.rows.select(mine.column_names).cast(mine.schema).sort_by(order).equals(mine):
+                detail = f"does not hold the rows of parts 1..{cp.seq} of {source}'s {table.name} log"
+                problems.append(Problem("bad_checkpoint", cp.key, None, f"checkpoint {cp.key} {detail}"))
+    return problems

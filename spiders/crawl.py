@@ -28,7 +28,7 @@ from spiders.revisit import recheck_window, revisits_due
 from spiders.settings import DEFAULT_USER_AGENT, USER_AGENT_ENV
 from storage import layout
 from storage.errors import ArchiveError, TransientError
-from storage.manifest import archived_urls, capture_history
+from storage.manifest import crawl_state
 from storage.store import Store
 
 PIPELINE_VERSION = "0.1.0"
@@ -205,13 +205,14 @@ def run_crawl(
     profile = load_profile(profile_path)
     if profile.politeness.proxy:
         proxy_url(profile.politeness.proxy.url_env)  # unset or malformed: fail before starting Scrapy
-    history = capture_history(store, ctx.source_id)
+    state = crawl_state(store, ctx.source_id)  # one read: the newest checkpoint and the parts after it
+    history = state.history
     if ctx.recheck:
         plan = recheck_window(history, ctx.start, ctx.end, profile.revisit_budget)
     else:
         plan = revisits_due(history, ctx.end, profile.revisit_ages, profile.revisit_budget)
     due = plan.due
-    known = archived_urls(store, ctx.source_id) - set(due)
+    known = state.archived - set(due)
     attempt = layout.new_attempt()
     base = Path(workdir or tempfile.gettempdir())
     sweep_stale_workdirs(base)

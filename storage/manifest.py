@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -122,6 +122,8 @@ MANIFESTS = tablelog.Table(
     ("capture_id", "extraction_id"),
     CorruptManifest,
     required=("source_id", "status"),  # where a row belongs and what it is; verify checks the rest
+    # what a run decides on: de-duplication, "already archived" and revisits (capture_history)
+    state=(*_DEDUP_COLUMNS, "published", "fetched_at"),
 )
 
 
@@ -193,13 +195,30 @@ def load_manifests(
     return tablelog.load(store, MANIFESTS, source_id, columns, on_corrupt)
 
 
+@dataclass(frozen=True)
+class CrawlState:
+    """What a crawl needs of its source's log before it fetches anything, read once (the
+    newest checkpoint and the parts after it)."""
+
+    archived: set[str]  # addresses committed article captures were fetched at
+    history: dict[str, tuple[str | None, str | None]]  # requested URL -> (published, latest capture)
+
+
+def crawl_state(store: Store, source_id: str) -> CrawlState:
+    table = load_manifests(store, source_id, ["status", "requested_url", "final_url", "published", "fetched_at"])
+    return CrawlState(_archived(table), _history(table))
+
+
 def archived_urls(store: Store, source_id: str) -> set[str]:
     """URLs a committed manifest already holds as an article: the addresses its captures were
     fetched at (requested and final). A rel=canonical a page named is not one: a URL is
     "already archived" only once it was itself fetched as an article."""
-    table = load_manifests(store, source_id, ["status", "requested_url", "final_url"])
+    return _archived(load_manifests(store, source_id, ["status", "requested_url", "final_url"]))
+
+
+def _archived(table: pa.Table) -> set[str]:
     urls: set[str] = set()
-    for row in table.to_pylist():
+    for row in table.select(["status", "requested_url", "final_url"]).to_pylist():
         if row["status"] in ARTICLE_STATUSES:
             urls.update(_fetched_urls(row))
     return urls
@@ -207,9 +226,12 @@ def archived_urls(store: Store, source_id: str) -> set[str]:
 
 def capture_history(store: Store, source_id: str) -> dict[str, tuple[str | None, str | None]]:
     """Each archived article URL (as requested) -> (published, latest capture time), for revisits."""
-    table = load_manifests(store, source_id, ["status", "requested_url", "published", "fetched_at"])
+    return _history(load_manifests(store, source_id, ["status", "requested_url", "published", "fetched_at"]))
+
+
+def _history(table: pa.Table) -> dict[str, tuple[str | None, str | None]]:
     history: dict[str, tuple[str | None, str | None]] = {}
-    for row in table.to_pylist():
+    for row in table.select(["status", "requested_url", "published", "fetched_at"]).to_pylist():
         if row["status"] not in ARTICLE_STATUSES or not row["requested_url"]:
             continue
         published, fetched = history.get(row["requested_url"], (None, None))
@@ -243,6 +265,21 @@ class _Index:
         if row.get("requested_url"):
             self.run_urls.add((_kind(row), row.get("run") or "", row["requested_url"]))
 
+    def add_table(self, table: pa.Table) -> None:
+        """`add` for every row of a table, column by column (a checkpoint's 100,000s of rows)."""
+        cols = {c: table.column(c).to_pylist() for c in _DEDUP_COLUMNS}
+        cid, status, kind, req = cols["capture_id"], cols["status"], cols["discovery_kind"], cols["requested_url"]
+        self.extractions.update(zip(cid, cols["extraction_id"], strict=True))
+        self.captures.update(cid)
+        for st, dk, url, final in zip(status, kind, req, cols["final_url"], strict=True):
+            if st in ARTICLE_STATUSES and dk != "revisit":
+                self.article_urls.update(u for u in (url, final) if u)
+        self.run_urls.update(
+            ("revisit" if dk == "revisit" else "blocked" if st == "blocked" else "article", run or "", url)
+            for st, dk, url, run in zip(status, kind, req, cols["run"], strict=True)
+            if url
+        )
+
     def duplicate(self, row: dict[str, Any]) -> str | None:
         """Why a candidate row adds nothing to the log, or None when it is new."""
         if (row["capture_id"], row.get("extraction_id")) in self.extractions:
@@ -273,7 +310,7 @@ def _kind(row: dict[str, Any]) -> str:
 
 
 def select_new(
-    committed: Iterable[dict[str, Any]], candidates: Iterable[dict[str, Any]]
+    committed: pa.Table | Iterable[dict[str, Any]], candidates: Iterable[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The candidate rows the log does not hold yet, and the others counted by reason. Pure.
 
@@ -284,8 +321,11 @@ def select_new(
     capture by design; a new extraction of a committed capture is a new row.
     """
     index = _Index()
-    for row in committed:
-        index.add(row)
+    if isinstance(committed, pa.Table):
+        index.add_table(committed)
+    else:
+        for row in committed:
+            index.add(row)
     new: list[dict[str, Any]] = []
     dropped: dict[str, int] = {}
     for row in candidates:
@@ -304,13 +344,20 @@ class CommitResult:
     committed: list[str]  # capture ids of the rows it added
     dropped: dict[str, int]  # rows left out, by reason
     conflicts: int  # times another committer took the number first
+    checkpoint: str | None = None  # the checkpoint this commit wrote
+    problems: list[str] = field(default_factory=list)  # a checkpoint not written or passed over
 
     @property
     def new_rows(self) -> int:
         return len(self.committed)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"manifest": self.key, "new_rows": self.new_rows, "dropped": self.dropped, "conflicts": self.conflicts}
+        out = {"manifest": self.key, "new_rows": self.new_rows, "dropped": self.dropped, "conflicts": self.conflicts}
+        return (
+            out
+            | ({"checkpoint": self.checkpoint} if self.checkpoint else {})
+            | ({"checkpoint_problems": self.problems} if self.problems else {})
+        )
 
 
 def commit(
@@ -326,8 +373,8 @@ def commit(
     Re-running a commit is a no-op; two committers racing for one number: one wins, the
     other reads the winner's part and tries the next number with what is still new.
     """
-    log = tablelog.Log(
-        store, "manifests", source_id, lambda k: _read_conformed(store, k, _DEDUP_COLUMNS).to_pylist(), CorruptManifest
-    )
+    log = tablelog.Log(store, MANIFESTS, source_id, _DEDUP_COLUMNS)
     done = tablelog.append(log, rows, select_new, to_parquet, info, max_conflicts)
-    return CommitResult(done.key, [r["capture_id"] for r in done.rows], done.dropped, done.conflicts)
+    return CommitResult(
+        done.key, [r["capture_id"] for r in done.rows], done.dropped, done.conflicts, done.checkpoint, done.problems
+    )

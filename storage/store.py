@@ -93,8 +93,8 @@ class Store(Protocol):
     def get_range(self, key: str, offset: int, length: int) -> bytes: ...
     def download(self, key: str, path: Path) -> None: ...
     def exists(self, key: str) -> bool: ...
-    def list(self, prefix: str = "") -> Iterator[str]: ...
-    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def list(self, prefix: str = "", start_after: str = "") -> Iterator[str]: ...
+    def list_info(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]: ...
 
 
 def _check_key(key: str) -> str:
@@ -218,10 +218,15 @@ class LocalStore:
             raise self._os_error("read", key, exc) from None
         return True
 
-    def list(self, prefix: str = "") -> Iterator[str]:
-        return (info.key for info in self.list_info(prefix))
+    def list(self, prefix: str = "", start_after: str = "") -> Iterator[str]:
+        return (info.key for info in self.list_info(prefix, start_after))
 
-    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list_info(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
+        """Keys under `prefix` in key order, only those after `start_after` when given (as
+        S3's ListObjectsV2 StartAfter: a log's tail without its head)."""
+        return (info for info in self._walk(prefix) if info.key > start_after)
+
+    def _walk(self, prefix: str) -> Iterator[ObjectInfo]:
         # walk only the deepest directory the prefix names, not the whole archive
         head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         base = self.root / head if head else self.root
@@ -467,16 +472,20 @@ class S3Store:
             return False
         return True
 
-    def list(self, prefix: str = "") -> Iterator[str]:
-        return (info.key for info in self.list_info(prefix))
+    def list(self, prefix: str = "", start_after: str = "") -> Iterator[str]:
+        return (info.key for info in self.list_info(prefix, start_after))
 
-    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list_info(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
+        """Keys under `prefix` in key order; with `start_after`, only later keys: the server
+        skips the rest (StartAfter), so a log's tail costs one request however long its head."""
         if ".." in prefix.split("/"):
             raise PermanentError(f"invalid archive prefix {prefix!r}")
-        full = (self.prefix + "/" if self.prefix else "") + prefix
+        base = self.prefix + "/" if self.prefix else ""
+        full = base + prefix
         paginator = self.client.get_paginator("list_objects_v2")
         strip = len(self.prefix) + 1 if self.prefix else 0
-        pages = self._call("list", prefix, paginator.paginate, Bucket=self.bucket, Prefix=full)
+        after = {"StartAfter": base + start_after} if start_after else {}
+        pages = self._call("list", prefix, paginator.paginate, Bucket=self.bucket, Prefix=full, **after)
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:

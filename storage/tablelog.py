@@ -15,48 +15,27 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from storage import layout
+from storage import checkpoint, layout
 from storage.errors import CorruptObject, ObjectExists, ObjectNotFound, StorageUnavailable
 from storage.store import Store
+from storage.tableschema import CorruptPart, Table, _singular, check_schema
 
+__all__ = ["CorruptPart", "Table", "check_schema"]  # the table's identity, long imported from here
+
+_log = logging.getLogger(__name__)
 COMMIT_METADATA = b"newsarchive.commit"
 MAX_CONFLICTS = 200  # commits lost to concurrent committers before giving up (transient)
-
-
-class CorruptPart(CorruptObject):
-    """A committed part that does not read as Parquet of its table's schema, or is missing
-    from the log's numbering."""
-
-    def __init__(self, key: str, detail: str):
-        super().__init__(f"{key.split('/', 1)[0].removesuffix('s')} {key} {detail}")
-        self.key = key
-
-
-@dataclass(frozen=True)
-class Table:
-    """One of the archive's tables: its name (the key prefix), schema and row key (a row whose
-    key the log already holds is not added again, so a repeated commit is a no-op)."""
-
-    name: str
-    schema: pa.Schema
-    key: str
-    sort: tuple[str, ...] = ()  # the order of rows within a part (default: the key)
-    error: type[CorruptPart] = CorruptPart  # what a corrupt or missing part of it raises
-    required: tuple[str, ...] = ()  # columns no row may leave null, besides the key
-
-    @property
-    def columns(self) -> list[str]:
-        return list(self.schema.names)
 
 
 def encode(table: Table, rows: Iterable[dict[str, Any]], commit: dict[str, Any] | None = None) -> bytes:
@@ -87,7 +66,9 @@ def parse(key: str, data: bytes, table: Table, columns: Sequence[str] | None = N
         names = set(schema.names)
         must = [table.key, *table.required]
         wanted = list(schema.names) if columns is None else [c for c in columns if c in names]
-        read = part.read(columns=list(dict.fromkeys([*wanted, *must])))
+        # one thread: a part is small, and a pool of pyarrow's threads alive at exit can abort
+        # the process after its work is done (status 134); see researcher/cli.py, _leave
+        read = part.read(columns=list(dict.fromkeys([*wanted, *must])), use_threads=False)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise table.error(key, f"is corrupt ({type(exc).__name__}: {str(exc)[:120]})") from None
     for column in must:
@@ -95,32 +76,6 @@ def parse(key: str, data: bytes, table: Table, columns: Sequence[str] | None = N
         if nulls:
             raise table.error(key, f"does not fit the {_singular(table)} schema: {nulls} row(s) with no {column}")
     return read.select(wanted)
-
-
-def _singular(table: Table) -> str:
-    return table.name.removesuffix("s")
-
-
-def check_schema(table: Table, key: str, schema: pa.Schema) -> None:
-    """Raise the table's CorruptPart when a part's schema is not the table's: its key or a
-    required column missing, or a column of the table's with another type. Columns the table
-    added after the part was written may be absent (read as null); unknown ones are ignored."""
-    names = set(schema.names)
-    missing = [c for c in (table.key, *table.required) if c not in names]
-    if missing:
-        has = ", ".join(schema.names[:6]) + (", ..." if len(schema.names) > 6 else "")
-        raise table.error(
-            key,
-            f"does not fit the {_singular(table)} schema: no {', '.join(missing)} column (it has {has})",
-        )
-    for field in schema:
-        if field.name in table.schema.names:
-            want = table.schema.field(field.name).type
-            if not field.type.equals(want):
-                raise table.error(
-                    key,
-                    f"does not fit the {_singular(table)} schema: column {field.name} is {field.type}, not {want}",
-                )
 
 
 def read_bytes(store: Store, key: str) -> bytes:
@@ -161,24 +116,27 @@ def read_conformed(store: Store, key: str, table: Table, columns: Sequence[str])
         ) from None
 
 
-def part_keys(store: Store, table: str, source_id: str | None = None) -> list[str]:
-    """The committed parts of a source's log (or every source's), in commit order per source."""
+def part_keys(store: Store, table: str, source_id: str | None = None, after: int = 0) -> list[str]:
+    """The committed parts of a source's log (or every source's), in commit order per source;
+    with `after`, only a source's parts after that number (the store skips the head)."""
+    start = layout.part_key(table, source_id, after) if after and source_id else ""
     keys = []
-    for key in store.list(layout.table_prefix(table, source_id)):
+    for key in store.list(layout.table_prefix(table, source_id), start):
         parsed = layout.parse_part_key(key)
         if parsed and parsed[0] == table:
             keys.append(key)
     return sorted(keys)
 
 
-def check_contiguous(keys: list[str], error: type[CorruptPart] = CorruptPart) -> list[CorruptPart]:
+def check_contiguous(keys: list[str], error: type[CorruptPart] = CorruptPart, after: int = 0) -> list[CorruptPart]:
     """Gaps in a log's numbering, one error per missing part: parts are numbered 1..n (a part
-    is only created when its predecessor exists), so a gap means a part was lost."""
+    is only created when its predecessor exists), so a gap means a part was lost. `after`:
+    the keys are a tail that starts after that part (a checkpoint's)."""
     problems: list[CorruptPart] = []
     expected: dict[tuple[str, str], int] = {}
     for key in keys:
         table, source, seq = layout.parse_part_key(key) or ("", "", 0)
-        want = expected.get((table, source), 1)
+        want = expected.get((table, source), after + 1)
         if seq != want:
             problems.append(error(layout.part_key(table, source, want), f"is missing from the log, before {key}"))
         expected[(table, source)] = seq + 1
@@ -191,19 +149,27 @@ def load(
     source_id: str | None = None,
     columns: Sequence[str] | None = None,
     on_corrupt: Callable[[CorruptPart], None] | None = None,
+    checkpoints: bool = True,
 ) -> pa.Table:
     """Every committed row of a source's log (or of every source) as one Arrow table.
 
-    A corrupt part, or a gap in the numbering, raises CorruptPart naming it; with on_corrupt
-    a corrupt part is reported there and skipped, and gaps are left to check_contiguous
-    (a researcher's read goes on; the pipeline must not decide on a partial log).
+    A source's log read in its state columns starts from its newest checkpoint and reads only
+    the parts after it. A corrupt part, or a gap in the numbering, raises CorruptPart naming
+    it; with on_corrupt a corrupt part is reported there and skipped, and gaps are left to
+    check_contiguous (a researcher's read goes on; the pipeline must not decide on a partial
+    log). A damaged checkpoint is reported to on_corrupt (or warned of) and passed over.
+    `checkpoints=False` reads the parts themselves (what verification compares checkpoints with).
     """
     wanted = list(columns or table.columns)
-    keys = part_keys(store, table.name, source_id)
-    gaps = check_contiguous(keys, table.error)
+    base = None
+    if checkpoints and source_id and set(wanted) <= set(table.state_columns):
+        base = checkpoint.latest(store, table, source_id, on_corrupt or _warn)
+    after = base.seq if base else 0
+    keys = part_keys(store, table.name, source_id, after)
+    gaps = check_contiguous(keys, table.error, after)
     if gaps and on_corrupt is None:
         raise gaps[0]
-    parts = []
+    parts = [conform(base.rows, table.schema, wanted)] if base else []
     for key in keys:
         try:
             parts.append(read_conformed(store, key, table, wanted))
@@ -216,51 +182,90 @@ def load(
     return pa.concat_tables(parts)
 
 
-class Log:
-    """A source's parts read so far: they are immutable, so a retry reads only newer ones."""
+def _warn(exc: CorruptPart) -> None:
+    """A damaged checkpoint costs only time (the parts it summarises are read instead): said, not fatal."""
+    _log.warning("%s; reading the parts it summarises instead", exc)
 
-    def __init__(
-        self,
-        store: Store,
-        table: str,
-        source_id: str,
-        read: Callable[[str], list[dict[str, Any]]],
-        error: type[CorruptPart] = CorruptPart,
-    ):
-        self.store, self.table, self.source_id, self._read, self._error = store, table, source_id, read, error
-        self.rows: dict[str, list[dict[str, Any]]] = {}
+
+class Log:
+    """A source's log as read so far: its newest checkpoint, then parts read one by one. Parts
+    are immutable, so a retry reads only newer ones; the state columns read are what a
+    checkpoint of the log will hold."""
+
+    def __init__(self, store: Store, table: Table, source_id: str, columns: Sequence[str] | None = None):
+        self.store, self.table, self.source_id = store, table, source_id
+        self.columns = list(columns or table.state_columns)
+        self.base: checkpoint.Checkpoint | None = None
+        self.loaded = False
+        self.rows: dict[str, pa.Table] = {}  # the checkpoint's and each part's, in `columns`
+        self.parts: dict[str, pa.Table] = {}  # in the state columns, for the next checkpoint
         # parts a refused create proved to exist: read by key even when a stale listing omits them
         self.taken: set[str] = set()
         self.unlisted = 0  # refreshes whose listing lacked a part known to exist
+        self.damaged: list[str] = []  # checkpoints passed over, for the caller's report
+
+    def _start(self) -> None:
+        if self.loaded:
+            return
+        self.base = checkpoint.latest(self.store, self.table, self.source_id, lambda e: self.damaged.append(str(e)))
+        if self.base:
+            self.rows[self.base.key] = self.base.rows.select(self.columns)
+        self.loaded = True
+
+    @property
+    def after(self) -> int:
+        return self.base.seq if self.base else 0
 
     def refresh(self) -> int:
         """Read parts not read yet; returns the next free commit number."""
-        listed = part_keys(self.store, self.table, self.source_id)
+        self._start()
+        listed = part_keys(self.store, self.table.name, self.source_id, self.after)
         if self.taken - set(listed):
             self.unlisted += 1
         keys = sorted(set(listed) | self.taken)
-        gaps = check_contiguous(keys, self._error)
+        gaps = check_contiguous(keys, self.table.error, self.after)
         if gaps:
             raise gaps[0]
         for key in keys:
             if key not in self.rows:
                 try:
-                    self.rows[key] = self._read(key)
+                    part = read_conformed(self.store, key, self.table, self.table.state_columns)
                 except StorageUnavailable:
                     if key in self.taken:
                         raise StorageUnavailable(
                             f"{key}: the store refused to create it (it exists) but reads it as missing; retried later"
                         ) from None
                     raise
-        return len(keys) + 1
+                self.parts[key] = part
+                self.rows[key] = part.select(self.columns)
+        return self.after + len(keys) + 1
 
-    def all_rows(self) -> Iterable[dict[str, Any]]:
-        for rows in self.rows.values():
-            yield from rows
+    def committed(self) -> pa.Table:
+        """Every row read so far, in `columns`: columnar, so a select builds its sets from
+        columns and never makes a Python dict of each of a checkpoint's rows."""
+        schema = pa.schema([self.table.schema.field(c) for c in self.columns])
+        return pa.concat_tables([schema.empty_table(), *(t.cast(schema) for t in self.rows.values())])
+
+    def checkpoint_due(self, seq: int, every: int) -> bool:
+        """Part `seq` just committed: is it `every` parts past the newest checkpoint?"""
+        return every > 0 and seq - self.after >= every
+
+    def write_checkpoint(self, seq: int, new: pa.Table) -> str:
+        """The checkpoint of parts 1..seq: the newest checkpoint, the parts read after it, and
+        `new` (part seq's rows, in the state columns)."""
+        mine = [self.parts[k] for k in sorted(self.parts)]
+        if len(mine) != seq - 1 - self.after:
+            raise StorageUnavailable(
+                f"{self.source_id}'s {self.table.name} log moved on; checkpoint left to the next commit"
+            )
+        base = [self.base.rows] if self.base else []
+        return checkpoint.write(
+            self.store, self.table, self.source_id, seq, checkpoint.state_rows(self.table, [*base, *mine, new])
+        )
 
 
 Rows = list[dict[str, Any]]
-Select = Callable[[Iterable[dict[str, Any]], Rows], tuple[Rows, dict[str, int]]]
+Select = Callable[[pa.Table, Rows], tuple[Rows, dict[str, int]]]
 
 
 @dataclass
@@ -269,6 +274,9 @@ class Appended:
     rows: list[dict[str, Any]]  # the rows it added
     dropped: dict[str, int]  # rows left out, by reason
     conflicts: int  # times another committer took the number first
+    checkpoint: str | None = None  # the checkpoint this commit wrote
+    # why a checkpoint due was not written, and damaged checkpoints passed over (for the report)
+    problems: list[str] = field(default_factory=list)
 
 
 def append(
@@ -278,39 +286,53 @@ def append(
     to_bytes: Callable[[list[dict[str, Any]], dict[str, Any]], bytes],
     info: dict[str, Any] | None = None,
     max_conflicts: int = MAX_CONFLICTS,
+    checkpoint_every: int = checkpoint.EVERY,
 ) -> Appended:
-    """Append what `select` finds new in `rows` as the log's next part, conditionally.
+    """Append what `select` finds new in `rows` as the log's next part, conditionally, then
+    write a checkpoint when one is due.
 
     Re-running is a no-op; of two committers racing for one number one wins, and the other
-    reads the winner's part and tries the next number with what is still new.
+    reads the winner's part and tries the next number with what is still new. The commit
+    stands whatever becomes of its checkpoint: one not written is the next commit's to write.
     """
     for conflicts in range(max_conflicts + 1):
         seq = log.refresh()
-        new, dropped = select(log.all_rows(), rows)
+        new, dropped = select(log.committed(), rows)
         if not new:
-            return Appended(None, [], dropped, conflicts)
-        key = layout.part_key(log.table, log.source_id, seq)
+            return Appended(None, [], dropped, conflicts, problems=list(log.damaged))
+        key = layout.part_key(log.table.name, log.source_id, seq)
         meta = {**(info or {}), "seq": seq, "committed_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        data = to_bytes(new, meta)
         try:
-            log.store.put_bytes(key, to_bytes(new, meta), "application/vnd.apache.parquet")
+            log.store.put_bytes(key, data, "application/vnd.apache.parquet")
         except ObjectExists:
             log.taken.add(key)  # read by key next time, listed or not
             time.sleep(random.uniform(0, min(0.05 * 2**conflicts, 1.0)))  # noqa: S311 - jitter, not a secret
             continue
-        return Appended(key, new, dropped, conflicts)
+        done = Appended(key, new, dropped, conflicts, problems=list(log.damaged))
+        if log.checkpoint_due(seq, checkpoint_every):
+            try:
+                part = conform(
+                    parse(key, data, log.table, log.table.state_columns), log.table.schema, log.table.state_columns
+                )
+                done.checkpoint = log.write_checkpoint(seq, part)
+            except (StorageUnavailable, CorruptObject, ObjectExists) as exc:
+                done.problems.append(f"checkpoint at {key} not written: {exc}")
+                _log.warning("checkpoint at %s not written: %s", key, exc)
+        return done
     stale = (
         f"; {log.unlisted} of its listings omitted parts the store said exist (a stale listing)" if log.unlisted else ""
     )
     raise StorageUnavailable(
-        f"commit to {log.source_id}'s {log.table} log lost {max_conflicts} races in a row{stale}; retried later"
+        f"commit to {log.source_id}'s {log.table.name} log lost {max_conflicts} races in a row{stale}; retried later"
     )
 
 
 def select_by_key(key: str) -> Select:
     """Rows whose `key` the log (or an earlier candidate) does not hold yet. Pure."""
 
-    def select(committed: Iterable[dict[str, Any]], candidates: Rows) -> tuple[Rows, dict[str, int]]:
-        seen = {row[key] for row in committed}
+    def select(committed: pa.Table, candidates: Rows) -> tuple[Rows, dict[str, int]]:
+        seen = set(committed.column(key).to_pylist())
         new, dropped = [], 0
         for row in candidates:
             if row[key] in seen:
@@ -328,8 +350,5 @@ def commit(
 ) -> Appended:
     """Append the rows whose key the source's log of `table` does not hold yet."""
 
-    def read_keys(key: str) -> Rows:
-        return list(read_conformed(store, key, table, [table.key]).to_pylist())
-
-    log = Log(store, table.name, source_id, read_keys, table.error)
+    log = Log(store, table, source_id, [table.key])
     return append(log, rows, select_by_key(table.key), lambda new, meta: encode(table, new, meta), info)

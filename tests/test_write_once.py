@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pyarrow as pa
 import pytest
 from botocore.config import Config
 from typer.testing import CliRunner
@@ -417,9 +418,16 @@ def test_select_new_table() -> None:
             None,
         ),
     ]
+    dedup = manifest.MANIFESTS.state_columns
     for committed, candidate, why in cases:
         new, dropped = manifest.select_new(committed, [candidate])
         assert (new == [candidate], dropped) == (why is None, {why: 1} if why else {}), (committed, candidate)
+        # the same, from the columnar log a commit hands it (a checkpoint and the parts after it)
+        columnar = pa.Table.from_pylist(
+            [{c: r.get(c) for c in dedup} for r in committed],
+            schema=pa.schema([manifest.SCHEMA.field(c) for c in dedup]),
+        )
+        assert manifest.select_new(columnar, [candidate]) == (new, dropped), (committed, candidate)
 
 
 # -- 5. a corrupt manifest: named, skipped by readers, reported by verify, fatal to the crawl --

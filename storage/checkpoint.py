@@ -1,0 +1,154 @@
+"""Checkpoints of a table log: the rows of parts 1..n in one verified object, so a reader
+reads one checkpoint and the few parts after it, never the whole log (Delta Lake's
+checkpoints, kept write-once).
+
+A checkpoint of a source's log at part n is `_checkpoints/<table>/source=<id>/<n>.<sha256>.parquet`:
+the rows of parts 1..n in log order, in the table's state columns (`Table.state`, what the
+pipeline decides on; a reader asking for other columns reads the parts). It lives outside
+`<table>/`, so a glob reader (`<table>/*/*.parquet`) still sees every committed row exactly
+once. It is created only (never rewritten); its name carries the SHA-256 of its bytes, so a
+reader checks the bytes before anything of them is used, then its schema, and that its
+own metadata names the same table, source, part and row count. Delta's `_last_checkpoint`
+pointer is an overwritten file, which a write-once store cannot hold: the reader lists the
+source's checkpoints instead (one LIST request per 1,000 checkpoints, i.e. per 10,000
+commits of a source at the default interval) and takes the newest that verifies.
+
+A damaged checkpoint is reported and the next older one tried, down to none (then the
+parts themselves); a store that cannot answer is a transient error, never "no checkpoint".
+Writing one is never part of a commit's success: a committer that dies before writing it
+leaves the next committer to write one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from storage import layout
+from storage.errors import CorruptObject, ObjectNotFound, StorageUnavailable
+from storage.store import Store
+from storage.tableschema import CorruptPart, Table, check_schema
+
+EVERY = 10  # commits between checkpoints, Delta Lake's default
+PREFIX = "_checkpoints/"
+METADATA = b"newsarchive.checkpoint"
+_KEY_RE = re.compile(r"^_checkpoints/([a-z]+)/source=([a-z][a-z0-9_]{1,63})/(\d{10})\.([0-9a-f]{64})\.parquet$")
+
+
+def prefix(table: str, source_id: str) -> str:
+    return f"{PREFIX}{table}/source={layout.check_source_id(source_id)}/"
+
+
+def key(table: str, source_id: str, seq: int, digest: str) -> str:
+    return f"{prefix(table, source_id)}{seq:010d}.{digest}.parquet"
+
+
+def parse_key(k: str) -> tuple[str, str, int, str] | None:
+    """(table, source, part, sha256) of a checkpoint's key, None for any other key."""
+    m = _KEY_RE.match(k)
+    return (m.group(1), m.group(2), int(m.group(3)), m.group(4)) if m else None
+
+
+def key_of(store: Store, table: str, source_id: str, seq: int) -> str:
+    """The key of the checkpoint at part `seq` (its digest is part of its name)."""
+    for k in store.list(prefix(table, source_id), f"{prefix(table, source_id)}{seq:010d}."):
+        parsed = parse_key(k)
+        if parsed and parsed[2] == seq:
+            return k
+        break
+    raise KeyError(f"no checkpoint of {source_id}'s {table} at part {seq}")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    key: str
+    seq: int  # the last part it holds
+    rows: pa.Table  # parts 1..seq in the table's state columns
+
+
+def encode(table: Table, source_id: str, seq: int, rows: pa.Table) -> bytes:
+    """Deterministic bytes for the same rows (no time in them), so two committers that write
+    the same checkpoint write the same object."""
+    meta = {"table": table.name, "source_id": source_id, "seq": seq, "rows": rows.num_rows}
+    schema = state_schema(table).with_metadata({METADATA: json.dumps(meta, sort_keys=True)})
+    buf = io.BytesIO()
+    pq.write_table(rows.select(schema.names).cast(schema), buf, compression="zstd")
+    return buf.getvalue()
+
+
+def state_schema(table: Table) -> pa.Schema:
+    return pa.schema([table.schema.field(c) for c in table.state_columns])
+
+
+def write(store: Store, table: Table, source_id: str, seq: int, rows: pa.Table) -> str:
+    """Create the checkpoint of parts 1..seq; the same bytes written again are a no-op (the
+    store's create compares digests), other bytes under its name raise ObjectExists."""
+    data = encode(table, source_id, seq, rows)
+    k = key(table.name, source_id, seq, hashlib.sha256(data).hexdigest())
+    store.put_bytes(k, data, "application/vnd.apache.parquet")
+    return k
+
+
+def read(store: Store, table: Table, k: str) -> Checkpoint:
+    """A checkpoint, checked before use: digest, Parquet, schema, and its own metadata."""
+    parsed = parse_key(k)
+    if parsed is None:
+        raise table.error(k, "is not a checkpoint's key")
+    name, source_id, seq, digest = parsed
+    try:
+        data = store.get_bytes(k)
+    except ObjectNotFound:
+        raise StorageUnavailable(f"{k} is listed but reads as missing; not taken for absent") from None
+    except CorruptObject as exc:
+        raise table.error(k, f"is corrupt ({exc})") from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise table.error(k, "does not match the SHA-256 its name carries (altered or truncated)")
+    try:
+        f = pq.ParquetFile(pa.BufferReader(data))
+        schema = f.schema_arrow
+        check_schema(table, k, schema)
+        meta = json.loads((schema.metadata or {}).get(METADATA, b"{}"))
+        rows = f.read(columns=list(table.state_columns), use_threads=False)  # as tablelog.parse
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise table.error(k, f"is corrupt ({type(exc).__name__}: {str(exc)[:120]})") from None
+    want = {"table": name, "source_id": source_id, "seq": seq, "rows": rows.num_rows}
+    if {c: meta.get(c) for c in want} != want:
+        raise table.error(k, f"says it is {meta}, not {want}")
+    return Checkpoint(k, seq, rows)
+
+
+def latest(
+    store: Store,
+    table: Table,
+    source_id: str,
+    on_corrupt: Callable[[CorruptPart], None],
+    up_to: int | None = None,
+) -> Checkpoint | None:
+    """The newest checkpoint of a source's log that verifies (at or before part `up_to`);
+    each damaged one on the way is reported to on_corrupt. None when there is none."""
+    found = []
+    for k in store.list(prefix(table.name, source_id)):
+        parsed = parse_key(k)
+        if parsed and parsed[0] == table.name and (up_to is None or parsed[2] <= up_to):
+            found.append((parsed[2], k))
+    for _, k in sorted(found, reverse=True):
+        try:
+            return read(store, table, k)
+        except CorruptPart as exc:
+            on_corrupt(exc)
+    return None
+
+
+def state_rows(table: Table, parts: Sequence[pa.Table]) -> pa.Table:
+    """Parts' rows (already in the state columns) as one table for a checkpoint."""
+    schema = state_schema(table)
+    if not parts:
+        return schema.empty_table()
+    return pa.concat_tables([p.select(schema.names).cast(schema) for p in parts])

@@ -1,0 +1,233 @@
+"""Checkpoints of the table logs (storage/checkpoint.py), on a local archive and on SeaweedFS:
+readers start from the newest one and read only the parts after it; a damaged, missing or
+unwritten checkpoint costs time, never rows; racing committers and a glob reader still see
+every committed row exactly once."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from researcher.verify import check_checkpoints, check_tables
+from storage import checkpoint, layout, manifest, tablelog
+from storage.errors import StorageUnavailable
+from storage.store import LocalStore, ObjectInfo, Store
+from storage.tables import EVENTS
+from tests.faultproxy import FaultProxy, Rule
+from tests.test_tables_write_once import _event
+from tests.test_write_once import (  # noqa: F401 - proxied and target are fixtures
+    Target,
+    _corrupt,
+    _row,
+    proxied,
+    race_two_processes,
+    target,
+)
+
+
+class Counting:
+    """A Store that counts what its caller reads: GETs by key, LIST calls by prefix."""
+
+    def __init__(self, inner: Store):
+        self.inner = inner
+        self.gets: Counter[str] = Counter()
+        self.lists = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def get_bytes(self, key: str) -> bytes:
+        self.gets[key] += 1
+        return self.inner.get_bytes(key)
+
+    def list(self, prefix: str = "", start_after: str = "") -> Iterator[str]:
+        self.lists += 1
+        return self.inner.list(prefix, start_after)
+
+    def list_info(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
+        self.lists += 1
+        return self.inner.list_info(prefix, start_after)
+
+
+def _commit_each(store: Store, ids: range, source: str = "src_a") -> list[tablelog.Appended]:
+    return [tablelog.commit(store, EVENTS, source, [_event(i, source)]) for i in ids]
+
+
+def _ids(store: Store, source: str = "src_a", **kw: Any) -> list[str]:
+    return sorted(r["event_id"] for r in tablelog.load(store, EVENTS, source, **kw).to_pylist())
+
+
+def _checkpoints(store: Store, table: str = "events", source: str = "src_a") -> list[int]:
+    return sorted(p[2] for k in store.list(checkpoint.prefix(table, source)) if (p := checkpoint.parse_key(k)))
+
+
+def test_every_tenth_commit_writes_a_checkpoint_and_readers_read_only_its_tail(target: Target) -> None:  # noqa: F811
+    done = _commit_each(target.store, range(1, 26))
+    assert [d.checkpoint is not None for d in done] == [(i % 10 == 0) for i in range(1, 26)]
+    assert all(d.problems == [] for d in done)
+    assert _checkpoints(target.store) == [10, 20]
+
+    counting = Counting(target.store)
+    assert _ids(counting) == [f"e{i:04d}" for i in range(1, 26)]  # type: ignore[arg-type]
+    parts_read = sorted(k for k in counting.gets if k.startswith("events/"))
+    assert parts_read == [layout.part_key("events", "src_a", n) for n in range(21, 26)]
+    assert [k for k in counting.gets if k.startswith("_checkpoints/")] == [
+        checkpoint.key_of(target.store, "events", "src_a", 20)
+    ]
+    assert counting.lists == 2  # the checkpoints, then the log after the newest one
+
+    committer = Counting(target.store)  # a commit reads the same: checkpoint plus tail
+    again = tablelog.commit(committer, EVENTS, "src_a", [_event(3), _event(26)])  # type: ignore[arg-type]
+    assert len(again.rows) == 1 and again.dropped == {"already committed": 1}
+    assert sum(1 for k in committer.gets if k.startswith("events/")) == 5
+
+
+def test_a_columns_read_beyond_the_state_reads_the_parts(tmp_path: Path) -> None:
+    """A checkpoint keeps the state columns only: asking for more is answered from the parts."""
+    store = LocalStore(tmp_path)
+    _commit_each(store, range(1, 12))
+    assert set(EVENTS.state_columns) == set(EVENTS.columns)  # events keep everything
+    rows = [manifest_row(i) for i in range(1, 12)]
+    for row in rows:
+        manifest.commit(store, "src_a", [row])
+    assert _checkpoints(store, "manifests") == [10]
+    counting = Counting(store)
+    history = manifest.capture_history(counting, "src_a")  # type: ignore[arg-type]
+    assert len(history) == 11 and sum(1 for k in counting.gets if k.startswith("manifests/")) == 1
+    counting = Counting(store)
+    full = manifest.load_manifests(counting, "src_a")  # type: ignore[arg-type]
+    assert full.num_rows == 11 and sum(1 for k in counting.gets if k.startswith("manifests/")) == 11
+
+
+def manifest_row(i: int) -> dict[str, Any]:
+    return _row(f"c{i:04d}", f"https://a.example/{i}") | {"fetched_at": f"2024-01-{i:02d}T00:00:00+00:00"}
+
+
+def test_a_glob_reader_sees_every_committed_row_exactly_once(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    _commit_each(store, range(1, 36))
+    _commit_each(store, range(1, 13), "src_b")
+    assert _checkpoints(store) == [10, 20, 30] and _checkpoints(store, source="src_b") == [10]
+    con = duckdb.connect()
+    rows = con.execute("select event_id, source_id from read_parquet(?)", [f"{tmp_path}/events/*/*.parquet"]).fetchall()
+    assert len(rows) == 47 and len(set(rows)) == 47
+    con.close()
+
+
+def test_a_damaged_newest_checkpoint_is_reported_and_the_older_one_used(target: Target) -> None:  # noqa: F811
+    _commit_each(target.store, range(1, 26))
+    newest = checkpoint.key_of(target.store, "events", "src_a", 20)
+    _corrupt(target, newest)
+    seen: list[tablelog.CorruptPart] = []
+    counting = Counting(target.store)
+    assert _ids(counting, on_corrupt=seen.append) == [f"e{i:04d}" for i in range(1, 26)]  # type: ignore[arg-type]
+    assert [e.key for e in seen] == [newest] and "SHA-256" in str(seen[0])
+    assert sum(1 for k in counting.gets if k.startswith("events/")) == 15  # parts 11..25 after checkpoint 10
+    # a commit reports it, and is not stopped by it
+    done = tablelog.commit(target.store, EVENTS, "src_a", [_event(26)])
+    assert done.key and any(newest in p for p in done.problems)
+
+
+def test_a_checkpoint_that_lies_about_itself_is_refused(tmp_path: Path) -> None:
+    """Valid Parquet of the right schema under its own digest, but saying it is another part:
+    a copy of checkpoint 10 named as 20 would silently drop parts 11..20."""
+    store = LocalStore(tmp_path)
+    _commit_each(store, range(1, 23))
+    ten = checkpoint.read(store, EVENTS, checkpoint.key_of(store, "events", "src_a", 10))
+    data = store.get_bytes(ten.key)
+    forged = checkpoint.key("events", "src_a", 21, hashlib.sha256(data).hexdigest())
+    store.put_bytes(forged, data)
+    seen: list[tablelog.CorruptPart] = []
+    assert _ids(store, on_corrupt=seen.append) == [f"e{i:04d}" for i in range(1, 23)]
+    assert [e.key for e in seen] == [forged] and "not {" in str(seen[0])
+
+
+def test_a_listed_checkpoint_that_reads_as_missing_is_a_fault_not_an_absence(
+    proxied: tuple[FaultProxy, Target],  # noqa: F811
+) -> None:
+    proxy, t = proxied
+    _commit_each(t.store, range(1, 12))
+    proxy.add(Rule("404", methods=("GET",), match="/_checkpoints/", times=None, when=lambda m, p: "list-type" not in p))
+    with pytest.raises(StorageUnavailable, match="_checkpoints/events/source=src_a/0000000010"):
+        _ids(t.store)
+    with pytest.raises(StorageUnavailable):
+        tablelog.commit(t.store, EVENTS, "src_a", [_event(12)])
+    proxy.clear()
+    assert _ids(t.store) == [f"e{i:04d}" for i in range(1, 12)]
+
+
+def test_a_checkpoint_that_could_not_be_written_is_written_by_the_next_commit(
+    proxied: tuple[FaultProxy, Target],  # noqa: F811
+) -> None:
+    proxy, t = proxied
+    _commit_each(t.store, range(1, 10))
+    proxy.add(Rule("500", methods=("PUT",), match="/_checkpoints/", times=None))
+    tenth = tablelog.commit(t.store, EVENTS, "src_a", [_event(10)])
+    assert tenth.key and tenth.checkpoint is None and "checkpoint" in tenth.problems[0]
+    proxy.clear()
+    eleventh = tablelog.commit(t.store, EVENTS, "src_a", [_event(11)])
+    assert eleventh.checkpoint and _checkpoints(t.store) == [11]
+    assert _ids(t.store) == [f"e{i:04d}" for i in range(1, 12)]
+
+
+_RACER = """
+import json, sys, time
+from storage import tablelog
+from storage.store import open_store
+from storage.tables import EVENTS
+store = open_store(sys.argv[1]); who = sys.argv[2]; t0 = float(sys.argv[3]); n = int(sys.argv[4])
+out = []
+for i in range(n):
+    time.sleep(max(0.0, t0 + i * 0.2 - time.time()))  # both processes commit to one log together
+    rows = [{c: None for c in EVENTS.columns} | {"event_id": f"{i}-{who}", "source_id": "one",
+            "kind": "edit", "reason": "text", "capture_id": f"c{i}", "url": "u"},
+            {c: None for c in EVENTS.columns} | {"event_id": f"{i}-shared", "source_id": "one",
+            "kind": "edit", "reason": "text", "capture_id": f"c{i}", "url": "u"}]
+    done = tablelog.commit(store, EVENTS, "one", rows)
+    out.append({"key": done.key, "checkpoint": done.checkpoint, "problems": done.problems})
+print(json.dumps(out))
+"""
+
+
+def test_two_processes_committing_to_one_log_with_checkpoints_lose_and_double_nothing(target: Target) -> None:  # noqa: F811
+    n = 16
+    results = race_two_processes(target, _RACER, n)
+    keys = tablelog.part_keys(target.store, "events", "one")
+    assert tablelog.check_contiguous(keys) == [] and len(keys) == 2 * n
+    assert not [p for r in results for c in r for p in c["problems"]]
+    want = sorted([f"{i}-{w}" for i in range(n) for w in "pq"] + [f"{i}-shared" for i in range(n)])
+    assert _ids(target.store, "one") == want
+    # every checkpoint holds exactly the rows of the parts it summarises
+    marks = _checkpoints(target.store, source="one")
+    assert marks and marks[0] >= 10
+    for seq in marks:
+        cp = checkpoint.read(target.store, EVENTS, checkpoint.key_of(target.store, "events", "one", seq))
+        parts = [tablelog.read_conformed(target.store, k, EVENTS, ["event_id"]) for k in keys[:seq]]
+        assert sorted(cp.rows.column("event_id").to_pylist()) == sorted(
+            x for p in parts for x in p.column("event_id").to_pylist()
+        )
+
+
+def test_verify_compares_the_newest_checkpoint_with_its_parts(tmp_path: Path) -> None:
+    """A checkpoint written wrong (a buggy or hostile writer: valid, self-consistent, under its
+    own digest) would hand readers rows the log never committed; verify reads the parts and
+    names it, and the log itself stays clean."""
+    store = LocalStore(tmp_path)
+    _commit_each(store, range(1, 13))
+    assert check_checkpoints(store) == []
+    good = checkpoint.read(store, EVENTS, checkpoint.key_of(store, "events", "src_a", 10))
+    other = tablelog.load(LocalStore(tmp_path), EVENTS, "src_a", checkpoints=False).slice(0, 10)
+    forged_rows = other.set_column(0, "event_id", pa.array([f"x{i}" for i in range(10)]))
+    forged = checkpoint.write(store, EVENTS, "src_a", 11, forged_rows.select(EVENTS.state_columns))
+    assert forged != good.key
+    problems = check_checkpoints(store)
+    assert [(p.kind, p.key) for p in problems] == [("bad_checkpoint", forged)]
+    assert "parts 1..11" in problems[0].detail
+    assert not [p for p in check_tables(store) if p.kind != "dangling_events"]  # the log is whole
