@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from storage import tablelog
 from storage.store import Store
@@ -218,9 +219,10 @@ def archived_urls(store: Store, source_id: str) -> set[str]:
 
 def _archived(table: pa.Table) -> set[str]:
     urls: set[str] = set()
-    for row in table.select(["status", "requested_url", "final_url"]).to_pylist():
-        if row["status"] in ARTICLE_STATUSES:
-            urls.update(_fetched_urls(row))
+    cols = [table.column(c).to_pylist() for c in ("status", "requested_url", "final_url")]  # columns, not row dicts
+    for status, requested, final in zip(*cols, strict=True):
+        if status in ARTICLE_STATUSES:
+            urls.update(str(u) for u in (requested, final) if u)
     return urls
 
 
@@ -231,14 +233,12 @@ def capture_history(store: Store, source_id: str) -> dict[str, tuple[str | None,
 
 def _history(table: pa.Table) -> dict[str, tuple[str | None, str | None]]:
     history: dict[str, tuple[str | None, str | None]] = {}
-    for row in table.select(["status", "requested_url", "published", "fetched_at"]).to_pylist():
-        if row["status"] not in ARTICLE_STATUSES or not row["requested_url"]:
+    cols = [table.column(c).to_pylist() for c in ("status", "requested_url", "published", "fetched_at")]
+    for status, url, row_published, row_fetched in zip(*cols, strict=True):
+        if status not in ARTICLE_STATUSES or not url:
             continue
-        published, fetched = history.get(row["requested_url"], (None, None))
-        history[row["requested_url"]] = (
-            published or row["published"],
-            max(filter(None, (fetched, row["fetched_at"])), default=None),
-        )
+        published, fetched = history.get(url, (None, None))
+        history[url] = (published or row_published, max(filter(None, (fetched, row_fetched)), default=None))
     return history
 
 
@@ -321,8 +321,9 @@ def select_new(
     capture by design; a new extraction of a committed capture is a new row.
     """
     index = _Index()
+    candidates = list(candidates)
     if isinstance(committed, pa.Table):
-        index.add_table(committed)
+        index.add_table(_bearing_on(committed, candidates))
     else:
         for row in committed:
             index.add(row)
@@ -336,6 +337,24 @@ def select_new(
         new.append(row)
         index.add(row)
     return new, dropped
+
+
+def _bearing_on(committed: pa.Table, candidates: list[dict[str, Any]]) -> pa.Table:
+    """The committed rows that can decide about a candidate: the same capture, or a requested
+    or final address among the candidates' addresses (requested, final, canonical). Every test
+    `_Index.duplicate` makes is on those, so the verdicts are the same as with the whole log,
+    and a run's commit builds sets of its own size, not of the archive's (a vectorised filter
+    over the checkpoint's columns)."""
+    ids = pa.array(sorted({str(r["capture_id"]) for r in candidates}), pa.string())
+    urls = pa.array(sorted({u for r in candidates for u in _urls(r)}), pa.string())
+    keep = pc.or_(
+        pc.is_in(committed.column("capture_id"), value_set=ids),
+        pc.or_(
+            pc.is_in(committed.column("requested_url"), value_set=urls),
+            pc.is_in(committed.column("final_url"), value_set=urls),
+        ),
+    )
+    return committed.filter(pc.fill_null(keep, False))
 
 
 @dataclass

@@ -231,3 +231,35 @@ def test_verify_compares_the_newest_checkpoint_with_its_parts(tmp_path: Path) ->
     assert [(p.kind, p.key) for p in problems] == [("bad_checkpoint", forged)]
     assert "parts 1..11" in problems[0].detail
     assert not [p for p in check_tables(store) if p.kind != "dangling_events"]  # the log is whole
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_deduplication_from_columns_decides_as_from_every_row(seed: int) -> None:
+    """A commit de-duplicates against a checkpoint's columns, keeping only the rows that can
+    bear on its candidates; random logs over a few addresses (statuses, revisits, runs,
+    canonicals, re-extractions) get the verdicts the row-by-row reading gives."""
+    import random
+
+    rng = random.Random(seed)  # noqa: S311 - test data, not a secret
+    urls = [f"https://a.example/{i}" for i in range(12)]
+
+    def one(i: int) -> dict[str, Any]:
+        return {c: None for c in manifest.COLUMNS} | {
+            "capture_id": f"c{rng.randrange(40)}",
+            "extraction_id": rng.choice(["x1", "x2"]),
+            "source_id": "src_a",
+            "status": rng.choice(["ok", "ok", "blocked", "not_article", "extraction_failed"]),
+            "requested_url": rng.choice(urls),
+            "final_url": rng.choice([None, *urls]),
+            "canonical_url": rng.choice([None, None, *urls]),
+            "discovery_kind": rng.choice(["feed", "sitemap", "revisit"]),
+            "run": rng.choice(["R1", "R2", "R3"]),
+        }
+
+    committed = [one(i) for i in range(rng.randrange(0, 60))]
+    candidates = [one(i) for i in range(rng.randrange(1, 25))]
+    state = manifest.MANIFESTS.state_columns
+    columnar = pa.Table.from_pylist(
+        [{c: r.get(c) for c in state} for r in committed], schema=pa.schema([manifest.SCHEMA.field(c) for c in state])
+    )
+    assert manifest.select_new(columnar, candidates) == manifest.select_new(committed, candidates)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from researcher.verify import verify
-from storage import manifest
+from storage import checkpoint, manifest
 from storage.store import S3Store
 from tests.faultproxy import FaultProxy, Rule
 from tests.hostile import DAY, HOST, HostileSite, article, feed, subprocess_cmd, write_profile
@@ -136,6 +136,8 @@ def test_soak(weed: WeedS3, bucket: str, soak_site: HostileSite, tmp_path: Path)
     figures["corrupt"] = len(report.problems)
     figures["uncommitted_objects"] = len(report.uncommitted)
     figures["manifest_parts"] = report.manifests
+    # checkpoints written through the faults and kills; verify compared the newest with its parts
+    figures["checkpoints"] = sum(1 for _ in store.list(checkpoint.prefix("manifests", "hostile_news")))
     print("soak:", json.dumps(dict(sorted(figures.items()))))
     assert figures["lost"] == 0 and figures["duplicated"] == 0 and figures["corrupt"] == 0, figures
     assert set(archived) == published
