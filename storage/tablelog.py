@@ -5,7 +5,9 @@ The manifests (captures) are the first such log; events, links and signatures ar
 object storage: read the log, decide which rows are new, create part n+1 with a create-only
 write that fails if another committer took n+1 first, then read again and retry. Nothing is
 ever rewritten or removed; a listed part that reads as missing is a store fault (retried),
-never an absence; a gap in the numbering is a lost part, reported as such.
+never an absence; a gap in the numbering is a lost part, reported as such. "Read the log"
+means its newest checkpoint and the parts after it (storage/checkpoint.py), so a commit
+costs what its own run adds, not what the archive holds.
 
 Every Parquet file under `<table>/` is committed data, so DuckDB or pandas read
 `<table>/*/*.parquet` as the table with no log to interpret.
