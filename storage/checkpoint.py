@@ -118,6 +118,9 @@ def read(store: Store, table: Table, k: str) -> Checkpoint:
         rows = f.read(columns=list(table.state_columns), use_threads=False)  # as tablelog.parse
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise table.error(k, f"is corrupt ({type(exc).__name__}: {str(exc)[:120]})") from None
+    lacking = [c for c in table.state_columns if c not in rows.column_names]
+    if lacking:  # pyarrow reads absent columns as nothing; nulls here would hide committed values
+        raise table.error(k, f"holds no {', '.join(lacking)} column (an older state); its parts are read instead")
     want = {"table": name, "source_id": source_id, "seq": seq, "rows": rows.num_rows}
     if {c: meta.get(c) for c in want} != want:
         raise table.error(k, f"says it is {meta}, not {want}")

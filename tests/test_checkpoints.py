@@ -6,6 +6,8 @@ every committed row exactly once."""
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from researcher.verify import check_checkpoints, check_tables
@@ -263,3 +266,21 @@ def test_deduplication_from_columns_decides_as_from_every_row(seed: int) -> None
         [{c: r.get(c) for c in state} for r in committed], schema=pa.schema([manifest.SCHEMA.field(c) for c in state])
     )
     assert manifest.select_new(columnar, candidates) == manifest.select_new(committed, candidates)
+
+
+def test_a_checkpoint_without_a_state_column_is_not_taken_for_nulls(tmp_path: Path) -> None:
+    """A checkpoint written before a column joined the table's state (or by another writer)
+    lacks it: its rows would read as null where the parts hold values, so it is passed over."""
+    store = LocalStore(tmp_path)
+    _commit_each(store, range(1, 12))
+    narrow = tablelog.load(store, EVENTS, "src_a", checkpoints=False).drop_columns(["url"])
+    meta = {"table": "events", "source_id": "src_a", "seq": 11, "rows": 11}
+    buf = io.BytesIO()
+    pq.write_table(narrow.replace_schema_metadata({checkpoint.METADATA: json.dumps(meta, sort_keys=True)}), buf)
+    data = buf.getvalue()
+    old = checkpoint.key("events", "src_a", 11, hashlib.sha256(data).hexdigest())
+    store.put_bytes(old, data)
+    seen: list[tablelog.CorruptPart] = []
+    loaded = tablelog.load(store, EVENTS, "src_a", on_corrupt=seen.append)
+    assert old in [e.key for e in seen] and "no url column" in str(seen[[e.key for e in seen].index(old)])
+    assert loaded.num_rows == 11 and loaded.column("url").null_count == 0
