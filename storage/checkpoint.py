@@ -58,11 +58,10 @@ def parse_key(k: str) -> tuple[str, str, int, str] | None:
 
 def key_of(store: Store, table: str, source_id: str, seq: int) -> str:
     """The key of the checkpoint at part `seq` (its digest is part of its name)."""
-    for k in store.list(prefix(table, source_id), f"{prefix(table, source_id)}{seq:010d}."):
-        parsed = parse_key(k)
-        if parsed and parsed[2] == seq:
-            return k
-        break
+    first = next(iter(store.list(prefix(table, source_id), f"{prefix(table, source_id)}{seq:010d}.")), "")
+    parsed = parse_key(first)
+    if parsed and parsed[2] == seq:
+        return first
     raise KeyError(f"no checkpoint of {source_id}'s {table} at part {seq}")
 
 
@@ -132,14 +131,13 @@ def latest(
     table: Table,
     source_id: str,
     on_corrupt: Callable[[CorruptPart], None],
-    up_to: int | None = None,
 ) -> Checkpoint | None:
-    """The newest checkpoint of a source's log that verifies (at or before part `up_to`);
-    each damaged one on the way is reported to on_corrupt. None when there is none."""
+    """The newest checkpoint of a source's log that verifies; each damaged one on the way is
+    reported to on_corrupt. None when there is none."""
     found = []
     for k in store.list(prefix(table.name, source_id)):
         parsed = parse_key(k)
-        if parsed and parsed[0] == table.name and (up_to is None or parsed[2] <= up_to):
+        if parsed and parsed[0] == table.name:
             found.append((parsed[2], k))
     for _, k in sorted(found, reverse=True):
         try:

@@ -266,19 +266,9 @@ class _Index:
             self.run_urls.add((_kind(row), row.get("run") or "", row["requested_url"]))
 
     def add_table(self, table: pa.Table) -> None:
-        """`add` for every row of a table, column by column (a checkpoint's 100,000s of rows)."""
-        cols = {c: table.column(c).to_pylist() for c in _DEDUP_COLUMNS}
-        cid, status, kind, req = cols["capture_id"], cols["status"], cols["discovery_kind"], cols["requested_url"]
-        self.extractions.update(zip(cid, cols["extraction_id"], strict=True))
-        self.captures.update(cid)
-        for st, dk, url, final in zip(status, kind, req, cols["final_url"], strict=True):
-            if st in ARTICLE_STATUSES and dk != "revisit":
-                self.article_urls.update(u for u in (url, final) if u)
-        self.run_urls.update(
-            ("revisit" if dk == "revisit" else "blocked" if st == "blocked" else "article", run or "", url)
-            for st, dk, url, run in zip(status, kind, req, cols["run"], strict=True)
-            if url
-        )
+        """`add` for every row of a table (the committed rows `_bearing_on` kept: a run's few)."""
+        for row in table.to_pylist():
+            self.add(row)
 
     def duplicate(self, row: dict[str, Any]) -> str | None:
         """Why a candidate row adds nothing to the log, or None when it is new."""
