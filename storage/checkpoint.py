@@ -2,16 +2,18 @@
 reads one checkpoint and the few parts after it, never the whole log (Delta Lake's
 checkpoints, kept write-once).
 
-A checkpoint of a source's log at part n is `_checkpoints/<table>/source=<id>/<n>.<sha256>.parquet`:
+A checkpoint of a source's log at part n is
+`_checkpoints/<table>/source=<id>/<R-n>-<n>.<sha256>.parquet` (R = 9999999999):
 the rows of parts 1..n in log order, in the table's state columns (`Table.state`, what the
 pipeline decides on; a reader asking for other columns reads the parts). It lives outside
 `<table>/`, so a glob reader (`<table>/*/*.parquet`) still sees every committed row exactly
 once. It is created only (never rewritten); its name carries the SHA-256 of its bytes, so a
 reader checks the bytes before anything of them is used, then its schema, and that its
 own metadata names the same table, source, part and row count. Delta's `_last_checkpoint`
-pointer is an overwritten file, which a write-once store cannot hold: the reader lists the
-source's checkpoints instead (one LIST request per 1,000 checkpoints, i.e. per 10,000
-commits of a source at the default interval) and takes the newest that verifies.
+pointer is an overwritten file, which a write-once store cannot hold; instead the name
+leads with R-n, so a listing returns the newest checkpoint first: the reader's first LIST
+page (one request, whatever the log's age) names it, and older ones follow only when the
+newest is damaged.
 
 A damaged checkpoint is reported and the next older one tried, down to none (then the
 parts themselves); a store that cannot answer is a transient error, never "no checkpoint".
@@ -39,26 +41,36 @@ from storage.tableschema import CorruptPart, Table, check_schema
 EVERY = 10  # commits between checkpoints, Delta Lake's default
 PREFIX = "_checkpoints/"
 METADATA = b"newsarchive.checkpoint"
-_KEY_RE = re.compile(r"^_checkpoints/([a-z]+)/source=([a-z][a-z0-9_]{1,63})/(\d{10})\.([0-9a-f]{64})\.parquet$")
+_LAST = 9_999_999_999  # names lead with _LAST - n: newest first in key order
+_KEY_RE = re.compile(
+    r"^_checkpoints/([a-z]+)/source=([a-z][a-z0-9_]{1,63})/(\d{10})-(\d{10})\.([0-9a-f]{64})\.parquet$"
+)
 
 
 def prefix(table: str, source_id: str) -> str:
     return f"{PREFIX}{table}/source={layout.check_source_id(source_id)}/"
 
 
+def _name(seq: int) -> str:
+    return f"{_LAST - seq:010d}-{seq:010d}."
+
+
 def key(table: str, source_id: str, seq: int, digest: str) -> str:
-    return f"{prefix(table, source_id)}{seq:010d}.{digest}.parquet"
+    return f"{prefix(table, source_id)}{_name(seq)}{digest}.parquet"
 
 
 def parse_key(k: str) -> tuple[str, str, int, str] | None:
-    """(table, source, part, sha256) of a checkpoint's key, None for any other key."""
+    """(table, source, part, sha256) of a checkpoint's key, None for any other key (or one
+    whose two numbers disagree)."""
     m = _KEY_RE.match(k)
-    return (m.group(1), m.group(2), int(m.group(3)), m.group(4)) if m else None
+    if not m or int(m.group(3)) != _LAST - int(m.group(4)):
+        return None
+    return (m.group(1), m.group(2), int(m.group(4)), m.group(5))
 
 
 def key_of(store: Store, table: str, source_id: str, seq: int) -> str:
     """The key of the checkpoint at part `seq` (its digest is part of its name)."""
-    first = next(iter(store.list(prefix(table, source_id), f"{prefix(table, source_id)}{seq:010d}.")), "")
+    first = next(iter(store.list(prefix(table, source_id) + _name(seq))), "")
     parsed = parse_key(first)
     if parsed and parsed[2] == seq:
         return first
@@ -133,13 +145,12 @@ def latest(
     on_corrupt: Callable[[CorruptPart], None],
 ) -> Checkpoint | None:
     """The newest checkpoint of a source's log that verifies; each damaged one on the way is
-    reported to on_corrupt. None when there is none."""
-    found = []
+    reported to on_corrupt. None when there is none. Keys list newest first and the listing
+    is lazy, so a sound newest checkpoint costs one LIST request and one GET."""
     for k in store.list(prefix(table.name, source_id)):
         parsed = parse_key(k)
-        if parsed and parsed[0] == table.name:
-            found.append((parsed[2], k))
-    for _, k in sorted(found, reverse=True):
+        if not parsed or parsed[0] != table.name:
+            continue
         try:
             return read(store, table, k)
         except CorruptPart as exc:

@@ -57,6 +57,8 @@ class FaultProxy:
     rules: list[Rule] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
     requests: int = 0
+    verbs: Counter[str] = field(default_factory=Counter)  # forwarded requests: GET, HEAD, LIST, PUT, ...
+    bytes_read: int = 0  # body bytes the upstream returned to GETs (listings included)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -112,6 +114,10 @@ class FaultProxy:
                     conn.request(self.command, self.path, body=body or None, headers=headers)
                     resp = conn.getresponse()
                     data = resp.read()
+                    verb = "LIST" if self.command == "GET" and "list-type" in self.path else self.command
+                    with proxy._lock:
+                        proxy.verbs[verb] += 1
+                        proxy.bytes_read += len(data) if self.command == "GET" else 0
                     if rule and rule.action == "stale" and self.command == "GET" and b"<ListBucketResult" in data:
                         # a listing behind the writes: the keys containing `hide` are left out
                         pattern = rb"<Contents>(?:(?!</Contents>).)*?<Key>[^<]*" + re.escape(rule.hide.encode())

@@ -152,13 +152,28 @@ def test_a_checkpoint_that_lies_about_itself_is_refused(tmp_path: Path) -> None:
     assert [e.key for e in seen] == [forged] and "not {" in str(seen[0])
 
 
+def test_the_newest_of_thousands_of_checkpoints_costs_one_list_and_one_get_at_the_s3_endpoint(
+    proxied: tuple[FaultProxy, Target],  # noqa: F811
+) -> None:
+    """Keys list newest first, so finding the newest checkpoint does not grow with the log's
+    age: 1,200 checkpoints (12,000 commits) span two LIST pages, and one is read."""
+    proxy, t = proxied
+    rows = EVENTS.schema.empty_table()
+    for seq in range(10, 12_001, 10):
+        checkpoint.write(t.store, EVENTS, "src_a", seq, rows)
+    proxy.verbs.clear()
+    newest = checkpoint.latest(t.store, EVENTS, "src_a", on_corrupt=lambda e: pytest.fail(str(e)))
+    assert newest is not None and newest.seq == 12_000
+    assert dict(proxy.verbs) == {"LIST": 1, "GET": 1}
+
+
 def test_a_listed_checkpoint_that_reads_as_missing_is_a_fault_not_an_absence(
     proxied: tuple[FaultProxy, Target],  # noqa: F811
 ) -> None:
     proxy, t = proxied
     _commit_each(t.store, range(1, 12))
     proxy.add(Rule("404", methods=("GET",), match="/_checkpoints/", times=None, when=lambda m, p: "list-type" not in p))
-    with pytest.raises(StorageUnavailable, match="_checkpoints/events/source=src_a/0000000010"):
+    with pytest.raises(StorageUnavailable, match="_checkpoints/events/source=src_a/9999999989-0000000010"):
         _ids(t.store)
     with pytest.raises(StorageUnavailable):
         tablelog.commit(t.store, EVENTS, "src_a", [_event(12)])
