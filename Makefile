@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export ARCHIVE_URL ?= file://$(CURDIR)/archive
 
-.PHONY: env demo test browser serve standalone soak bench bench-commit check format lock airflow bench-quality bench-crawl bench-archive bench-reprocess bench-linking clean
+.PHONY: env demo test browser serve standalone soak bench bench-commit check format lock airflow bench-quality bench-crawl bench-archive bench-reprocess bench-linking bench-years clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/python -m pip install -q --upgrade pip uv
@@ -65,6 +65,9 @@ bench-linking: env  ## syndication linking: incremental throughput with 1,000,00
 
 bench-commit: env  ## what a write-once commit costs as a source's manifest log grows, beside bare pyarrow reads
 	$(RUN) python -m tests.bench.commit --json .work/bench-commit.json
+
+bench-years: env  ## one run of one source on an empty archive and on archives 1, 2 and 5 years old (built once on SeaweedFS in .work/bench-years, ~1 h): per-step wall time, S3 requests by verb, bytes read, peak RSS; AGES=0,5 for fewer
+	$(RUN) python -m tests.bench.years --ages $(or $(AGES),0,1,2,5)
 
 bench-archive: env  ## search/get/export figures on a synthetic archive of ROWS manifest rows (default 1,000,000; kept in .work/)
 	$(RUN) python -m tests.bench.archive --rows $(or $(ROWS),1000000) --json .work/bench-archive.json

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import changes
-from storage import layout, manifest, tablelog
+from storage import layout, manifest, recent, tablelog
 from storage.errors import CorruptObject, ObjectNotFound, StorageUnavailable
 from storage.store import Store
 from storage.tables import EVENTS, row_id
@@ -188,13 +188,27 @@ def _attempt(key: str) -> str:
     return key.rsplit("/", 1)[-1].split(".", 1)[0]
 
 
+def _recent_reports(store: Store, source_id: str, before: str) -> list[str]:
+    """Run reports of the source's crawls attempted before `before` (an attempt name), newest
+    first, at least REPORTS_BACK * 2 of them when there are: runs are keyed by their window's
+    start, so the last few days' are listed first (storage/recent.py)."""
+    try:
+        at = datetime.strptime(before[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        at = datetime.now(UTC)
+    keys = recent.keys_since(
+        store, layout.reports_prefix(source_id), at, REPORTS_BACK * 2, keep=lambda k: _attempt(k) < before
+    )
+    return sorted(keys, key=_attempt, reverse=True)
+
+
 def previous_listings(
     store: Store, source_id: str, crawl_log: str, wanted: set[str]
 ) -> dict[str, tuple[str, dict[str, str | None]]]:
     """For each listing URL, what the latest earlier crawl of the source saw it list:
     URL -> (that crawl log's key, {article URL: date}), found through the run reports."""
     found: dict[str, tuple[str, dict[str, str | None]]] = {}
-    reports = sorted(store.list(layout.reports_prefix(source_id)), key=_attempt, reverse=True)
+    reports = _recent_reports(store, source_id, _attempt(crawl_log))
     logs: list[str] = []
     for key in reports[: REPORTS_BACK * 2]:
         log_key = json.loads(tablelog.read_bytes(store, key)).get("crawl_log")
@@ -218,17 +232,16 @@ def _latest_article(rows: list[dict[str, Any]], url: str) -> dict[str, Any] | No
 
 
 def _source_rows(store: Store, source_id: str, urls: set[str]) -> list[dict[str, Any]]:
-    """The source's captures of these URLs (every extraction), reading texts only from the
-    parts that hold one: a source's whole text column is not read for a handful of revisits."""
+    """The source's captures of these URLs (every extraction), read only from the parts that
+    hold one (the checkpoint names them): neither the source's whole log nor its text column
+    is read for a handful of revisits."""
     wanted = pa.array(sorted(urls))
     rows: list[dict[str, Any]] = []
-    for key in manifest.manifest_keys(store, source_id):
-        head = manifest.read_part(store, key, ["requested_url", "final_url"])
-        hit = pc.or_(pc.is_in(head["requested_url"], wanted), pc.is_in(head["final_url"], wanted))
-        if not pc.any(hit).as_py():
-            continue
+    url_columns = ["requested_url", "final_url"]
+    for key in tablelog.parts_holding(store, manifest.MANIFESTS, source_id, url_columns, wanted):
         part = tablelog.read_conformed(store, key, manifest.MANIFESTS, _VERSION_COLUMNS)
-        rows += part.filter(hit).to_pylist()
+        hit = pc.or_(pc.is_in(part["requested_url"], wanted), pc.is_in(part["final_url"], wanted))
+        rows += part.filter(pc.fill_null(hit, False)).to_pylist()
     return rows
 
 

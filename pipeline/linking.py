@@ -1,8 +1,9 @@
 """The links step of a run: its new articles signed, indexed and linked across every source.
 
-Each committed article's MinHash goes to the source's signatures log, then the run's
-articles are compared with every signature in the archive (pipeline/syndication.py) and the
-links found are committed to the links log of the source that republished (the later
+Each committed article's MinHash goes to the source's signatures log and to the log of the
+week it was published (pipeline/linkindex.py); then the run's articles are compared with
+every source's articles of the weeks around theirs (pipeline/syndication.py) and the links
+found are committed to the links log of the source that republished (the later
 publication). Signatures are committed before the archive is read, so of two sources'
 runs linking at the same time at least one sees the other's articles; a link both find
 is one row (keyed by the pair), and a retried step adds nothing twice.
@@ -20,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import syndication
+from pipeline import linkindex, syndication
 from pipeline.parallel import default_workers
 from storage import manifest, tablelog
 from storage.store import Store
@@ -133,12 +134,16 @@ _META = ["capture_id", "source_id", "url", "urls", "translations", "language", "
 
 
 def load_index(
-    store: Store, exclude: set[str], on_corrupt: Callable[[tablelog.CorruptPart], None] | None = None
+    store: Store,
+    exclude: set[str],
+    weeks: list[str],
+    on_corrupt: Callable[[tablelog.CorruptPart], None] | None = None,
 ) -> tuple[syndication.Linker, dict[str, dict[str, Any]]]:
-    """Every stored signature of this method but `exclude`, indexed; and each one's source,
-    addresses, translations, language and date. A corrupt part (any source's) is reported to
-    `on_corrupt` and left out: its articles are not linked this time, every other one is."""
-    table = tablelog.load(store, SIGNATURES, None, [*_META, "method", "minhash"], on_corrupt=on_corrupt)
+    """The signatures of this method filed under `weeks` (pipeline/linkindex.py) but
+    `exclude`, indexed; and each one's source, addresses, translations, language and date.
+    A corrupt part is reported to `on_corrupt` and left out: its articles are not linked
+    this time, every other one is."""
+    table = linkindex.read(store, weeks, [*_META, "method", "minhash"], on_corrupt=on_corrupt)
     table = table.filter(pc.equal(table["method"], syndication.METHOD))
     if exclude:
         table = table.filter(pc.invert(pc.is_in(table["capture_id"], pa.array(sorted(exclude)))))
@@ -162,6 +167,9 @@ def link_run(store: Store, crawl: dict[str, Any], committed: dict[str, Any]) -> 
         return {"signed": 0, "links": 0, "commits": []}
     done = tablelog.commit(store, SIGNATURES, source_id, signed, {"kind": "signatures", "run": run})
     commits: list[dict[str, Any]] = [{"key": done.key, "new_rows": len(done.rows)}]
+    # filed before the index is read, so of two sources linking at once one sees the other's
+    filed = linkindex.file(store, signed, {"kind": "lsh", "run": run, "by": source_id})
+    commits += filed
     new_ids = {r["capture_id"] for r in signed}
     damaged: list[str] = []
 
@@ -169,7 +177,8 @@ def link_run(store: Store, crawl: dict[str, Any], committed: dict[str, Any]) -> 
         log.warning("links: %s; skipped (its articles are not linked this run; run `archive verify`)", exc)
         damaged.append(exc.key)
 
-    linker, meta = load_index(store, new_ids, skip)
+    weeks = linkindex.weeks_around(f["week"] for f in filed)
+    linker, meta = load_index(store, new_ids, weeks, skip)
     new = [{**{k: r[k] for k in _META}, "published": r["published"] or ""} for r in signed]
     stored = [m for m in meta.values() if m["translations"]]
     meta |= {r["capture_id"]: r for r in new}
@@ -192,6 +201,8 @@ def link_run(store: Store, crawl: dict[str, Any], committed: dict[str, Any]) -> 
         commits.append({"key": done.key, "new_rows": len(done.rows)})
     return {
         "signed": len(indexed),
+        "weeks_read": len(weeks),
+        "compared_with": len(linker) - len(indexed),
         "links": len(found),
         "translations": len(editions),
         "commits": commits,

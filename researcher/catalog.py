@@ -2,9 +2,13 @@
 
 The manifests stay the archive's truth; the catalog is a cache on the researcher's disk
 (the archive itself may be read-only S3) that makes search, lookup by capture id and
-streaming exports fast at millions of rows. It is brought up to date incrementally: a
-manifest is (re)read only when its listing version (S3 ETag, or mtime and size) changed,
-and deleting the catalog rebuilds it from scratch.
+streaming exports fast at millions of rows. It is brought up to date from the last log
+position it applied per source: one delimited LIST names the sources, one LIST per source
+starts at that position (S3's StartAfter), and only the parts after it are read, so an
+update costs what is new, never the archive's age. The part at the position is listed
+again and its version (S3 ETag, or mtime and size) compared: another archive under the
+same name makes that source read in full. Parts that cannot be read are kept in `unread`
+and tried again at each update. Deleting the catalog rebuilds it from scratch.
 
 SQLite holds each row's metadata (no text), with the two flags readers filter on kept
 up to date as rows arrive: `latest` (the capture's newest extraction) and `shown` (latest,
@@ -17,6 +21,7 @@ finishes its text index on the next update, from the manifests.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -40,7 +45,7 @@ from storage.store import Store
 
 __all__ = ["MARK_END", "MARK_START", "SORTS", "STATUSES", "Catalog", "Query", "query_string"]
 
-SCHEMA_VERSION = 8  # 8: the capture's WARC records digest (warc_records_sha256)
+SCHEMA_VERSION = 9  # 9: per-source log positions and unread parts
 SORTS = ("published", "captured", "source", "url", "rank")
 STATUSES = ("ok", "extraction_failed", "not_article", "blocked")
 FACETS = ("source", "status", "language", "month")
@@ -61,6 +66,8 @@ _INDEXED = (
 )
 _DDL = f"""
 create table manifests(id integer primary key, key text unique not null, version text not null, rows integer not null);
+create table positions(folder text primary key, seq integer not null, key text not null, version text not null);
+create table unread(key text primary key, version text not null, why text not null);
 create table captures(
   rowid integer primary key autoincrement,
   manifest integer not null,
@@ -175,6 +182,42 @@ def _day(row: dict[str, Any]) -> str | None:
     return (row.get("published") or row.get("logical_date") or "")[:10] or None
 
 
+_READ_AHEAD = 16  # manifest parts fetched ahead of the one being indexed (S3 latency, not bandwidth)
+
+
+def _read_ahead(store: Store, keys: list[str], listed: dict[str, str]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """Each key's rows (nothing for a key no longer listed) as a call that returns them or
+    raises what reading raised, in order, fetched a few at a time on threads: one update of
+    many parts waits for the store once per batch, not once per part."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    def read(key: str) -> list[dict[str, Any]]:
+        return manifest.read_rows(store, key) if key in listed else []
+
+    if len(keys) <= 1:
+        yield from (functools.partial(read, k) for k in keys)
+        return
+    with ThreadPoolExecutor(min(_READ_AHEAD, len(keys))) as pool:
+        pending: list[Future[list[dict[str, Any]]]] = []
+        ahead = iter(keys)
+        for key in ahead:
+            pending.append(pool.submit(read, key))
+            if len(pending) >= _READ_AHEAD:
+                break
+        while pending:
+            yield pending.pop(0).result
+            nxt = next(ahead, None)
+            if nxt is not None:
+                pending.append(pool.submit(read, nxt))
+
+
+def _source_of(folder: str) -> str:
+    """The source of a manifests folder (`manifests/source=<id>/`), "" for any other folder."""
+    name = folder[len(layout.manifests_prefix()) :].rstrip("/")
+    source = name.removeprefix("source=")
+    return source if name.startswith("source=") and layout.is_source_id(source) else ""
+
+
 def _chunks(items: list[Any], n: int = 500) -> Iterator[list[Any]]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
@@ -220,7 +263,6 @@ class Catalog:
         self._store: Store | None = None  # the archive the rows (and their texts) come from
         self._parts: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
         self._parts_lock = threading.Lock()
-        self.corrupt: dict[str, str] = {}  # manifest parts the last update could not read, and why
         self._distinct_cache: tuple[Any, list[str], list[str]] | None = None
         self._facet_cache: dict[tuple[Any, Query], dict[str, dict[str, int]]] = {}
         self._by_source: tuple[Any, dict[str, dict[str, int]]] | None = None
@@ -292,32 +334,27 @@ class Catalog:
         A part that cannot be read is reported to on_corrupt and skipped (tried again next
         time), or raises CorruptManifest without on_corrupt."""
         self._store = store
-        listed = {
-            i.key: i.version for i in store.list_info(layout.manifests_prefix()) if layout.parse_commit_key(i.key)
-        }
-        known = dict(self.db.execute("select key, version from manifests"))
-        changed = [k for k, v in listed.items() if known.get(k) != v]
-        gone = [k for k in known if k not in listed]
+        listed, gone, base = self._listing(store)
+        changed = self._unapplied(listed)
         if changed or gone:
             # the text index's writer lock first: two processes updating one catalog take
             # turns instead of each holding what the other waits for (SQLite's write lock)
             self.text.writer()
-            known = dict(self.db.execute("select key, version from manifests"))  # what the other one did
-            changed = [k for k, v in listed.items() if known.get(k) != v]
-            gone = [k for k in known if k not in listed]
+            changed = self._unapplied(listed)  # what the other one did
         self._finish_text(store)  # what an earlier, interrupted update left
         added = in_txn = since_text = 0
         try:
-            for done, key in enumerate([*gone, *changed], 1):
+            todo = [*gone, *changed]
+            for done, (key, read) in enumerate(zip(todo, _read_ahead(store, todo, listed), strict=True), 1):
                 try:
-                    rows = manifest.read_rows(store, key) if key in listed else []
+                    rows = read()
                 except manifest.CorruptManifest as exc:
                     if on_corrupt is None:
                         raise
-                    self.corrupt[key] = str(exc)
+                    self.db.execute("insert or replace into unread values(?, ?, ?)", (key, listed[key], str(exc)))
                     on_corrupt(exc)
                     continue
-                self.corrupt.pop(key, None)
+                self.db.execute("delete from unread where key=?", (key,))
                 self._replace(key, rows)
                 if key in listed:
                     self.db.execute("update manifests set version=?, rows=? where key=?", (listed[key], len(rows), key))
@@ -335,6 +372,7 @@ class Catalog:
                     since_text = 0
                 if progress:
                     progress(done, len(gone) + len(changed))
+            self._advance(listed, base)
             self.db.commit()
         except BaseException:
             # rows not committed to SQLite must not be in the text index either; rows that were
@@ -348,6 +386,76 @@ class Catalog:
             self.text.commit()
         self.text.reload()  # what other processes committed becomes visible too
         return added
+
+    @property
+    def corrupt(self) -> dict[str, str]:
+        """Manifest parts the catalog could not read (tried again at each update), and why."""
+        return dict(self.db.execute("select key, why from unread"))
+
+    def _listing(self, store: Store) -> tuple[dict[str, str], list[str], dict[str, int]]:
+        """(key -> version of each part listed at or after each source's position, with the
+        unread parts to try again; keys the catalog holds that the archive no longer does;
+        each listed source's position before this update)."""
+        db = self.db
+        positions = {f: (seq, k, v) for f, seq, k, v in db.execute("select folder, seq, key, version from positions")}
+        unread = dict(db.execute("select key, version from unread"))
+        listed: dict[str, str] = {}
+        gone: list[str] = []
+        base: dict[str, int] = {}
+        folders = [f for f in store.children(layout.manifests_prefix()) if _source_of(f)]
+        for folder in folders:
+            seq, key, version = positions.get(folder, (0, "", ""))
+            start = layout.commit_key(_source_of(folder), seq - 1) if seq > 1 else ""
+            infos = [i for i in store.list_info(folder, start) if layout.parse_commit_key(i.key)]
+            if seq and not (infos and infos[0].key == key and infos[0].version == version):
+                # the part at the position is gone or other bytes: not the archive this catalog read
+                infos = [i for i in store.list_info(folder) if layout.parse_commit_key(i.key)]
+                here = {i.key for i in infos}
+                gone += [k for k in self._keys_under(folder) if k not in here]
+                seq = 0
+            else:  # parts before the position that could not be read are tried again
+                listed.update({k: v for k, v in unread.items() if k.startswith(folder)})
+            base[folder] = seq
+            listed.update({i.key: i.version for i in infos})
+        for folder in positions.keys() - set(folders):  # a source no longer in the archive
+            gone += self._keys_under(folder)
+            db.execute("delete from positions where folder=?", (folder,))
+        for k in unread.keys() - listed.keys():
+            db.execute("delete from unread where key=?", (k,))
+        return listed, gone, base
+
+    def _keys_under(self, folder: str) -> list[str]:
+        rows = self.db.execute("select key from manifests where key > ? and key < ?", (folder, folder + "~"))
+        return [k for (k,) in rows]
+
+    def _unapplied(self, listed: dict[str, str]) -> list[str]:
+        """The listed parts whose version the catalog does not hold, in key order."""
+        held: dict[str, str] = {}
+        for chunk in _chunks(sorted(listed)):
+            marks = ", ".join("?" * len(chunk))
+            held.update(self.db.execute(f"select key, version from manifests where key in ({marks})", chunk))  # noqa: S608
+        return [k for k in sorted(listed) if held.get(k) != listed[k]]
+
+    def _advance(self, listed: dict[str, str], base: dict[str, int]) -> None:
+        """Move each source's position over the contiguous run of parts now applied (or
+        recorded unread) after it; a gap in the numbering (a listing behind the writes) holds
+        the position, so the part is listed again next time."""
+        by_folder: dict[str, list[tuple[int, str]]] = {}
+        for k in listed:
+            parsed = layout.parse_commit_key(k)
+            if parsed:
+                by_folder.setdefault(k[: k.rindex("/") + 1], []).append((parsed[1], k))
+        for folder, start in base.items():
+            seq, at = start, ""
+            for n, k in sorted(by_folder.get(folder, [])):
+                if n == seq + 1:
+                    seq, at = n, k
+                elif n > seq + 1:
+                    break
+            if at:
+                self.db.execute("insert or replace into positions values(?, ?, ?, ?)", (folder, seq, at, listed[at]))
+            elif start == 0:
+                self.db.execute("delete from positions where folder=?", (folder,))
 
     def _replace(self, key: str, rows: list[dict[str, Any]]) -> None:
         """Swap one manifest's rows; recompute the flags of the captures and URLs it touches."""

@@ -24,6 +24,7 @@ from researcher import aftermath
 from researcher.catalog import MARK_END, MARK_START, MAX_LIMIT, SORTS, STATUSES, Catalog, default_catalog_path
 from researcher.cite import citation
 from researcher.export import FORMATS, atomic_write_bytes, counted, csv_row, write_export
+from researcher.gc import gc as collect_command
 from researcher.reader import Archive, Query, UnknownCapture, check_archive, select_extraction, text_diff
 from storage import layout
 from storage.errors import ArchiveError, PermanentError
@@ -577,6 +578,9 @@ def serve(
 
     err.print(f"reading room of {a.store.url} on http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(create_app(a, refresh_seconds=refresh), host=host, port=port, log_level="warning")
+
+
+app.command("gc")(collect_command)  # an operator's command, in its own module
 
 
 def main() -> None:

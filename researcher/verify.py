@@ -13,7 +13,7 @@ from storage import checkpoint, layout, manifest, tablelog
 from storage.errors import CorruptObject, ObjectNotFound
 from storage.manifest import text_sha256
 from storage.store import Store
-from storage.tables import EVENTS, LINKS, SIGNATURES
+from storage.tables import EVENTS, LINKS, LSH, SIGNATURES
 from storage.warcread import CorruptWarc, describe, read_capture, read_payload
 
 
@@ -179,8 +179,15 @@ def check_tables(store: Store, source_id: str | None = None, committed: set[str]
         unreadable: list[tablelog.CorruptPart] = []  # corrupt manifest parts: verify() reports them already
         table = manifest.load_manifests(store, None, ["capture_id"], on_corrupt=unreadable.append)
         committed = set(table["capture_id"].to_pylist())
-    refs = {EVENTS.name: ("capture_id",), LINKS.name: ("republished", "original"), SIGNATURES.name: ("capture_id",)}
-    for table in (EVENTS, LINKS, SIGNATURES):
+    refs = {
+        EVENTS.name: ("capture_id",),
+        LINKS.name: ("republished", "original"),
+        SIGNATURES.name: ("capture_id",),
+        LSH.name: ("capture_id",),
+    }
+    for table in (EVENTS, LINKS, SIGNATURES, LSH):
+        if table is LSH and source_id:
+            continue  # partitioned by week: a source's rows are spread over all of them
         corrupt: list[tablelog.CorruptPart] = []
         rows = tablelog.load(store, table, source_id, on_corrupt=corrupt.append, checkpoints=False).to_pylist()
         problems += [Problem(f"corrupt_{table.name}", exc.key, None, str(exc)) for exc in corrupt]
@@ -214,7 +221,9 @@ def check_checkpoints(store: Store, source_id: str | None = None) -> list[Proble
     summarises, row for row; an older one only where the newer ones are damaged. A checkpoint
     that does not verify, or differs from its parts, is damage readers skip (`bad_checkpoint`)."""
     problems: list[Problem] = []
-    for table in (manifest.MANIFESTS, EVENTS, LINKS, SIGNATURES):
+    for table in (manifest.MANIFESTS, EVENTS, LINKS, SIGNATURES, LSH):
+        if table is LSH and source_id:
+            continue
         sources = sorted(
             {p[1] for k in store.list(f"{checkpoint.PREFIX}{table.name}/") if (p := checkpoint.parse_key(k))}
         )
@@ -232,7 +241,7 @@ def check_checkpoints(store: Store, source_id: str | None = None) -> list[Proble
             if len(keys) < cp.seq:
                 continue  # the gap is reported by the log's own check
             order = [(c, "ascending") for c in (table.sort or (table.key,))]
-            mine = checkpoint.state_rows(table, parts).sort_by(order)
+            mine = checkpoint.state_rows(table, list(enumerate(parts, 1))).sort_by(order)
             if not cp.rows.select(mine.column_names).cast(mine.schema).sort_by(order).equals(mine):
                 detail = f"does not hold the rows of parts 1..{cp.seq} of {source}'s {table.name} log"
                 problems.append(Problem("bad_checkpoint", cp.key, None, f"checkpoint {cp.key} {detail}"))

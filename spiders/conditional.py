@@ -11,9 +11,10 @@ whose window differs from the previous one still sees every entry. Pure except
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
-from storage import layout
+from storage import layout, recent
 from storage.errors import ObjectNotFound
 from storage.store import Store
 from storage.warcread import decode_body, read_payload
@@ -21,9 +22,10 @@ from storage.warcread import decode_body, read_payload
 Validators = dict[str, dict[str, Any]]  # url -> {etag, last_modified, warc_key, offset, length, encoding}
 
 
-def load(store: Store, source_id: str) -> Validators:
-    """The newest saved version (attempt names sort by time), or nothing yet."""
-    keys = sorted(store.list(layout.validators_prefix(source_id)))
+def load(store: Store, source_id: str, now: datetime | None = None) -> Validators:
+    """The newest saved version (attempt names sort by time), or nothing yet: the last days'
+    versions are listed, not every crawl's since the source began (storage/recent.py)."""
+    keys = recent.keys_since(store, layout.validators_prefix(source_id), now or datetime.now(UTC), 1)
     if not keys:
         return {}
     try:

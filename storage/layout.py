@@ -20,9 +20,13 @@ _SOURCE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 # The archive's tables: each a per-source log of immutable Parquet parts numbered from 1
 # (storage/tablelog.py): captures (manifests), what happened to them later (events), texts
 # republished elsewhere (links) and the MinHash signatures that find them (signatures).
-TABLES = ("manifests", "events", "links", "signatures")
+TABLES = ("manifests", "events", "links", "signatures", "lsh")  # lsh: partitioned by week, not source
 _PART_RE = re.compile(r"^(" + "|".join(TABLES) + r")/source=([a-z][a-z0-9_]{1,63})/(\d{10})\.parquet$")
 _ATTEMPT_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+
+
+def is_source_id(name: str) -> bool:
+    return bool(_SOURCE_RE.match(name))
 
 
 def check_source_id(source_id: str) -> str:

@@ -60,6 +60,7 @@ class ObjectInfo(NamedTuple):
     key: str
     size: int
     version: str  # changes whenever the object is rewritten: S3 ETag, or mtime+size locally
+    modified: datetime | None = None  # when it was written (S3 LastModified, or mtime), UTC
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Store(Protocol):
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "", start_after: str = "") -> Iterator[str]: ...
     def list_info(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]: ...
+    def children(self, prefix: str) -> Iterator[str]: ...
 
 
 def _check_key(key: str) -> str:
@@ -226,6 +228,19 @@ class LocalStore:
         S3's ListObjectsV2 StartAfter: a log's tail without its head)."""
         return (info for info in self._walk(prefix) if info.key > start_after)
 
+    def children(self, prefix: str) -> Iterator[str]:
+        """The folders directly under `prefix` (which ends with "/"), as prefixes in key order:
+        a log's sources without listing their parts."""
+        _check_key(prefix.rstrip("/"))
+        base = self.root / prefix
+        try:
+            names = sorted(e.name for e in os.scandir(base) if e.is_dir() and not e.name.endswith(_OBJECT_SUFFIXES))
+        except FileNotFoundError:
+            return iter(())
+        except OSError as exc:
+            raise self._os_error("list", prefix, exc) from None
+        return iter([f"{prefix}{n}/" for n in names])
+
     def _walk(self, prefix: str) -> Iterator[ObjectInfo]:
         # walk only the deepest directory the prefix names, not the whole archive
         head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
@@ -254,7 +269,8 @@ class LocalStore:
                         st = path.stat()
                     except OSError as exc:
                         raise self._os_error("list", key, exc) from None
-                    yield ObjectInfo(key, st.st_size, f"{st.st_mtime_ns:x}-{st.st_size:x}")
+                    when = datetime.fromtimestamp(st.st_mtime, UTC)
+                    yield ObjectInfo(key, st.st_size, f"{st.st_mtime_ns:x}-{st.st_size:x}", when)
 
 
 _OBJECT_SUFFIXES = (".parquet", ".warc.gz", ".json", ".jsonl")  # what the layout names objects, never folders
@@ -491,7 +507,25 @@ class S3Store:
         try:
             for page in pages:
                 for obj in page.get("Contents", []):
-                    yield ObjectInfo(obj["Key"][strip:], obj["Size"], obj["ETag"])
+                    yield ObjectInfo(obj["Key"][strip:], obj["Size"], obj["ETag"], obj.get("LastModified"))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("list", prefix, exc) from None
+
+    def children(self, prefix: str) -> Iterator[str]:
+        """The folders directly under `prefix` (ListObjectsV2 with a "/" delimiter: one request
+        per 1,000 folders, however many objects they hold)."""
+        if ".." in prefix.split("/"):
+            raise PermanentError(f"invalid archive prefix {prefix!r}")
+        base = self.prefix + "/" if self.prefix else ""
+        paginator = self.client.get_paginator("list_objects_v2")
+        strip = len(base)
+        pages = self._call("list", prefix, paginator.paginate, Bucket=self.bucket, Prefix=base + prefix, Delimiter="/")
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            for page in pages:
+                for folder in page.get("CommonPrefixes", []):
+                    yield folder["Prefix"][strip:]
         except (BotoCoreError, ClientError) as exc:
             raise self._error("list", prefix, exc) from None
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from storage import checkpoint, layout
@@ -184,6 +185,38 @@ def load(
     return pa.concat_tables(parts)
 
 
+def parts_holding(store: Store, table: Table, source_id: str, columns: Sequence[str], values: pa.Array) -> list[str]:
+    """The keys of a source's parts holding a row whose value in any of `columns` is one of
+    `values`: the newest checkpoint says which of the parts it summarises (its `_part`
+    column), and only the parts after it are read, so finding a handful of rows costs the
+    checkpoint and the tail, not the log. A damaged checkpoint is warned of and passed over
+    (every part is then read); a corrupt part or a gap raises CorruptPart."""
+
+    def hit(t: pa.Table) -> pa.ChunkedArray:
+        found = pc.is_in(t[columns[0]], values)
+        for c in columns[1:]:
+            found = pc.or_(found, pc.is_in(t[c], values))
+        return pc.fill_null(found, False)
+
+    base = checkpoint.latest(store, table, source_id, _warn) if set(columns) <= set(table.state_columns) else None
+    keys: list[str] = []
+    if base:
+        numbers = base.rows[checkpoint.PART].filter(hit(base.rows)).unique().to_pylist()
+        keys = [layout.part_key(table.name, source_id, n) for n in sorted(numbers)]
+    tail = part_keys(store, table.name, source_id, base.seq if base else 0)
+    gaps = check_contiguous(tail, table.error, base.seq if base else 0)
+    if gaps:
+        raise gaps[0]
+    for key in tail:
+        if pc.any(hit(read_conformed(store, key, table, list(columns)))).as_py():
+            keys.append(key)
+    return keys
+
+
+def _seq(key: str) -> int:
+    return (layout.parse_part_key(key) or ("", "", 0))[2]
+
+
 def _warn(exc: CorruptPart) -> None:
     """A damaged checkpoint costs only time (the parts it summarises are read instead): said, not fatal."""
     _log.warning("%s; reading the parts it summarises instead", exc)
@@ -255,15 +288,13 @@ class Log:
     def write_checkpoint(self, seq: int, new: pa.Table) -> str:
         """The checkpoint of parts 1..seq: the newest checkpoint, the parts read after it, and
         `new` (part seq's rows, in the state columns)."""
-        mine = [self.parts[k] for k in sorted(self.parts)]
+        mine = [(_seq(k), self.parts[k]) for k in sorted(self.parts)]
         if len(mine) != seq - 1 - self.after:
             raise StorageUnavailable(
                 f"{self.source_id}'s {self.table.name} log moved on; checkpoint left to the next commit"
             )
-        base = [self.base.rows] if self.base else []
-        return checkpoint.write(
-            self.store, self.table, self.source_id, seq, checkpoint.state_rows(self.table, [*base, *mine, new])
-        )
+        rows = checkpoint.state_rows(self.table, [*mine, (seq, new)], self.base.rows if self.base else None)
+        return checkpoint.write(self.store, self.table, self.source_id, seq, rows)
 
 
 Rows = list[dict[str, Any]]
@@ -288,7 +319,7 @@ def append(
     to_bytes: Callable[[list[dict[str, Any]], dict[str, Any]], bytes],
     info: dict[str, Any] | None = None,
     max_conflicts: int = MAX_CONFLICTS,
-    checkpoint_every: int = checkpoint.EVERY,
+    checkpoint_every: int | None = None,
 ) -> Appended:
     """Append what `select` finds new in `rows` as the log's next part, conditionally, then
     write a checkpoint when one is due.
@@ -297,6 +328,7 @@ def append(
     reads the winner's part and tries the next number with what is still new. The commit
     stands whatever becomes of its checkpoint: one not written is the next commit's to write.
     """
+    every = checkpoint.interval() if checkpoint_every is None else checkpoint_every  # a bad setting: before writing
     for conflicts in range(max_conflicts + 1):
         seq = log.refresh()
         new, dropped = select(log.committed(), rows)
@@ -312,7 +344,7 @@ def append(
             time.sleep(random.uniform(0, min(0.05 * 2**conflicts, 1.0)))  # noqa: S311 - jitter, not a secret
             continue
         done = Appended(key, new, dropped, conflicts, problems=list(log.damaged))
-        if log.checkpoint_due(seq, checkpoint_every):
+        if log.checkpoint_due(seq, every):
             try:
                 part = conform(
                     parse(key, data, log.table, log.table.state_columns), log.table.schema, log.table.state_columns

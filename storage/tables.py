@@ -92,7 +92,16 @@ SIGNATURES = Table(
     ),
     "capture_id",
     required=("source_id", "method"),  # a text too short to sign has no minhash
+    # a commit decides on the key only: a checkpoint of every minhash would rewrite a source's
+    # whole history (about 600 bytes an article) every tenth commit
+    state=("capture_id",),
 )
+
+
+# The links step's index (pipeline/linkindex.py): the signatures rows again, each partitioned
+# by the ISO week its article was published (`lsh/source=w2031_22/`), not by source, so a run
+# reads the weeks around its articles'. Every column is state: readers link from it.
+LSH = Table("lsh", SIGNATURES.schema, "capture_id", required=SIGNATURES.required)
 
 
 def row_id(*parts: str) -> str:

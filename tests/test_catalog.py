@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import shutil
 import sqlite3
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ import pytest
 from researcher.catalog import Catalog, Query, query_string
 from storage import manifest
 from storage.errors import PermanentError
-from storage.store import LocalStore
+from storage.store import LocalStore, ObjectInfo, Store
+from tests.faultproxy import FaultProxy
+from tests.test_write_once import Target, proxied  # noqa: F401 - proxied is a fixture
 
 SOURCE = "src_a"
 
@@ -383,3 +387,89 @@ def test_threads_read_with_their_own_connections_while_one_refreshes(tmp_path: P
     assert errors == []
     assert set(counts) <= {200, 300, 400, 500} and counts
     assert cat.count(Query(text="offensive")) == 500
+
+
+def _commit_parts(store: Store, source: str, n: int, first: int = 0) -> list[str]:
+    rows = [row(f"{source}-{i}", source_id=source) for i in range(first, first + n)]
+    return [str(manifest.commit(store, source, [r]).key) for r in rows]
+
+
+def test_an_update_reads_only_what_is_new_at_the_s3_endpoint(
+    proxied: tuple[FaultProxy, Target],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Counted at the S3 server: one delimited LIST for the sources, one LIST per source from
+    its position, one GET per new part; the parts before the position are never read again."""
+    proxy, t = proxied
+    for source in ("src_a", "src_b", "src_c"):
+        _commit_parts(t.store, source, 12)
+    cat = Catalog(tmp_path / "cat.sqlite")
+    assert cat.update(t.store) == 36
+    manifest.commit(t.store, "src_b", [row("new-1", source_id="src_b")])
+    manifest.commit(t.store, "src_b", [row("new-2", source_id="src_b")])
+    proxy.verbs.clear()
+    assert Catalog(tmp_path / "cat.sqlite").update(t.store) == 2  # a new process: positions are on disk
+    assert dict(proxy.verbs) == {"LIST": 4, "GET": 2}
+    proxy.verbs.clear()
+    assert cat.update(t.store) == 0
+    assert dict(proxy.verbs) == {"LIST": 4}
+
+
+class HidingStore:
+    """A store whose listings leave out the keys in `hidden` (a listing behind the writes)."""
+
+    def __init__(self, inner: Store):
+        self.inner = inner
+        self.hidden: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def list_info(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
+        return (i for i in self.inner.list_info(prefix, start_after) if i.key not in self.hidden)
+
+
+def test_a_part_missing_from_a_listing_holds_the_position_until_it_is_read(tmp_path: Path) -> None:
+    local = LocalStore(tmp_path / "archive")
+    store = HidingStore(local)
+    keys = _commit_parts(local, SOURCE, 5)
+    store.hidden = {keys[2]}
+    cat = Catalog(tmp_path / "cat.sqlite")
+    assert cat.update(store) == 4  # type: ignore[arg-type]
+    assert cat.db.execute("select seq from positions").fetchone()[0] == 2
+    store.hidden = set()
+    assert cat.update(store) == 1  # type: ignore[arg-type]
+    assert cat.db.execute("select seq from positions").fetchone()[0] == 5
+    assert cat.count(Query()) == 5
+
+
+def test_an_unreadable_part_before_the_position_is_tried_again_by_later_processes(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "archive")
+    keys = _commit_parts(store, SOURCE, 4)
+    path = tmp_path / "archive" / keys[1]
+    good = path.read_bytes()
+    path.write_bytes(good[:40])
+    seen: list[str] = []
+    assert Catalog(tmp_path / "cat.sqlite").update(store, on_corrupt=lambda e: seen.append(e.key)) == 3
+    path.write_bytes(good)  # (a commit reads the log: two more parts land while it reads well)
+    _commit_parts(store, SOURCE, 2, first=4)
+    path.write_bytes(good[:40])
+    cat = Catalog(tmp_path / "cat.sqlite")  # another process: the unread part is on disk, not in memory
+    assert cat.update(store, on_corrupt=lambda e: seen.append(e.key)) == 2
+    assert seen == [keys[1], keys[1]] and list(cat.corrupt) == [keys[1]]
+    path.write_bytes(good)  # repaired from a replica
+    assert cat.update(store) == 1 and cat.corrupt == {} and cat.count(Query()) == 6
+
+
+def test_another_archive_under_the_same_name_is_read_again(tmp_path: Path) -> None:
+    """The part at a source's position is listed with every update: if it is gone or holds
+    other bytes, the catalog is not looking at the archive it read, and reads the source anew."""
+    root = tmp_path / "archive"
+    _commit_parts(LocalStore(root), SOURCE, 3)
+    cat = Catalog(tmp_path / "cat.sqlite")
+    assert cat.update(LocalStore(root)) == 3
+    shutil.rmtree(root)
+    store = LocalStore(root)
+    manifest.commit(store, SOURCE, [row("other-1"), row("other-2")])
+    assert cat.update(store) == 2
+    assert sorted(r["capture_id"] for r in cat.rows(Query())) == ["other-1", "other-2"]

@@ -20,7 +20,7 @@ import pytest
 
 from researcher.verify import check_checkpoints, check_tables
 from storage import checkpoint, layout, manifest, tablelog
-from storage.errors import StorageUnavailable
+from storage.errors import PermanentError, StorageUnavailable
 from storage.store import LocalStore, ObjectInfo, Store
 from storage.tables import EVENTS
 from tests.faultproxy import FaultProxy, Rule
@@ -158,7 +158,7 @@ def test_the_newest_of_thousands_of_checkpoints_costs_one_list_and_one_get_at_th
     """Keys list newest first, so finding the newest checkpoint does not grow with the log's
     age: 1,200 checkpoints (12,000 commits) span two LIST pages, and one is read."""
     proxy, t = proxied
-    rows = EVENTS.schema.empty_table()
+    rows = checkpoint.state_rows(EVENTS, [])
     for seq in range(10, 12_001, 10):
         checkpoint.write(t.store, EVENTS, "src_a", seq, rows)
     proxy.verbs.clear()
@@ -243,7 +243,8 @@ def test_verify_compares_the_newest_checkpoint_with_its_parts(tmp_path: Path) ->
     good = checkpoint.read(store, EVENTS, checkpoint.key_of(store, "events", "src_a", 10))
     other = tablelog.load(LocalStore(tmp_path), EVENTS, "src_a", checkpoints=False).slice(0, 10)
     forged_rows = other.set_column(0, "event_id", pa.array([f"x{i}" for i in range(10)]))
-    forged = checkpoint.write(store, EVENTS, "src_a", 11, forged_rows.select(EVENTS.state_columns))
+    numbered = checkpoint.state_rows(EVENTS, [(i + 1, forged_rows.slice(i, 1)) for i in range(10)])
+    forged = checkpoint.write(store, EVENTS, "src_a", 11, numbered)
     assert forged != good.key
     problems = check_checkpoints(store)
     assert [(p.kind, p.key) for p in problems] == [("bad_checkpoint", forged)]
@@ -297,5 +298,53 @@ def test_a_checkpoint_without_a_state_column_is_not_taken_for_nulls(tmp_path: Pa
     store.put_bytes(old, data)
     seen: list[tablelog.CorruptPart] = []
     loaded = tablelog.load(store, EVENTS, "src_a", on_corrupt=seen.append)
-    assert old in [e.key for e in seen] and "no url column" in str(seen[[e.key for e in seen].index(old)])
+    assert old in [e.key for e in seen] and "holds no url" in str(seen[[e.key for e in seen].index(old)])
     assert loaded.num_rows == 11 and loaded.column("url").null_count == 0
+
+
+def test_the_parts_holding_a_few_urls_are_found_from_the_checkpoint_and_the_tail(tmp_path: Path) -> None:
+    """Finding a few rows' parts (a revisit's earlier captures) reads the newest checkpoint
+    and the parts after it; the parts it names are the only older ones read afterwards. A
+    damaged checkpoint costs time (every part read), never a part."""
+    store = LocalStore(tmp_path)
+    for i in range(1, 26):
+        manifest.commit(store, "src_a", [manifest_row(i)])
+    wanted = pa.array(["https://a.example/3", "https://a.example/23", "https://a.example/99"])
+    columns = ["requested_url", "final_url"]
+    counting = Counting(store)
+    keys = tablelog.parts_holding(counting, manifest.MANIFESTS, "src_a", columns, wanted)  # type: ignore[arg-type]
+    assert keys == [layout.commit_key("src_a", 3), layout.commit_key("src_a", 23)]
+    parts_read = sorted(k for k in counting.gets if k.startswith("manifests/"))
+    assert parts_read == [layout.commit_key("src_a", n) for n in range(21, 26)]
+
+    for seq in (20, 10):
+        (tmp_path / checkpoint.key_of(store, "manifests", "src_a", seq)).write_bytes(b"damaged")
+    assert tablelog.parts_holding(store, manifest.MANIFESTS, "src_a", columns, wanted) == keys
+
+
+def test_a_checkpoint_that_misnumbers_its_parts_is_passed_over(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    _commit_each(store, range(1, 11))
+    good = checkpoint.read(store, EVENTS, checkpoint.key_of(store, "events", "src_a", 10))
+    backwards = good.rows.set_column(
+        good.rows.schema.get_field_index(checkpoint.PART),
+        checkpoint.PART,
+        pa.array(list(range(10, 0, -1)), pa.uint32()),
+    )
+    data = checkpoint.encode(EVENTS, "src_a", 11, backwards.slice(0, 10))
+    forged = checkpoint.key("events", "src_a", 11, hashlib.sha256(data).hexdigest())
+    store.put_bytes(forged, data)
+    seen: list[tablelog.CorruptPart] = []
+    assert _ids(store, on_corrupt=seen.append) == [f"e{i:04d}" for i in range(1, 11)]
+    assert [e.key for e in seen] == [forged] and "out of order" in str(seen[0])
+
+
+def test_the_interval_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(checkpoint.INTERVAL_ENV, "3")
+    store = LocalStore(tmp_path)
+    _commit_each(store, range(1, 8))
+    assert _checkpoints(store) == [3, 6]
+    monkeypatch.setenv(checkpoint.INTERVAL_ENV, "often")
+    with pytest.raises(PermanentError, match="NEWSARCHIVE_CHECKPOINT_EVERY='often'"):
+        _commit_each(store, range(8, 9))
+    assert len(_ids(store)) == 7  # refused before anything was written

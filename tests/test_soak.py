@@ -4,7 +4,10 @@ Runs are OS processes (the pipeline's run steps, as tests/hostile.py drives them
 into SeaweedFS through a fault-injecting proxy that answers a share of all requests with
 500, 503 or SlowDown, or delays them. Between them, at random: a task SIGKILLed after a
 step or at a random instant, two runs of the same interval at once, and a wide backfill
-window running beside a daily one. A failed run is tried again, as Airflow's retries do.
+window running beside a daily one. A failed run is tried again, as Airflow's retries do. Beside some runs, `archive gc --apply`
+collects with a grace period of GC_GRACE (longer than any soak run takes, as the 7-day
+default is longer than any DAG run may take): what killed attempts left is deleted once it
+is older than that, and nothing a run in flight or a commit names.
 At the end the faults stop, each day is run once more (the next scheduled run), and the
 archive must hold every published article exactly once, with `verify` clean.
 
@@ -16,8 +19,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -34,9 +39,11 @@ from tests.hostile import DAY, HOST, HostileSite, article, feed, subprocess_cmd,
 from tests.s3server import WeedS3
 from tests.test_write_once import REPO, _s3_client
 
+ARCHIVE_CMD = [sys.executable, "-c", "from researcher.cli import main; main()"]
 DAYS = 3
 PER_DAY = 3
 RETRIES = 3  # as the DAGs' default_args
+GC_GRACE = "120s"
 
 
 @pytest.fixture
@@ -66,6 +73,7 @@ def test_soak(weed: WeedS3, bucket: str, soak_site: HostileSite, tmp_path: Path)
     proxy = FaultProxy(weed.endpoint, seed=rng.randrange(1 << 30)).start()
     url = f"s3://{bucket}/soak"
     env = {**os.environ, "PYTHONPATH": str(REPO), **weed.env(), "AWS_ENDPOINT_URL": proxy.endpoint}
+    env[checkpoint.INTERVAL_ENV] = "2"  # the soak's few commits a log write checkpoints through the faults
     profile = write_profile(tmp_path)
     replay = soak_site.replay_map()
     days = [(DAY + timedelta(days=d), DAY + timedelta(days=d + 1)) for d in range(DAYS)]
@@ -93,7 +101,7 @@ def test_soak(weed: WeedS3, bucket: str, soak_site: HostileSite, tmp_path: Path)
 
     deadline = time.monotonic() + budget
     while time.monotonic() < deadline:
-        op = rng.choice(["run", "kill-after-step", "kill-any-time", "duplicate", "overlap"])
+        op = rng.choice(["run", "kill-after-step", "kill-any-time", "duplicate", "overlap", "gc"])
         window = rng.choice(days)
         figures[f"op:{op}"] += 1
         if op == "run":
@@ -112,6 +120,21 @@ def test_soak(weed: WeedS3, bucket: str, soak_site: HostileSite, tmp_path: Path)
             procs = [start(window), start(window)]
             for p in procs:
                 finish(p, window)
+        elif op == "gc":  # beside a run in flight
+            run = start(window)
+            gc = subprocess.run(
+                [*ARCHIVE_CMD, "gc", "--archive", url, "--grace", GC_GRACE, "--no-run-in-flight", "--apply"],
+                env=env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            figures["gc_runs"] += 1
+            figures["gc_failed"] += gc.returncode != 0  # a fault the proxy injected: tried next time
+            figures["gc_deleted"] += sum(int(m) for m in re.findall(r"deleted (\d+) object", gc.stderr))
+            finish(run, window)
         else:
             wide = (days[0][0], days[-1][1])
             procs = [start(wide), start(window)]

@@ -107,7 +107,17 @@ def boto3_client_like(store: S3Store) -> Any:
 def test_the_store_has_no_way_to_replace_or_delete() -> None:
     """Write-once by construction: the protocol offers create-only puts and reads, nothing else."""
     writers = {name for name in dir(Store) if not name.startswith("_")} - {"url"}
-    assert writers == {"put_bytes", "put_file", "get_bytes", "get_range", "download", "exists", "list", "list_info"}
+    assert writers == {
+        "put_bytes",
+        "put_file",
+        "get_bytes",
+        "get_range",
+        "download",
+        "exists",
+        "list",
+        "list_info",
+        "children",
+    }
 
 
 def test_ranged_read(store: Store) -> None:
@@ -122,6 +132,17 @@ def test_list_by_prefix_is_sorted_and_scoped(store: Store) -> None:
     assert sorted(store.list("m/s=a/")) == ["m/s=a/1.p", "m/s=a/2.p"]
     assert sorted(store.list("m/")) == ["m/s=a/1.p", "m/s=a/2.p", "m/s=b/1.p"]
     assert list(store.list("nothing/")) == []
+
+
+def test_children_are_the_folders_directly_under_a_prefix(store: Store) -> None:
+    """A log's sources without listing its parts: folders only, one level, in key order."""
+    for k in ["t/source=b/0000000001.parquet", "t/source=a/0000000001.parquet", "t/source=a/0000000002.parquet"]:
+        store.put_bytes(k, b"x")
+    store.put_bytes("t/loose.json", b"{}")
+    store.put_bytes("tt/source=c/0000000001.parquet", b"x")
+    assert list(store.children("t/")) == ["t/source=a/", "t/source=b/"]
+    assert list(store.children("t/source=a/")) == []
+    assert list(store.children("nothing/")) == []
 
 
 def test_missing_object(store: Store) -> None:

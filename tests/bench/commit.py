@@ -58,7 +58,11 @@ def fill(store: Store, source: str, parts: int, rows: int) -> None:
     mark = parts - parts % checkpoint.EVERY
     if mark:
         checkpoint.write(
-            store, manifest.MANIFESTS, source, mark, checkpoint.state_rows(manifest.MANIFESTS, state[:mark])
+            store,
+            manifest.MANIFESTS,
+            source,
+            mark,
+            checkpoint.state_rows(manifest.MANIFESTS, list(enumerate(state[:mark], 1))),
         )
 
 
