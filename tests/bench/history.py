@@ -31,6 +31,7 @@ import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ ROWS = 16
 N_SOURCES = 17
 MEASURED = "bench_news"
 MARKER = "_bench/built.json"
+Obj = tuple[str, Callable[[], bytes]]  # a key and how to make its bytes
 _TEXT = "A stand-in for an archived article's clean text, kept short so that five years fit on a laptop. "
 
 
@@ -182,21 +184,26 @@ class _Log:
         self.table, self.source, self.seq = table, source, 0
         self.state: list[tuple[int, pa.Table]] = []
 
-    def add(self, part: pa.Table, commit: dict[str, Any]) -> tuple[str, bytes]:
+    def add(self, part: pa.Table, commit: dict[str, Any]) -> Obj:
+        """The part's key and its bytes, encoded only when asked (a resumed build skips what is there)."""
         self.seq += 1
         self.state.append((self.seq, part.select(self.table.state_columns)))
-        return layout.part_key(self.table.name, self.source, self.seq), _encode(part, {**commit, "seq": self.seq})
+        return layout.part_key(self.table.name, self.source, self.seq), partial(
+            _encode, part, {**commit, "seq": self.seq}
+        )
 
-    def checkpoint(self) -> tuple[str, bytes] | None:
+    def checkpoint(self) -> Obj | None:
         mark = self.seq - self.seq % checkpoint.EVERY
         if not mark:
             return None
         rows = checkpoint.state_rows(self.table, self.state[:mark])
         data = checkpoint.encode(self.table, self.source, mark, rows)
-        return checkpoint.key(self.table.name, self.source, mark, hashlib.sha256(data).hexdigest()), data
+        return checkpoint.key(self.table.name, self.source, mark, hashlib.sha256(data).hexdigest()), partial(
+            bytes, data
+        )
 
 
-def objects(source: str, age: int) -> Iterator[tuple[str, bytes]]:
+def objects(source: str, age: int) -> Iterator[Obj]:
     """Every object of one source's history, in commit order, checkpoints last."""
     logs = {t.name: _Log(t, source) for t in (manifest.MANIFESTS, SIGNATURES, EVENTS, LINKS)}
     all_days = days(age)
@@ -208,9 +215,9 @@ def objects(source: str, age: int) -> Iterator[tuple[str, bytes]]:
             yield logs["signatures"].add(signature_part(part), {"kind": "signatures", "run": run})
             attempt = f"{_iso(d, 24 // RUNS_PER_DAY * r).replace('-', '').replace(':', '')}-0a0b0c0d"
             report = {"source_id": source, "run": run, "crawl_log": None, "bench_history": True}
-            yield layout.report_key(source, run, attempt), json.dumps(report).encode()
+            yield layout.report_key(source, run, attempt), partial(str.encode, json.dumps(report))
             if d >= all_days[-1] - timedelta(days=1):
-                yield layout.raw_key(source, d, run, attempt), b"stand-in: not a WARC"
+                yield layout.raw_key(source, d, run, attempt), partial(bytes, b"stand-in: not a WARC")
         yield logs["events"].add(events_part(source, d), {"kind": "events", "run": _run_name(d, 0)})
         yield logs["links"].add(links_part(source, d), {"kind": "links", "run": _run_name(d, 1)})
     for log in logs.values():
@@ -225,7 +232,7 @@ def weeks(age: int) -> list[str]:
     return sorted({week_of(d.isoformat()) for d in days(age)})
 
 
-def week_objects(week: str, age: int, names: list[str]) -> Iterator[tuple[str, bytes]]:
+def week_objects(week: str, age: int, names: list[str]) -> Iterator[Obj]:
     """One week's log of the links index (pipeline/linkindex.py): each run of each source
     files its articles under the week they were published, in the order the runs ran."""
     from pipeline.linkindex import week_of
@@ -261,26 +268,48 @@ def delete(client: Any, bucket: str, keys: Iterable[str]) -> int:
     return n
 
 
-def _build(job: tuple[str, str, str, int, list[str]]) -> tuple[str, int]:
-    """One source's history, or one week of the links index, generated and uploaded in a
-    worker process (two: one a core)."""
-    endpoint, bucket, name, age, names = job
+def client(endpoint: str) -> Any:
+    """A boto3 client of the test server's account: patient (long reads) and pooled (threads)."""
     import boto3
     from botocore.config import Config
 
     from tests.s3server import ACCESS_KEY, SECRET_KEY
 
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
         region_name="us-east-1",
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=8),
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}, read_timeout=300, max_pool_connections=8),
     )
 
-    def put(item: tuple[str, bytes]) -> None:
-        client.put_object(Bucket=bucket, Key=f"{PREFIX}/{item[0]}", Body=item[1])
+
+def _prefixes(name: str) -> list[str]:
+    if name.startswith("w") and "_" in name and name[1:5].isdigit():
+        return [f"lsh/source={name}/", f"{checkpoint.PREFIX}lsh/source={name}/"]
+    tables = ["manifests", "signatures", "events", "links"]
+    return [
+        *(f"{t}/source={name}/" for t in tables),
+        *(f"{checkpoint.PREFIX}{t}/source={name}/" for t in tables),
+        f"runs/source={name}/",
+        f"raw/source={name}/",
+    ]
+
+
+def _build(job: tuple[str, str, str, int, list[str]]) -> tuple[str, int]:
+    """One source's history, or one week of the links index, generated and uploaded in a
+    worker process (two: one a core)."""
+    endpoint, bucket, name, age, names = job
+    s3 = client(endpoint)
+    there: set[str] = set()  # what an earlier, interrupted build left: kept, not made again
+    for prefix in _prefixes(name):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{PREFIX}/{prefix}"):
+            there.update(o["Key"][len(PREFIX) + 1 :] for o in page.get("Contents", []))
+
+    def put(item: Obj) -> None:
+        if item[0] not in there:
+            s3.put_object(Bucket=bucket, Key=f"{PREFIX}/{item[0]}", Body=item[1]())
 
     made = week_objects(name, age, names) if name in weeks(age) else objects(name, age)
     with ThreadPoolExecutor(6) as pool:
@@ -288,7 +317,14 @@ def _build(job: tuple[str, str, str, int, list[str]]) -> tuple[str, int]:
 
 
 def ensure(
-    client: Any, bucket: str, age: int, scale: float, catalog: Path, rebuild: bool, say: Callable[[str], None]
+    client: Any,
+    bucket: str,
+    age: int,
+    scale: float,
+    catalog: Path,
+    rebuild: bool,
+    say: Callable[[str], None],
+    resume: bool = False,
 ) -> str:
     """The archive of `age` years in `bucket`, built unless its marker says it is there."""
     shape = {"age": age, "sources": sources(scale), "runs_per_day": RUNS_PER_DAY, "rows": ROWS, "version": 3}
@@ -308,8 +344,8 @@ def ensure(
     import time
 
     t0 = time.monotonic()
-    gone = delete(client, bucket, list(all_keys(client, bucket)))
-    for suffix in ("", ".text", "-wal", "-shm", ".lock"):
+    gone = 0 if resume else delete(client, bucket, list(all_keys(client, bucket)))
+    for suffix in ("", ".text", "-wal", "-shm", ".lock") if not resume else ():
         p = Path(str(catalog) + suffix)
         if p.is_dir():
             import shutil
@@ -317,7 +353,8 @@ def ensure(
             shutil.rmtree(p)
         elif p.exists():
             p.unlink()
-    say(f"building {age} years in {bucket} ({gone:,} old objects removed) ...")
+    doing = "resuming" if resume else "building"
+    say(f"{doing} {age} years in {bucket} ({gone:,} old objects removed) ...")
     n = 0
     names = sources(scale)
     jobs = [(client.meta.endpoint_url, bucket, name, age, names) for name in [*names, *weeks(age)]]

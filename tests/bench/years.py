@@ -12,7 +12,7 @@ is real and what is a stand-in). Then, on each archive in turn:
 2. the measured run: the DAG's tasks in order (crawl: discovery, de-duplication and the
    fetch; extract; commit; changes; links; catalog update; report), each in a forked
    process, with wall time, S3 requests by verb and bytes read counted at the S3 endpoint
-   (a counting proxy in front of SeaweedFS), and the step's peak RSS;
+   (a counting proxy in front of SeaweedFS), and the peak RSS the step adds;
 3. what the two runs wrote is removed (and the catalog restored), so the archive is the
    same for the next invocation.
 
@@ -209,12 +209,14 @@ def _in_child(steps: Steps, step: str, window: tuple[datetime, datetime]) -> dic
         os.close(read)
         payload: dict[str, Any]
         try:
-            steps.store = S3Store(steps.store.bucket, steps.store.prefix, client=_client(steps.endpoint))  # type: ignore[arg-type]
-            # the peak counts from here: what the parent held before forking is not the step's
+            steps.store = S3Store(steps.store.bucket, steps.store.prefix, client=history.client(steps.endpoint))  # type: ignore[arg-type]
+            # the peak counts from here, above what the fork inherited (the parent's pages are
+            # counted in the child's resident set once touched, so they are subtracted)
             Path("/proc/self/clear_refs").write_text("5")
+            base = _vm("VmRSS")
             t0 = time.perf_counter()
             result = steps.call(step, window)
-            payload = {"result": result, "wall": time.perf_counter() - t0, "rss": _vm("VmHWM")}
+            payload = {"result": result, "wall": time.perf_counter() - t0, "rss": _vm("VmHWM") - base}
         except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails loudly
             payload = {"error": f"{type(exc).__name__}: {exc}"}
         payload["child_rss"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
@@ -236,7 +238,7 @@ def measure(
 ) -> dict[str, Any]:
     """The seed run, then the measured run step by step; then both runs' objects removed."""
     admin = weed.client()
-    store = S3Store(bucket, history.PREFIX, client=_client(proxy.endpoint))  # type: ignore[arg-type]
+    store = S3Store(bucket, history.PREFIX, client=history.client(proxy.endpoint))  # type: ignore[arg-type]
     before = set(history.all_keys(admin, bucket))
     saved = catalog.with_name(catalog.name + ".saved")
     _copy_catalog(catalog, saved)
@@ -257,7 +259,7 @@ def measure(
                 "wall_s": payload["wall"],
                 "requests": requests,
                 "bytes_read": proxy.bytes_read - bytes0,
-                "peak_rss": max(payload["rss"], payload["child_rss"]),
+                "peak_rss": max(payload["rss"], payload["child_rss"]),  # the step's own, or its Scrapy process's
             }
         figures["outcome"] = _outcome(steps.out)
         return figures
@@ -293,22 +295,6 @@ def _copy_catalog(src: Path, dst: Path) -> None:
             shutil.copy2(s, d)
 
 
-def _client(endpoint: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    from tests.s3server import ACCESS_KEY, SECRET_KEY
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name="us-east-1",
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=300),
-    )
-
-
 def _total(fig: dict[str, Any]) -> dict[str, Any]:
     return {
         "wall_s": sum(fig[s]["wall_s"] for s in STEPS),
@@ -334,7 +320,7 @@ def show(results: dict[int, dict[str, Any]], oldest: int, console: Console) -> N
     empty, old = results[0], results[oldest]
     t = Table(title=f"one run of {history.MEASURED}: empty archive vs {oldest} years of {history.describe()}")
     for c in ("step", "wall empty", f"wall {oldest}y", "ratio", "S3 empty", f"S3 {oldest}y", "read empty",
-              f"read {oldest}y", "RSS empty", f"RSS {oldest}y"):  # fmt: skip
+              f"read {oldest}y", "RSS+ empty", f"RSS+ {oldest}y"):  # fmt: skip
         t.add_column(c, justify="left" if c == "step" else "right")
     for step in (*STEPS, "whole run"):
         a = empty[step] if step != "whole run" else _total(empty)
@@ -400,6 +386,7 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="share of the sources x runs shape (tries)")
     ap.add_argument("--rebuild", action="store_true", help="build the archives again")
     ap.add_argument("--build-only", action="store_true", help="build (or keep) the archives, measure nothing")
+    ap.add_argument("--resume", action="store_true", help="finish an interrupted build (keeps what it wrote)")
     ap.add_argument("--json", type=Path, default=Path(".work/bench-years.json"))
     ap.add_argument("--plot", type=Path, default=Path(".work/bench-years.svg"))
     args = ap.parse_args()
@@ -416,7 +403,9 @@ def main() -> int:
         for age in ages:
             bucket = f"years-{age}"
             catalog = WORK / f"catalog-{age}.sqlite"
-            built = history.ensure(weed.client(), bucket, age, args.scale, catalog, args.rebuild, console.print)
+            built = history.ensure(
+                weed.client(), bucket, age, args.scale, catalog, args.rebuild, console.print, resume=args.resume
+            )
             console.print(f"[bold]{age} years[/]: {built}")
             if not args.build_only:
                 results[age] = measure(weed, proxy, bucket, profile, site, catalog)
