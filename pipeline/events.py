@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline import changes
 from storage import layout, manifest, recent, tablelog
@@ -240,8 +239,7 @@ def _source_rows(store: Store, source_id: str, urls: set[str]) -> list[dict[str,
     url_columns = ["requested_url", "final_url"]
     for key in tablelog.parts_holding(store, manifest.MANIFESTS, source_id, url_columns, wanted):
         part = tablelog.read_conformed(store, key, manifest.MANIFESTS, _VERSION_COLUMNS)
-        hit = pc.or_(pc.is_in(part["requested_url"], wanted), pc.is_in(part["final_url"], wanted))
-        rows += part.filter(pc.fill_null(hit, False)).to_pylist()
+        rows += part.filter(tablelog.matching(part, url_columns, wanted)).to_pylist()
     return rows
 
 

@@ -185,6 +185,14 @@ def load(
     return pa.concat_tables(parts)
 
 
+def matching(rows: pa.Table, columns: Sequence[str], values: pa.Array) -> pa.ChunkedArray:
+    """Which rows hold one of `values` in any of `columns` (a null matches nothing). Pure."""
+    found = pc.is_in(rows[columns[0]], values)
+    for c in columns[1:]:
+        found = pc.or_(found, pc.is_in(rows[c], values))
+    return pc.fill_null(found, False)
+
+
 def parts_holding(store: Store, table: Table, source_id: str, columns: Sequence[str], values: pa.Array) -> list[str]:
     """The keys of a source's parts holding a row whose value in any of `columns` is one of
     `values`: the newest checkpoint says which of the parts it summarises (its `_part`
@@ -193,10 +201,7 @@ def parts_holding(store: Store, table: Table, source_id: str, columns: Sequence[
     (every part is then read); a corrupt part or a gap raises CorruptPart."""
 
     def hit(t: pa.Table) -> pa.ChunkedArray:
-        found = pc.is_in(t[columns[0]], values)
-        for c in columns[1:]:
-            found = pc.or_(found, pc.is_in(t[c], values))
-        return pc.fill_null(found, False)
+        return matching(t, columns, values)
 
     base = checkpoint.latest(store, table, source_id, _warn) if set(columns) <= set(table.state_columns) else None
     keys: list[str] = []

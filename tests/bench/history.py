@@ -316,6 +316,11 @@ def _build(job: tuple[str, str, str, int, list[str]]) -> tuple[str, int]:
         return name, sum(1 for _ in pool.map(put, made))
 
 
+def catalog_files(catalog: Path) -> list[Path]:
+    """A catalog's files: its SQLite database, WAL and lock, and its text index folder."""
+    return [Path(str(catalog) + suffix) for suffix in ("", ".text", "-wal", "-shm", ".lock")]
+
+
 def ensure(
     client: Any,
     bucket: str,
@@ -345,8 +350,7 @@ def ensure(
 
     t0 = time.monotonic()
     gone = 0 if resume else delete(client, bucket, list(all_keys(client, bucket)))
-    for suffix in ("", ".text", "-wal", "-shm", ".lock") if not resume else ():
-        p = Path(str(catalog) + suffix)
+    for p in catalog_files(catalog) if not resume else ():
         if p.is_dir():
             import shutil
 

@@ -283,8 +283,7 @@ def _outcome(out: dict[str, Any]) -> dict[str, Any]:
 
 
 def _copy_catalog(src: Path, dst: Path) -> None:
-    for suffix in ("", ".text", "-wal", "-shm"):
-        s, d = Path(str(src) + suffix), Path(str(dst) + suffix)
+    for s, d in zip(history.catalog_files(src), history.catalog_files(dst), strict=True):
         if d.is_dir():
             shutil.rmtree(d)
         elif d.exists():
