@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export ARCHIVE_URL ?= file://$(CURDIR)/archive
 
-.PHONY: env demo test browser serve standalone soak bench bench-commit check format lock airflow bench-quality bench-crawl bench-archive bench-reprocess bench-linking bench-years clean
+.PHONY: env demo test browser s3rver serve standalone soak bench bench-commit check format lock airflow bench-quality bench-crawl bench-archive bench-reprocess bench-linking bench-years clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/python -m pip install -q --upgrade pip uv
@@ -24,8 +24,14 @@ env: .venv/.synced
 demo: env  ## replay every fixture site, run each source's DAG once into ./archive, print a summary
 	$(RUN) python infra/demo.py
 
-test: env browser  ## the whole test suite (starts its own fixture web server and S3 server on 127.0.0.1)
+test: env browser s3rver  ## the whole test suite (starts its own fixture web server and S3 servers on 127.0.0.1)
 	$(RUN) pytest
+
+s3rver: tests/s3rver/node_modules/.installed  ## the fake S3 server (npm) the store probe must refuse
+
+tests/s3rver/node_modules/.installed: tests/s3rver/package.json tests/s3rver/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/s3rver --no-audit --no-fund --silent && touch $@; \
+	 else echo "npm missing: the s3rver tests will be skipped (a failure under CI)" >&2; [ -z "$$CI" ]; fi
 
 browser:  ## Debian's chromium for the browser tests (Playwright drives it; no browser build is downloaded)
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \

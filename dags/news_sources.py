@@ -26,7 +26,7 @@ from spiders.crawl import RunContext, run_crawl
 from spiders.profile import Profile, get_profile, load_registry, profiles_dir
 from spiders.profile_doc import header_comment, profile_doc
 from storage.errors import PermanentError
-from storage.store import Store, open_store
+from storage.store import S3Store, Store, open_store
 
 DEFAULT_ARCHIVE = (Path(__file__).resolve().parent.parent / "archive").as_uri()
 log = logging.getLogger(__name__)
@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 def _store() -> Store:
     """ARCHIVE_URL (default: ./archive); for s3:// the client comes from the Airflow
-    connection named by ARCHIVE_AWS_CONN_ID when it exists, else boto3's chain."""
+    connection named by ARCHIVE_AWS_CONN_ID when it exists, else boto3's chain, and the
+    server is probed before the task does anything (storage/probe.py): a store that would
+    break write-once fails the task at once, before a page is fetched."""
     url = os.environ.get("ARCHIVE_URL", DEFAULT_ARCHIVE)
     if not url.startswith("s3://"):
         return open_store(url)
@@ -45,7 +47,10 @@ def _store() -> Store:
         client = S3Hook(aws_conn_id=os.environ.get("ARCHIVE_AWS_CONN_ID", "archive_s3")).get_conn()
     except AirflowNotFoundException:
         client = None
-    return open_store(url, s3_client=client)
+    store = open_store(url, s3_client=client)
+    if isinstance(store, S3Store):
+        store.probe(writer=True)
+    return store
 
 
 def _run_context(profile: Profile) -> RunContext:

@@ -22,7 +22,7 @@ from pipeline import parallel
 from pipeline.parallel import ClassifyFn, ExtractFn, Outcome
 from pipeline.provenance import CAPTURE_COLUMNS, capture_fields, extraction_fields
 from pipeline.summary import report_table
-from storage import layout, manifest
+from storage import layout, manifest, probe
 from storage.errors import CorruptObject, ObjectExists, ObjectNotFound, PermanentError, StorageUnavailable
 from storage.store import Store
 from storage.warcread import DEFAULT_MAX_BODY, Capture, iter_captures, read_capture
@@ -457,6 +457,8 @@ def report_run(
         "failed_ratio": round(failed_ratio, 3),
         "leak_ratio": round(leaked / articles, 3) if articles else 0.0,
         "empty_ratio": round(empty / articles, 3) if articles else 0.0,
+        # the store's failed probes the operator accepted (--unsafe-store): never silent
+        "unsafe_store": probe.accepted_risk(store),
     }
     store.put_bytes(
         layout.report_key(crawl["source_id"], crawl["run"], attempt),
@@ -465,6 +467,8 @@ def report_run(
     )
     if log:
         log(report_table(report))
+        if report["unsafe_store"]:
+            log(f"WARNING: unsafe store accepted by the operator: {report['unsafe_store']}")
     problems = []
     if failed_ratio > thresholds.max_failed_ratio:
         problems.append(f"{failed} of {fetched} article fetches failed: {summary['failed_by_reason']}")

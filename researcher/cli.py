@@ -26,10 +26,10 @@ from researcher.cite import citation
 from researcher.export import FORMATS, atomic_write_bytes, counted, csv_row, write_export
 from researcher.gc import gc as collect_command
 from researcher.reader import Archive, Query, UnknownCapture, check_archive, select_extraction, text_diff
-from storage import layout
+from storage import layout, probe
 from storage.errors import ArchiveError, PermanentError
 from storage.manifest import COLUMNS
-from storage.store import Store, open_store
+from storage.store import S3Store, Store, open_store
 
 app = typer.Typer(help="Search and retrieve from the news archive.", no_args_is_help=True, add_completion=False)
 err = Console(stderr=True, soft_wrap=True)  # messages are not wrapped at 80 columns in logs
@@ -88,20 +88,50 @@ def _progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _store(url: str) -> Store:
-    """The store at --archive, which must hold an archive (a mistyped path is an error, not an empty result)."""
+def _store(url: str, probed: bool | None = None) -> Store:
+    """The store at --archive, which must hold an archive (a mistyped path is an error, not an
+    empty result). With `probed` (the --unsafe-store flag's value), an S3 server is probed first."""
     store = open_store(url if "://" in url else Path(url).resolve().as_uri())
+    if probed is not None:
+        _probed(store, probed)
     check_archive(store)
     return store
+
+
+UnsafeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--unsafe-store",
+        help=f"use an S3 server that failed the write-once probes anyway ({probe.UNSAFE_ENV}=1 alike; "
+        "see docs/storage.md)",
+    ),
+]
+
+
+def _probed(store: Store, unsafe: bool, *, writer: bool = False) -> probe.Verdict | None:
+    """Probe an S3 store (storage/probe.py) before a command that judges or serves the archive:
+    a server that would break write-once is refused in one line unless --unsafe-store."""
+    if not isinstance(store, S3Store):
+        return None
+    if unsafe:  # else ARCHIVE_UNSAFE_STORE decides
+        store.unsafe = frozenset(probe.NAMES)
+    verdict: probe.Verdict = store.probe(writer=writer)
+    if verdict.safe:
+        err.print(f"store {verdict.summary()}", markup=False, highlight=False)
+    elif verdict.unprobed:
+        err.print(f"note: store {verdict.summary()}", markup=False, highlight=False)
+    elif verdict.failed:
+        err.print(f"[yellow]warning:[/yellow] unsafe store accepted: {verdict.summary()}", highlight=False)
+    return verdict
 
 
 def _warn_corrupt(exc: Exception) -> None:
     err.print(f"[yellow]warning:[/yellow] {exc}; skipped (run `archive verify`)")
 
 
-def _archive(url: str, catalog: Path | None) -> Archive:
+def _archive(url: str, catalog: Path | None, probed: bool | None = None) -> Archive:
     """The archive with its catalog brought up to date (a progress bar when manifests are new)."""
-    store = _store(url)
+    store = _store(url, probed)
     a = Archive(
         store, Catalog(catalog or default_catalog_path(store.url)), refresh_each_read=False, on_corrupt=_warn_corrupt
     )
@@ -368,12 +398,14 @@ def verify(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text | json")] = "text",
     archive: ArchiveOpt = DEFAULT_ARCHIVE,
+    unsafe_store: UnsafeOpt = False,
 ) -> None:
-    """Recompute raw and clean SHA-256 digests against the manifests; exit 1 on any problem."""
+    """Recompute raw and clean SHA-256 digests against the manifests; exit 1 on any problem.
+    An S3 store is probed first: one that would break write-once is refused."""
     from researcher.verify import verify as run_verify
 
     try:
-        store = _store(archive)
+        store = _store(archive, probed=unsafe_store)
         _check_filters(store, (source,) if source else (), None)  # a source with nothing in it is not "clean"
         with _progress("verifying") as update:
             report = run_verify(store, source, update)
@@ -559,12 +591,14 @@ def serve(
     refresh: Annotated[
         float, typer.Option(help="seconds between looks for new manifests", min=1.0, max=86400.0)
     ] = 60.0,
+    unsafe_store: UnsafeOpt = False,
 ) -> None:
-    """The reading room: a read-only website to search, read, cite, replay, compare and export."""
+    """The reading room: a read-only website to search, read, cite, replay, compare and export.
+    An S3 store is probed first: one that would break write-once is refused."""
     import socket
 
     try:
-        a = _archive(archive, catalog)
+        a = _archive(archive, catalog, probed=unsafe_store)
     except ArchiveError as exc:
         return _fail(exc)
     try:  # a port in use is one line, not a server traceback

@@ -36,8 +36,12 @@ def gc(
     archive: Annotated[
         str, typer.Option("--archive", envvar="ARCHIVE_URL", help="file:///path or s3://bucket/prefix")
     ] = "./archive",
+    unsafe_store: Annotated[
+        bool, typer.Option("--unsafe-store", help="collect on an S3 server that failed the write-once probes")
+    ] = False,
 ) -> None:
-    """Objects of killed or raced attempts and superseded checkpoints, past the grace period."""
+    """Objects of killed or raced attempts, superseded checkpoints and leftover store probes,
+    past the grace period. An S3 store is probed first."""
     from researcher.cli import _fail, _store, err
 
     try:
@@ -47,7 +51,7 @@ def gc(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     try:
-        store = _store(archive)
+        store = _store(archive, probed=unsafe_store)
         found = collect.plan(store, grace=period)
         for c in found.candidates:
             sys.stdout.write(f"{c.why}\t{c.key}\t{c.size}\t{c.modified.isoformat()}\n")

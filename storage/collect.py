@@ -6,6 +6,7 @@ is the one place that can, and it deletes only what is, at once:
 - unreferenced: a raw WARC part or crawl log that no committed manifest row, no takedown's
   evidence, no run report and no source's newest conditional-request state names; a clean
   document no committed row names; a checkpoint that is not among its log's KEEP newest;
+  a store probe's object (storage/probe.py) that its credentials could not delete;
 - older than the grace period (its S3 LastModified, or mtime): an attempt still in flight
   writes its raw and clean objects before it commits the rows that name them, so an object
   younger than the longest a run can take (the DAGs' 6-hour run timeout, retries included)
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from storage import checkpoint, layout, manifest, tablelog
+from storage import checkpoint, layout, manifest, probe, tablelog
 from storage.errors import PermanentError, StorageUnavailable
 from storage.store import LocalStore, ObjectInfo, S3Store, Store
 from storage.tables import EVENTS
@@ -43,7 +44,7 @@ class Candidate:
     key: str
     size: int
     modified: datetime
-    why: str  # "uncommitted attempt" | "unreferenced extraction" | "superseded checkpoint"
+    why: str  # "uncommitted attempt" | "unreferenced extraction" | "superseded checkpoint" | "store probe"
 
 
 @dataclass
@@ -110,7 +111,12 @@ def plan(store: Store, now: datetime | None = None, grace: timedelta = GRACE) ->
     refs = _references(store, {i.key for i in listed})
     found = select(listed, refs.__contains__, now, grace)
     found.candidates += superseded(cps, now, grace)
-    found.examined += len(cps)
+    # a store probe's objects left by credentials that could not delete them, or a killed probe
+    probes = list(store.list_info(probe.PREFIX))
+    found.candidates += [
+        Candidate(i.key, i.size, i.modified, "store probe") for i in probes if i.modified and now - i.modified > grace
+    ]
+    found.examined += len(cps) + len(probes)
     return found
 
 

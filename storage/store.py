@@ -278,7 +278,8 @@ _OBJECT_SUFFIXES = (".parquet", ".warc.gz", ".json", ".jsonl")  # what the layou
 
 class S3Store:
     """An archive under s3://bucket/prefix on any S3-compatible server that honours
-    conditional writes (`If-None-Match: *`: AWS S3, MinIO, SeaweedFS, Ceph, R2, ...).
+    conditional writes (`If-None-Match: *`: AWS S3, MinIO, SeaweedFS, Ceph, R2, ...), which
+    is probed before the process's first write (storage/probe.py), not assumed.
 
     Uploads carry a SHA-256 checksum that the server verifies; large files go multipart,
     and only the completion, conditional too, makes them visible. The client comes from
@@ -287,13 +288,21 @@ class S3Store:
     """
 
     def __init__(
-        self, bucket: str, prefix: str = "", client: S3Client | None = None, raw_retention: Retention | None = None
+        self,
+        bucket: str,
+        prefix: str = "",
+        client: S3Client | None = None,
+        raw_retention: Retention | None = None,
+        unsafe: frozenset[str] | None = None,
     ):
         import boto3
         from botocore.config import Config
 
         self.bucket = bucket
         self.raw_retention = raw_retention
+        # probes (storage/probe.py) the operator accepts failing; None: ARCHIVE_UNSAFE_STORE decides
+        self.unsafe = unsafe
+        self._probed = False
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         # a session of its own: boto3's default session keeps the first credentials it resolved
@@ -301,6 +310,18 @@ class S3Store:
             "s3",
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
         )
+
+    def probe(self, *, writer: bool = True) -> Any:
+        """The server's verdict on the behaviours write-once needs (storage/probe.py), once per
+        process and endpoint; UnsafeStore when it lacks one the operator did not accept."""
+        from storage import probe
+
+        self._probed = True  # before the check: recording an accepted unsafe verdict writes
+        try:
+            return probe.check(self, writer=writer)
+        except BaseException:
+            self._probed = False  # refused (or not known yet): every later write asks again
+            raise
 
     def _key(self, key: str) -> str:
         _check_key(key)
@@ -350,6 +371,8 @@ class S3Store:
         conditional write still in flight: look again shortly."""
         from botocore.exceptions import ClientError
 
+        if not self._probed:  # the process's first write: is this server safe to write to?
+            self.probe(writer=True)
         for attempt in range(5):
             try:
                 upload()

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,7 +34,10 @@ os.environ.update(
     }
 )
 
+from storage import probe  # noqa: E402
+from storage.store import S3Store  # noqa: E402
 from tests.fixtures.server import SITES_DIR, FixtureServer, fixture_server  # noqa: E402
+from tests.s3others import MotoS3, S3rver, node_missing_reason  # noqa: E402
 from tests.s3server import WeedS3  # noqa: E402
 
 pytest_plugins = ["tests.browser"]  # the browser_page fixture (Playwright on Debian's Chromium)
@@ -117,6 +121,75 @@ def bucket(weed: WeedS3) -> Iterator[str]:
         if keys:
             client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})  # type: ignore[attr-defined,typeddict-item]
     client.delete_bucket(Bucket=name)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
+    """moto's standalone S3 server: the second implementation the store contract runs on."""
+    server = MotoS3(tmp_path_factory.mktemp("moto"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def moto_bucket(moto: MotoS3) -> Iterator[str]:
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    client = moto.client()
+    client.create_bucket(Bucket=name)
+    yield name
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})  # type: ignore[typeddict-item]
+    client.delete_bucket(Bucket=name)
+
+
+@dataclass
+class S3Bucket:
+    """A fresh bucket on one of the S3 servers the contract runs on, and the probes that
+    server is known to fail (accepted here so the rest of the contract can run on it; the
+    refusal itself is tested in test_store_probe.py)."""
+
+    name: str  # the server: seaweedfs | moto
+    server: Any  # WeedS3 | MotoS3: .endpoint, .client(), .env()
+    bucket: str
+    accepted: frozenset[str] = frozenset()
+
+    def store(self, prefix: str = "") -> S3Store:
+        return S3Store(self.bucket, prefix, client=self.server.client(), unsafe=self.accepted)
+
+    def env(self) -> dict[str, str]:
+        extra = {probe.UNSAFE_ENV: ",".join(sorted(self.accepted))} if self.accepted else {}
+        return {**self.server.env(), **extra}
+
+
+# moto stores a body whatever its x-amz-checksum-sha256 says; everything else holds
+S3_SERVERS = {"seaweedfs": frozenset[str](), "moto": frozenset({"checksum"})}
+
+
+@pytest.fixture(params=list(S3_SERVERS))
+def s3(request: pytest.FixtureRequest) -> S3Bucket:
+    """The same test on SeaweedFS and on moto's server."""
+    if request.param == "seaweedfs":
+        server, bucket = request.getfixturevalue("weed"), request.getfixturevalue("bucket")
+    else:
+        server, bucket = request.getfixturevalue("moto"), request.getfixturevalue("moto_bucket")
+    return S3Bucket(request.param, server, bucket, S3_SERVERS[request.param])
+
+
+@pytest.fixture(scope="session")
+def s3rver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3rver]:
+    """s3rver (npm): accepts If-None-Match and overwrites anyway. Missing under CI is a failure."""
+    reason = node_missing_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"s3rver cannot run: {reason}")
+        pytest.skip(reason)
+    server = S3rver(tmp_path_factory.mktemp("s3rver"))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

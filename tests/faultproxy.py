@@ -31,7 +31,7 @@ S3_ERROR = (
 class Rule:
     """A fault for requests whose method is in `methods` and whose path contains `match`."""
 
-    action: str  # "500" | "503" | "slowdown" | "404" | "truncate" | "latency" | "stale"
+    action: str  # "500" | "503" | "slowdown" | "404" | "truncate" | "latency" | "stale" | "overwrite"
     methods: tuple[str, ...] = ("GET", "PUT", "HEAD", "POST", "DELETE")
     match: str = ""
     times: int | None = 1  # how often it fires (None: always)
@@ -59,6 +59,7 @@ class FaultProxy:
     requests: int = 0
     verbs: Counter[str] = field(default_factory=Counter)  # forwarded requests: GET, HEAD, LIST, PUT, ...
     bytes_read: int = 0  # body bytes the upstream returned to GETs (listings included)
+    admin: Any = None  # a boto3 client to the upstream, for "overwrite" (a gateway that ignores If-None-Match)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -114,6 +115,9 @@ class FaultProxy:
                     conn.request(self.command, self.path, body=body or None, headers=headers)
                     resp = conn.getresponse()
                     data = resp.read()
+                    if rule and rule.action == "overwrite" and self.command == "PUT" and resp.status == 412:
+                        self._overwrite(body)
+                        return
                     verb = "LIST" if self.command == "GET" and "list-type" in self.path else self.command
                     with proxy._lock:
                         proxy.verbs[verb] += 1
@@ -139,6 +143,16 @@ class FaultProxy:
                         self.wfile.write(data)
                 finally:
                     conn.close()
+
+            def _overwrite(self, body: bytes) -> None:
+                """What a gateway that drops If-None-Match does: the upload replaces the object.
+                (The header is signed, so the proxy cannot strip it: it writes with its own client.)"""
+                bucket, _, key = unquote(urlsplit(self.path).path).lstrip("/").partition("/")
+                etag = proxy.admin.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
+                self.send_response(200)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _handle
 
@@ -174,3 +188,9 @@ class FaultProxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

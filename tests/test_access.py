@@ -184,3 +184,20 @@ def test_the_reading_room_serves_an_s3_archive_with_read_only_credentials(
         assert export.status_code == 200 and export.content[:2] == b"PK"
     after = admin.list_object_versions(Bucket=BUCKET, Prefix=f"{PREFIX}/").get("Versions", [])
     assert [(o["Key"], o["VersionId"]) for o in after] == [(o["Key"], o["VersionId"]) for o in before]
+
+
+def test_a_read_only_reader_cannot_probe_the_store_and_says_so(
+    iam_weed: WeedS3, locked_archive: str, tmp_path: Path
+) -> None:
+    """A researcher's key may not write, so it cannot probe: verify says so and goes on. The
+    pipeline's probe (it wrote the archive) left nothing under _probe/."""
+    from storage import probe
+
+    probe.forget()  # the pipeline identity's verdict, cached in this process, is not the reader's
+    code, out = cli(iam_weed, "researcher", "verify", "--archive", locked_archive, tmp=tmp_path)
+    text = " ".join(out.split())
+    assert code == 0, out
+    assert "not probed (these credentials may not write under _probe/)" in text and "0 problem(s)" in text
+    probe.forget()
+    admin = iam_weed.client(*creds("admin"))
+    assert not admin.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/_probe/").get("Contents")

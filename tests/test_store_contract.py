@@ -1,4 +1,5 @@
-"""One contract, two stores: a local directory and a real S3 server (SeaweedFS)."""
+"""One contract, three stores: a local directory and two real S3 servers (SeaweedFS, and
+moto's standalone server with its one failed probe, checksums, accepted)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,21 @@ from typing import Any
 import boto3
 import pytest
 
-from storage import manifest
+from storage import manifest, probe
 from storage.errors import ObjectExists, ObjectNotFound, PermanentError, StorageUnavailable
 from storage.store import LocalStore, S3Store, Store, open_store
-from tests.s3server import ACCESS_KEY, SECRET_KEY, WeedS3
+from tests.conftest import S3_SERVERS, S3Bucket
+from tests.s3server import ACCESS_KEY, SECRET_KEY
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "seaweedfs", "moto"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "local":
         yield LocalStore(tmp_path / "archive")
     else:
-        weed: WeedS3 = request.getfixturevalue("weed")
-        bucket: str = request.getfixturevalue("bucket")
-        yield S3Store(bucket, "prefix/archive", client=weed.client())  # type: ignore[arg-type]
+        server = request.getfixturevalue("moto" if request.param == "moto" else "weed")
+        bucket = request.getfixturevalue("moto_bucket" if request.param == "moto" else "bucket")
+        yield S3Bucket(request.param, server, bucket, S3_SERVERS[request.param]).store("prefix/archive")
 
 
 def test_put_get_roundtrip(store: Store) -> None:
@@ -60,7 +62,7 @@ def test_racing_writers_one_winner(store: Store) -> None:
     one succeeds, the others get ObjectExists, and the key holds the winner's bytes."""
     if isinstance(store, S3Store):  # one client per writer, as separate processes would have
         clients = [boto3_client_like(store) for _ in range(8)]
-        stores: list[Store] = [S3Store(store.bucket, store.prefix, client=c) for c in clients]
+        stores: list[Store] = [S3Store(store.bucket, store.prefix, client=c, unsafe=store.unsafe) for c in clients]
     else:
         stores = [store] * 8
     for it in range(40):
@@ -193,40 +195,49 @@ def test_manifest_commit_is_idempotent(store: Store) -> None:
     assert sorted(manifest.load_manifests(store, "s1").column("capture_id").to_pylist()) == ["c1", "c2"]
 
 
-def test_s3_upload_carries_a_sha256_checksum(weed: WeedS3, bucket: str) -> None:
-    """The server computed and kept the SHA-256 of what it received (not only our metadata)."""
+def test_s3_upload_carries_a_sha256_checksum(s3: S3Bucket) -> None:
+    """The server kept the SHA-256 the upload carried (not only our metadata)."""
     import base64
 
-    client = weed.client()
-    store = S3Store(bucket, "p", client=client)  # type: ignore[arg-type]
+    client, bucket = s3.server.client(), s3.bucket
+    store = s3.store("p")
     store.put_bytes("x/y", b"payload")
-    head = client.head_object(Bucket=bucket, Key="p/x/y", ChecksumMode="ENABLED")  # type: ignore[attr-defined]
-    assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(b"payload").digest()).decode()
+    head = client.head_object(Bucket=bucket, Key="p/x/y", ChecksumMode="ENABLED")
     assert head["Metadata"]["sha256"] == hashlib.sha256(b"payload").hexdigest()
+    assert store._digest("x/y") == hashlib.sha256(b"payload").hexdigest()  # what a retried upload compares
+    if "checksum" not in s3.accepted:  # a server that verifies checksums keeps them (moto keeps neither)
+        assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(b"payload").digest()).decode()
 
 
-def test_s3_refuses_a_body_that_does_not_match_its_checksum(weed: WeedS3, bucket: str) -> None:
-    """The checksum is verified by the server: bytes altered on the way are refused, not stored."""
+def test_s3_refuses_a_body_that_does_not_match_its_checksum(s3: S3Bucket) -> None:
+    """The checksum is verified by the server: bytes altered on the way are refused, not stored.
+    A server that stores them (moto) is refused by the probe before the archive writes there."""
     import base64
 
     from botocore.exceptions import ClientError
 
-    client = weed.client()
+    client, bucket = s3.server.client(), s3.bucket
     wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    if "checksum" in s3.accepted:
+        client.put_object(Bucket=bucket, Key="p/bad", Body=b"payload", ChecksumSHA256=wrong)  # stored: unsafe
+        probe.forget()
+        with pytest.raises(probe.UnsafeStore, match=r"checksum: stored an upload whose x-amz-checksum-sha256"):
+            S3Store(bucket, "q", client=client).put_bytes("a", b"x")  # type: ignore[arg-type]
+        return
     with pytest.raises(ClientError):
         client.put_object(Bucket=bucket, Key="p/bad", Body=b"payload", ChecksumSHA256=wrong)
     assert not S3Store(bucket, "p", client=client).exists("bad")  # type: ignore[arg-type]
 
 
-def test_s3_multipart_upload(weed: WeedS3, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_multipart_upload(s3: S3Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import storage.store as st
 
     monkeypatch.setattr(st, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)
     big = tmp_path / "big.bin"
     big.write_bytes(b"0123456789abcdef" * (7 * 1024 * 1024 // 16))
     monkeypatch.setattr(st, "MULTIPART_CHUNK", 5 * 1024 * 1024)
-    client = weed.client()
-    store = S3Store(bucket, "", client=client)  # type: ignore[arg-type]
+    client, bucket = s3.server.client(), s3.bucket
+    store = s3.store("")
     store.put_file("big/one.bin", big)
     assert hashlib.sha256(store.get_bytes("big/one.bin")).digest() == hashlib.sha256(big.read_bytes()).digest()
     etag = client.head_object(Bucket=bucket, Key="big/one.bin")["ETag"]

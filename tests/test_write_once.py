@@ -40,6 +40,7 @@ from storage import layout, manifest
 from storage.errors import ObjectExists, PermanentError, StorageRefused, StorageUnavailable
 from storage.store import LocalStore, S3Store, Store
 from storage.warcread import CorruptWarc, PayloadTooLarge, decode_body, read_capture_records
+from tests.conftest import S3_SERVERS, S3Bucket
 from tests.faultproxy import FaultProxy, Rule
 from tests.hostile import CHALLENGE, DAY, WINDOW, HostileSite, article, gzip_bomb, run_steps, write_profile
 from tests.s3server import ACCESS_KEY, SECRET_KEY, WeedS3
@@ -76,16 +77,21 @@ def _s3_client(endpoint: str, attempts: int = 3) -> Any:
     )
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "moto"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     return make_target(request, tmp_path)
 
 
 def make_target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
-    """A local directory or a fresh SeaweedFS bucket, as the fixture's param says."""
+    """A local directory, a fresh SeaweedFS bucket or a fresh bucket on moto's server (its one
+    failed probe, checksums, accepted), as the fixture's param says."""
     if request.param == "local":
         root = tmp_path / "archive"
         return Target(LocalStore(root), root.as_uri(), {})
+    if request.param == "moto":
+        moto = S3Bucket("moto", request.getfixturevalue("moto"), request.getfixturevalue("moto_bucket"))
+        moto.accepted = S3_SERVERS["moto"]
+        return Target(moto.store("arc"), f"s3://{moto.bucket}/arc", moto.env(), moto.server.client())
     weed: WeedS3 = request.getfixturevalue("weed")
     bucket: str = request.getfixturevalue("bucket")
     client = weed.client()

@@ -236,7 +236,10 @@ def _in_child(steps: Steps, step: str, window: tuple[datetime, datetime]) -> dic
 def measure(
     weed: WeedS3, proxy: FaultProxy, bucket: str, profile: Path, site: HostileSite, catalog: Path
 ) -> dict[str, Any]:
-    """The seed run, then the measured run step by step; then both runs' objects removed."""
+    """The seed run, then the measured run step by step; then both runs' objects removed.
+    The seed run probes the store (storage/probe.py) in this process and the forked steps
+    inherit its verdict: the figures are the run's own requests, without the probe's
+    constant 11 a task process pays once (README)."""
     admin = weed.client()
     store = S3Store(bucket, history.PREFIX, client=history.client(proxy.endpoint))  # type: ignore[arg-type]
     before = set(history.all_keys(admin, bucket))

@@ -1,0 +1,130 @@
+"""Two more S3 servers on loopback, besides SeaweedFS (tests/s3server.py):
+
+- moto's standalone server (`moto[server]`, PyPI): honours If-None-Match on uploads and on
+  multipart completions, but stores a body whatever its x-amz-checksum-sha256 says;
+- s3rver (npm, tests/s3rver/package.json): a fake S3 server that accepts If-None-Match and
+  overwrites anyway, the store the probe exists to refuse.
+
+Each is a real server process speaking HTTP on 127.0.0.1, driven by the same boto3 client.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from tests.s3server import free_port
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+S3RVER_DIR = Path(__file__).parent / "s3rver"
+
+
+def s3rver_binary() -> Path | None:
+    found = S3RVER_DIR / "node_modules" / ".bin" / "s3rver"
+    return found if found.exists() and shutil.which("node") else None
+
+
+class LoopbackS3:
+    """A server process on 127.0.0.1: started, waited for, stopped; a client and env for it."""
+
+    name = ""
+    access_key = "newsarchive-other"
+    secret_key = "newsarchive-other-secret"
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60) -> LoopbackS3:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.data_dir / f"{self.name}.log").open("ab")
+        self.proc = subprocess.Popen(self.command(), cwd=self.data_dir, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        client = self.client()
+        while True:
+            try:
+                client.list_buckets()
+                return self
+            except Exception as exc:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    tail = (self.data_dir / f"{self.name}.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{self.name} did not start: {exc}\n{tail}") from exc
+                time.sleep(0.2)
+
+    def client(self) -> S3Client:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=20),
+        )
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class MotoS3(LoopbackS3):
+    name = "moto"
+
+    def command(self) -> list[str]:
+        server = Path(sys.executable).parent / "moto_server"
+        return [str(server), "-H", "127.0.0.1", "-p", str(self.port)]
+
+
+class S3rver(LoopbackS3):
+    name = "s3rver"
+    access_key = secret_key = "S3RVER"  # the only credentials s3rver accepts
+
+    def command(self) -> list[str]:
+        binary = s3rver_binary()
+        if binary is None:
+            raise RuntimeError("s3rver not installed: `make test` installs it (npm ci --prefix tests/s3rver)")
+        data = self.data_dir / "data"
+        data.mkdir(exist_ok=True)
+        return ["node", str(binary), "--address", "127.0.0.1", "--port", str(self.port), "--directory", str(data)]
+
+
+def node_missing_reason() -> str:
+    """Why s3rver cannot run here, or "" when it can."""
+    if not shutil.which("node"):
+        return "node is not installed"
+    if s3rver_binary() is None:
+        return "s3rver is not installed (npm ci --prefix tests/s3rver)"
+    return ""
+
+
+def required_under_ci() -> bool:
+    return bool(os.environ.get("CI"))
