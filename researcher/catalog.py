@@ -38,14 +38,17 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import surt
+
 from researcher.textindex import MARK_END, MARK_START, TextIndex, query_string, terms
+from researcher.wayback.cdx import line_fields
 from storage import layout, manifest
 from storage.errors import PermanentError
 from storage.store import Store
 
 __all__ = ["MARK_END", "MARK_START", "SORTS", "STATUSES", "Catalog", "Query", "query_string"]
 
-SCHEMA_VERSION = 9  # 9: per-source log positions and unread parts
+SCHEMA_VERSION = 10  # 10: SURT keys (the CDX and Memento lookups)
 SORTS = ("published", "captured", "source", "url", "rank")
 STATUSES = ("ok", "extraction_failed", "not_article", "blocked")
 FACETS = ("source", "status", "language", "month")
@@ -77,6 +80,9 @@ create table captures(
   has_text integer not null,
   day text,
   {", ".join(f"{c} text" for c in _INDEXED)},
+  urlkey text,  -- SURT of final_url: the CDX API's and Memento's key
+  rurlkey text,  -- SURT of requested_url where it differs (a redirected fetch)
+  cdx text,  -- the capture's CDX fields (JSON), read by CDX and Memento lookups without the row
   row blob not null
 );
 create table text_todo(rid integer primary key);
@@ -88,15 +94,38 @@ create index captures_fetched on captures(shown, fetched_at);
 create index captures_final_url on captures(final_url);
 create index captures_requested_url on captures(requested_url);
 create index captures_canonical_url on captures(canonical_url);
+create index captures_urlkey on captures(urlkey, fetched_at);
+create index captures_rurlkey on captures(rurlkey) where rurlkey is not null;
 pragma user_version = {SCHEMA_VERSION};
 """
-_COLS = ("manifest", "pos", "has_text", "day", *_INDEXED, "row")
+_COLS = ("manifest", "pos", "has_text", "day", *_INDEXED, "urlkey", "rurlkey", "cdx", "row")
 # The rest of a row is stored as zlib-compressed JSON with a preset dictionary of the
 # manifest's column names: ~270 bytes instead of ~1,500 (a new dictionary needs a new
 # SCHEMA_VERSION, which rebuilds the cache).
 _ZDICT = json.dumps({c: None for c in manifest.COLUMNS if c not in _INDEXED and c != "text"}).encode() + (
     b'"raw/source=", "clean/source=", "warc_key": "raw/source=", ".warc.gz", ".json", "text/html; charset=utf-8"'
 )
+
+
+def _urlkeys(row: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The SURT keys of a row's final URL and, when the fetch was redirected, its requested one."""
+    final, requested = row.get("final_url"), row.get("requested_url")
+    key = _surt(final) if final else None
+    return key, (_surt(requested) if requested and requested != final else None)
+
+
+def _cdx(row: dict[str, Any]) -> str | None:
+    try:
+        return json.dumps(line_fields(row), separators=(",", ":"))
+    except (KeyError, ValueError):  # no capture time: a row no CDX query can list
+        return None
+
+
+def _surt(url: str) -> str | None:
+    try:
+        return str(surt.surt(url))
+    except (ValueError, IndexError, UnicodeError):  # a URL surt cannot key: left out of CDX lookups
+        return None
 
 
 def _pack(rest: dict[str, Any]) -> bytes:
@@ -485,6 +514,8 @@ class Catalog:
                     int(bool(r.get("text"))),
                     _day(r),
                     *(r.get(c) for c in _INDEXED),
+                    *_urlkeys(r),
+                    _cdx(r),
                     _pack({k: v for k, v in r.items() if k != "text" and k not in _INDEXED}),
                 )
                 for pos, r in enumerate(rows)
@@ -815,6 +846,39 @@ class Catalog:
             " order by c.fetched_at, c.capture_id",
             (url, url, url),
         )
+
+    def by_urlkey(
+        self,
+        low: str,
+        high: str,
+        *,
+        exact: str | None = None,
+        since: str | None = None,
+        before: str | None = None,
+        reverse: bool = False,
+    ) -> Iterator[dict[str, str]]:
+        """The CDX fields (urlkey included) of every capture's latest extraction keyed
+        low <= urlkey < high (with `exact`, also the redirected fetches requested at that key),
+        in key and capture-time order, fetched_at within [since, before) (ISO prefixes). Read
+        lazily from the SURT index: a caller stops when it has enough."""
+        where = ["c.latest = 1", "c.cdx is not null"]
+        where.append("(c.urlkey >= ? and c.urlkey < ?" + (" or c.rurlkey = ?)" if exact else ")"))
+        args: list[Any] = [low, high, *([exact] if exact else [])]
+        if since:
+            where.append("c.fetched_at >= ?")
+            args.append(since)
+        if before:
+            where.append("c.fetched_at < ?")
+            args.append(before)
+        order = "desc" if reverse else "asc"
+        sql = (
+            f"select c.urlkey, c.cdx from captures c where {' and '.join(where)} "  # noqa: S608
+            f"order by c.urlkey {order}, c.fetched_at {order}, c.capture_id {order}"
+        )
+        for urlkey, fields in self.db.execute(sql, args):
+            line = json.loads(fields)
+            line["urlkey"] = urlkey
+            yield line
 
     def day_counts(self, source: str) -> dict[str, dict[str, int]]:
         """Captures a researcher sees (each capture's latest extraction, superseded blocked

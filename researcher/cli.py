@@ -614,6 +614,58 @@ def serve(
     uvicorn.run(create_app(a, refresh_seconds=refresh), host=host, port=port, log_level="warning")
 
 
+@app.command("sql")
+def sql_command(
+    query: Annotated[str, typer.Argument(help="SQL over manifests, captures, events, links (DuckDB)")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | csv | jsonl | parquet")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="a file (parquet needs one)")] = None,
+    limit: Annotated[int, typer.Option(help="rows shown in a table (0: all)", min=0)] = 100,
+    archive: ArchiveOpt = DEFAULT_ARCHIVE,
+) -> None:
+    """DuckDB SQL over the archive's tables, each read and verified by the archive's reader."""
+    import csv
+
+    import pyarrow.parquet as pq
+
+    from researcher import sql
+
+    if fmt not in ("table", "csv", "jsonl", "parquet"):
+        raise typer.BadParameter(f"{fmt!r}: table, csv, jsonl or parquet", param_hint="--format")
+    if fmt == "parquet" and output is None:
+        raise typer.BadParameter("parquet needs --output FILE", param_hint="--format")
+    try:
+        store = _store(archive)
+        result = sql.query(store, query, _warn_corrupt, limit=limit if fmt == "table" and limit else None)
+    except ArchiveError as exc:
+        return _fail(exc)
+    if fmt == "parquet":
+        assert output is not None
+        tmp = output.with_name(output.name + ".part")
+        pq.write_table(result, tmp)
+        tmp.replace(output)  # the file appears only when complete
+        err.print(f"{result.num_rows} row(s) to {output}")
+        return
+    rows = result.to_pylist()
+    sink = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        if fmt == "jsonl":
+            for row in rows:
+                sink.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        elif fmt == "csv":
+            writer = csv.writer(sink)
+            writer.writerow(result.column_names)
+            writer.writerows([[row[c] for c in result.column_names] for row in rows])
+        else:
+            table = Table(*result.column_names, box=None)
+            for row in rows:
+                table.add_row(*(_cell(None if row[c] is None else str(row[c])) for c in result.column_names))
+            Console(width=WIDTH).print(table)
+            err.print(f"{len(rows)} row(s)" + (f" (--limit {limit})" if limit and len(rows) == limit else ""))
+    finally:
+        if output:
+            sink.close()
+
+
 app.command("gc")(collect_command)  # an operator's command, in its own module
 
 

@@ -48,6 +48,9 @@ from researcher.cite import bibtex, citation, csl_json
 from researcher.export import FORMATS, write_export
 from researcher.reader import Archive, UnknownCapture, select_extraction
 from researcher.replay import rewrite
+from researcher.wayback import routes as wayback
+from researcher.wayback import timestamps
+from researcher.wayback.routes import web_link
 from storage.errors import ArchiveError, PermanentError
 from storage.tablelog import CorruptPart
 
@@ -58,9 +61,9 @@ SEARCH_SLOTS = max(1, (os.cpu_count() or 2) // 2)  # searches running at once: t
 SEARCH_QUEUE = 64  # searches waiting for a slot before more are refused (503)
 MAX_PAGE = 500  # 10,000 results deep: further is a narrower search, not a later page
 QUERY_SECONDS = 5.0  # a request's catalog statements are interrupted past this (Catalog.budget)
-SANDBOX_CSP = (
-    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
-    "form-action 'none'; frame-ancestors 'self'; base-uri 'none'"
+SANDBOX_CSP = (  # a click on a link may take the top window to its archived capture; nothing else navigates
+    "sandbox allow-top-navigation-by-user-activation; default-src 'none'; style-src 'unsafe-inline'; "
+    "img-src data:; font-src data:; form-action 'none'; frame-ancestors 'self'; base-uri 'none'"
 )
 PAGE_CSP = (
     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; script-src 'self'; "
@@ -261,6 +264,9 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         finally:
             slots.release()
 
+    # Wayback URLs, the CDX APIs, Memento (researcher/wayback/)
+    wayback.install(app, archive, fresh=fresh, page=page, sandboxed=_sandboxed, budget_seconds=QUERY_SECONDS)
+
     @get("/", response_class=HTMLResponse)
     async def search(request: Request) -> HTMLResponse:
         if not (request.query_params.get("q") or request.query_params.get("title")):
@@ -314,28 +320,32 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
             row=row,
             extractions=rows,
             versions=versions,
-            citation=citation(row),
+            citation=citation(row, address=_address(request, row)),
+            address=_address(request, row),
             provenance=_provenance(row),
             aftermath=state["aftermath"](row["capture_id"]),
         )
 
     @get("/capture/{capture_id}/cite.bib")
-    def cite_bib(capture_id: str) -> Response:
+    def cite_bib(request: Request, capture_id: str) -> Response:
         with archive.catalog.budget(QUERY_SECONDS):
             row = archive.locate(capture_id)  # metadata only: no text read
-        return Response(bibtex(row), media_type="application/x-bibtex; charset=utf-8")
+        return Response(bibtex(row, address=_address(request, row)), media_type="application/x-bibtex; charset=utf-8")
 
     @get("/capture/{capture_id}/cite.json")
-    def cite_json(capture_id: str) -> JSONResponse:
+    def cite_json(request: Request, capture_id: str) -> JSONResponse:
         with archive.catalog.budget(QUERY_SECONDS):
             row = archive.locate(capture_id)  # metadata only: no text read
-        return JSONResponse([csl_json(row)], media_type="application/vnd.citationstyles.csl+json")
+        item = csl_json(row, address=_address(request, row))
+        return JSONResponse([item], media_type="application/vnd.citationstyles.csl+json")
 
     @get("/capture/{capture_id}/replay", response_class=HTMLResponse)
     def replay(request: Request, capture_id: str) -> HTMLResponse:
+        """This very capture in the frame (the /web/ address picks the closest of its URL's)."""
         with archive.catalog.budget(QUERY_SECONDS):
             row = archive.locate(capture_id)  # metadata only: no text read
-        return page(request, "replay.html", row=row)
+        address = str(request.base_url).rstrip("/") + wayback.wayback_address(row)
+        return page(request, "replay.html", row=row, frame=f"/capture/{capture_id}/raw", address=address)
 
     @get("/capture/{capture_id}/raw")
     def raw(capture_id: str, exact: bool = False) -> Response:
@@ -349,7 +359,8 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         if not re.match(r"(text/html|application/xhtml\+xml|text/plain)\b", ctype):
             ctype = "text/plain; charset=utf-8"  # never let an archived body be taken for something runnable
         elif not exact and ctype.startswith(("text/html", "application/xhtml")):
-            body, ctype = rewrite(body, ctype, row["final_url"]), "text/html; charset=utf-8"
+            links = web_link(timestamps.format_ts(timestamps.from_iso(row["fetched_at"])))
+            body, ctype = rewrite(body, ctype, row["final_url"], link=links, top=True), "text/html; charset=utf-8"
         return _sandboxed(body, ctype)
 
     @get("/go")
@@ -434,6 +445,11 @@ _MEDIA = {
     "parquet": "application/vnd.apache.parquet",
     "wacz": "application/wacz",
 }
+
+
+def _address(request: Request, row: dict[str, Any]) -> str:
+    """The capture's citable archive address on this server: /web/<timestamp>/<url>."""
+    return str(request.base_url).rstrip("/") + wayback.wayback_address(row)
 
 
 def _log_corrupt(exc: CorruptPart) -> None:

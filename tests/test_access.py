@@ -201,3 +201,11 @@ def test_a_read_only_reader_cannot_probe_the_store_and_says_so(
     probe.forget()
     admin = iam_weed.client(*creds("admin"))
     assert not admin.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/_probe/").get("Contents")
+
+
+def test_sql_over_s3_with_read_only_credentials(iam_weed: WeedS3, locked_archive: str, tmp_path: Path) -> None:
+    """DuckDB over the archive's tables on S3, read by a researcher's read-only key."""
+    query = "select source_id, count(*) as n from captures where status = 'ok' group by 1"
+    code, out = cli(iam_weed, "researcher", "sql", query, "-f", "jsonl", "--archive", locked_archive, tmp=tmp_path)
+    assert code == 0, out
+    assert [json.loads(x) for x in out.splitlines() if x.startswith("{")] == [{"source_id": "aa_fr", "n": 4}]

@@ -117,8 +117,14 @@ def test_every_route_answers_head_and_sends_the_hardening_headers(client: TestCl
     samples = {
         "capture_id": capture,
         "source": "aa_fr",
+        "rest:path": f"timemap/link/{URL}",  # /web/...: TimeMaps, mementos, the TimeGate, pywb's CDX
     }
-    extra = {"/diff": f"?a={capture}&b={capture}", "/go": f"?url={quote(URL)}", "/export": "?format=csv"}
+    extra = {
+        "/diff": f"?a={capture}&b={capture}",
+        "/go": f"?url={quote(URL)}",
+        "/export": "?format=csv",
+        "/cdx/search/cdx": f"?url={quote(URL)}",
+    }
     paths = []
     for route in client.app.routes:  # type: ignore[attr-defined]
         if isinstance(route, Mount):
@@ -140,7 +146,8 @@ def test_every_route_answers_head_and_sends_the_hardening_headers(client: TestCl
             assert r.headers["x-frame-options"] == "SAMEORIGIN", path
             assert "frame-ancestors 'self'" in r.headers["content-security-policy"], path
     replay = client.get(f"/capture/{capture}/raw")
-    assert replay.headers["content-security-policy"].startswith("sandbox;")  # the replay keeps its sandbox
+    # the replay keeps its sandbox: no script, nothing fetched; only a click may move the top window
+    assert replay.headers["content-security-policy"].startswith("sandbox allow-top-navigation-by-user-activation;")
 
 
 def test_searches_past_the_queue_are_refused_with_retry_after(
@@ -190,9 +197,11 @@ def test_replay_is_sandboxed_checked_and_links_stay_in_the_archive(client: TestC
     blocked, good = a.versions(URL)
     raw = client.get(f"/capture/{good['capture_id']}/raw")
     csp = raw.headers["content-security-policy"]
-    assert csp.startswith("sandbox;") and "default-src 'none'" in csp and "script-src" not in csp
+    assert csp.startswith("sandbox allow-top-navigation-by-user-activation;") and "default-src 'none'" in csp
+    assert "script-src" not in csp and "allow-scripts" not in csp
     assert raw.headers["x-content-type-options"] == "nosniff"
-    assert 'href="/go?url=https%3A%2F%2Fwww.aa.com.tr%2Ffr%2Fmonde"' in raw.text
+    ts = good["fetched_at"][:19].replace("-", "").replace(":", "").replace("T", "")
+    assert f'href="/web/{ts}/https://www.aa.com.tr/fr/monde" target="_top"' in raw.text  # the Wayback scheme
     assert 'href="https://www.aa.com.tr/fr/monde"' not in raw.text
     exact = client.get(f"/capture/{good['capture_id']}/raw", params={"exact": "1"})
     assert exact.content == a.decoded(good["capture_id"])  # the bytes as archived, still sandboxed
@@ -331,8 +340,10 @@ def test_a_researcher_searches_filters_reads_replays_compares_and_exports(
     expect(frame.get_by_role("heading", level=1)).to_have_text("Idleb : le régime lance une nouvelle offensive")
     steps.shot("replay")
     frame.get_by_role("link", name="Monde").click()  # a link in the archived page: stays in the archive
-    expect(frame.get_by_text("is not in the archive")).to_be_visible()
+    page.wait_for_url("**/web/*/https://www.aa.com.tr/fr/monde*")  # the top window: address and banner follow
+    expect(page.get_by_role("alert")).to_contain_text("is not in the archive")
     steps.shot("replay-link")
+    page.go_back()
 
     page.get_by_role("link", name="Back to the article").click()
     page.get_by_role("link", name="diff with this one").click()

@@ -13,7 +13,10 @@ and over S3), the same work for each:
   (count and the 20 best), a lookup by capture id;
 - for the catalog also: get raw by capture id (a ranged WARC read, digest checked), a
   refresh that finds nothing new, and an export of 10,000 rows to Parquet (time and the
-  exporting process's peak memory).
+  exporting process's peak memory);
+- the Wayback protocols through `archive serve`'s app (researcher/wayback/): a CDX query for
+  one URL, a Memento TimeGate lookup and a CDX prefix query of 1,000 rows, beside bare SQLite
+  reading the same rows from the catalog's SURT index.
 
 The archive is kept between runs (--dir); delete it to regenerate.
 """
@@ -352,6 +355,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--catalog-only", action="store_true", help="skip the bare engines")
     ap.add_argument("--room-only", action="store_true", help="only the reading room under concurrent heavy queries")
+    ap.add_argument("--wayback-only", action="store_true", help="only the CDX and Memento lookups")
     args = ap.parse_args()
     root = args.dir / f"archive-{args.rows}"
     if not (root / "manifests").exists():
@@ -361,6 +365,10 @@ def main() -> None:
     cat_build, archive = catalog_engine(root, args.dir / f"catalog-{args.rows}.sqlite", args.rows)
     ids = [r["capture_id"] for r in archive.search(Query(sources=("aa_tr",), limit=2000))]
     sample = random.Random(1).sample(ids, min(50, len(ids)))
+    figures["wayback"] = wayback_figures(archive, sample)
+    print(json.dumps(figures["wayback"], indent=1))
+    if args.wayback_only:
+        return
     # plain pages while 10 clients send the costliest searches a request may ask (issue 28)
     figures["room_under_load"] = room_load.measure(archive, sample[0], COMMON)
     print(json.dumps(figures["room_under_load"], indent=1))
@@ -419,6 +427,68 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=1) + "\n")
+
+
+def wayback_figures(archive: Archive, sample: list[str], repeat: int = 20) -> dict[str, Any]:
+    """Medians, in ms, of CDX and TimeGate requests through the app (HTTP handling, catalog
+    lookup, rendering) beside bare SQLite reading the same rows from the SURT index."""
+    import sqlite3
+
+    from starlette.testclient import TestClient
+
+    from researcher.wayback import cdx
+    from researcher.web import create_app
+
+    rows = [archive.locate(cid) for cid in sample[:repeat]]
+    urls = [r["final_url"] for r in rows]
+    prefix = urls[0].rsplit("/", 1)[0] + "/"  # one source-day: 250 articles; the query asks 1,000 rows of the source
+    source_prefix = prefix.split("/20", 1)[0] + "/"
+    db = sqlite3.connect(str(archive.catalog.path))
+    out: dict[str, Any] = {}
+    with TestClient(create_app(archive)) as client:
+
+        def median(fn: Callable[[str], Any], args: list[str]) -> float:
+            times = []
+            for a in args:
+                t0 = time.perf_counter()
+                fn(a)
+                times.append(time.perf_counter() - t0)
+            return round(statistics.median(times) * 1000, 2)
+
+        def one_url(u: str) -> None:
+            r = client.get("/cdx/search/cdx", params={"url": u, "output": "json"})
+            assert r.status_code == 200 and len(r.json()) == 2, r.text[:200]
+
+        def gate(u: str) -> None:
+            r = client.get(
+                f"/web/{u}", headers={"Accept-Datetime": "Mon, 01 Jun 2020 00:00:00 GMT"}, follow_redirects=False
+            )
+            assert r.status_code == 302, r.text[:200]
+
+        def prefix_1000(p: str) -> None:
+            r = client.get("/cdx/search/cdx", params={"url": p + "*", "limit": "1000"})
+            assert r.text.count("\n") == 1000, r.text[:200]
+
+        def bare_one(u: str) -> None:
+            key = cdx.surt_of(u)
+            assert db.execute("select row from captures where urlkey = ? and latest = 1", (key,)).fetchall()
+
+        def bare_prefix(p: str) -> None:
+            key = cdx.surt_of(p)
+            found = db.execute(
+                "select row from captures where urlkey >= ? and urlkey < ? and latest = 1 "
+                "order by urlkey, fetched_at limit 1000",
+                (key, key + "\U0010ffff"),
+            ).fetchall()
+            assert len(found) == 1000
+
+        out["cdx_one_url_ms"] = median(one_url, urls)
+        out["timegate_ms"] = median(gate, urls)
+        out["cdx_prefix_1000_ms"] = median(prefix_1000, [source_prefix] * 5)
+        out["bare_sqlite_one_url_ms"] = median(bare_one, urls)
+        out["bare_sqlite_prefix_1000_ms"] = median(bare_prefix, [source_prefix] * 5)
+    db.close()
+    return out
 
 
 COLUMNS = [
