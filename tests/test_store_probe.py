@@ -15,7 +15,7 @@ from storage.errors import PermanentError, StorageUnavailable
 from storage.store import S3Store
 from tests.faultproxy import FaultProxy, Rule
 from tests.s3others import MotoS3, S3rver
-from tests.s3server import WeedS3
+from tests.s3server import WeedS3, client_at
 
 
 @pytest.fixture(autouse=True)
@@ -89,19 +89,7 @@ def test_an_overwriting_proxy_in_front_of_a_safe_server_is_caught(weed: WeedS3, 
 
 def weed_client(weed: WeedS3, endpoint: str) -> Any:
     """A client for SeaweedFS's credentials that talks to `endpoint` (a proxy in front of it)."""
-    import boto3
-    from botocore.config import Config
-
-    from tests.s3server import ACCESS_KEY, SECRET_KEY
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name="us-east-1",
-        config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=20),
-    )
+    return client_at(endpoint)
 
 
 # -- accepting the risk ----------------------------------------------------------------------
