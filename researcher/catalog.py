@@ -38,8 +38,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import surt
-
 from researcher.textindex import MARK_END, MARK_START, TextIndex, query_string, terms
 from researcher.wayback.cdx import line_fields
 from storage import layout, manifest
@@ -122,6 +120,8 @@ def _cdx(row: dict[str, Any]) -> str | None:
 
 
 def _surt(url: str) -> str | None:
+    import surt  # not at import time: it loads tldextract (~0.5 s), which every command would pay
+
     try:
         return str(surt.surt(url))
     except (ValueError, IndexError, UnicodeError):  # a URL surt cannot key: left out of CDX lookups

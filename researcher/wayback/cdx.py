@@ -24,8 +24,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import surt as surtlib
-
 from researcher.wayback import timestamps
 
 # Every field a line can carry, by its canonical (pywb) name. The last four are this archive's.
@@ -123,8 +121,10 @@ def surt_of(url: str) -> str:
     """The SURT key of a URL (scheme, `www.` and fragment dropped, query sorted)."""
     if "://" not in url.split("?", 1)[0]:
         url = "http://" + url  # a bare host (and port) is what CDX clients send; the scheme is not keyed
+    import surt  # not at import time: it loads tldextract (~0.5 s), which every command would pay
+
     try:
-        return str(surtlib.surt(url))
+        return str(surt.surt(url))
     except (ValueError, IndexError, UnicodeError) as exc:
         raise BadQuery(f"url {url!r} cannot be keyed: {exc}") from None
 
