@@ -102,4 +102,3 @@ def node_missing_reason() -> str:
     if s3rver_binary() is None:
         return "s3rver is not installed (npm ci --prefix tests/s3rver)"
     return ""
-
