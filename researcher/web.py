@@ -17,10 +17,8 @@ import asyncio
 import difflib
 import functools
 import html
-import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -354,11 +352,8 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         with archive.catalog.budget(QUERY_SECONDS):
             row = archive.locate(capture_id)  # metadata only: no text read
             body = archive.decoded(capture_id)
-        headers = json.loads(row.get("response_headers") or "{}")
-        ctype = headers.get("content-type") or "text/html"
-        if not re.match(r"(text/html|application/xhtml\+xml|text/plain)\b", ctype):
-            ctype = "text/plain; charset=utf-8"  # never let an archived body be taken for something runnable
-        elif not exact and ctype.startswith(("text/html", "application/xhtml")):
+        ctype = wayback.replay_type(row)  # never an archived body taken for something runnable
+        if not exact and ctype.startswith(("text/html", "application/xhtml")):
             links = web_link(timestamps.format_ts(timestamps.from_iso(row["fetched_at"])))
             body, ctype = rewrite(body, ctype, row["final_url"], link=links, top=True), "text/html; charset=utf-8"
         return _sandboxed(body, ctype)
