@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tests.s3server import client_at, free_port, wait_until_up
+from tests.s3server import client_at, env_for, free_port, stop_process, wait_until_up
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -56,21 +56,10 @@ class LoopbackS3:
         return client_at(self.endpoint, self.access_key, self.secret_key)
 
     def env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
+        return env_for(self.endpoint, self.access_key, self.secret_key)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
 

@@ -8,7 +8,6 @@ real socket."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from researcher.reader import Archive
 from researcher.web import create_app
 from storage.store import LocalStore
 from tests import roomarchive
+from tests.bench.room_load import serving
 from tests.fixtures.server import FixtureServer
 from tests.s3server import free_port
 
@@ -306,19 +306,8 @@ def test_citations_carry_the_archive_address(client: TestClient, archive: Archiv
 
 @pytest.fixture(scope="module")
 def served(archive: Archive) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(archive), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "archive serve did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(archive) as base:
+        yield base
 
 
 def test_the_same_app_behind_a_production_asgi_server(archive_root: Path, tmp_path: Path) -> None:

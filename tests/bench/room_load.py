@@ -15,6 +15,8 @@ import socket
 import statistics
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +25,26 @@ import uvicorn
 from researcher.catalog import MAX_QUERY_WORDS
 from researcher.reader import Archive
 from researcher.web import create_app
+
+
+@contextmanager
+def serving(archive: Archive, timeout: float = 60) -> Iterator[str]:
+    """`archive serve`'s app under uvicorn on a free loopback port, in a thread: its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(archive), host="127.0.0.1", port=_free_port(), log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the reading room did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def _free_port() -> int:
@@ -57,18 +79,10 @@ def measure(
     archive: Archive, capture_id: str, words: list[str], heavy: int = 10, seconds: float = 15.0
 ) -> dict[str, Any]:
     """Plain-page latency idle and under `heavy` concurrent maximal searches."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(archive), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the reading room did not start")
-        time.sleep(0.05)
     plain = {"capture": f"/capture/{capture_id}", "home": "/"}
     heavy_path = "/?" + urlencode({"q": " ".join(words[:MAX_QUERY_WORDS])})
-    try:
+    with serving(archive) as base:
+        port = int(base.rsplit(":", 1)[1])
         for path in plain.values():  # warm: the first request of a path builds what later ones reuse
             _get(port, path)
         idle = {name: [_get(port, path)[1] for _ in range(20)] for name, path in plain.items()}
@@ -97,9 +111,6 @@ def measure(
         stop.set()
         for t in loaders:
             t.join()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
     return {
         "heavy_clients": heavy,
         "heavy_query_words": len(words[:MAX_QUERY_WORDS]),
