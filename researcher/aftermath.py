@@ -167,10 +167,12 @@ class Attach:
     def __init__(self, store: Store, on_corrupt: OnCorrupt = None):
         self.events: dict[str, list[dict[str, Any]]] = {}
         self.links: dict[str, list[dict[str, Any]]] = {}
-        for e in read_events(store, on_corrupt):
+        self.all_events = read_events(store, on_corrupt)  # the JSON API filters these
+        self.all_links = read_links(store, on_corrupt)
+        for e in self.all_events:
             for cid in {e["capture_id"], e.get("observed_capture_id")} - {None}:
                 self.events.setdefault(cid, []).append(e)
-        for lk in read_links(store, on_corrupt):
+        for lk in self.all_links:
             for cid in (lk["republished"], lk["original"]):
                 self.links.setdefault(cid, []).append(lk)
 

@@ -46,7 +46,7 @@ from storage.store import Store
 
 __all__ = ["MARK_END", "MARK_START", "SORTS", "STATUSES", "Catalog", "Query", "query_string"]
 
-SCHEMA_VERSION = 10  # 10: SURT keys (the CDX and Memento lookups)
+SCHEMA_VERSION = 12  # 10: SURT keys (CDX, Memento); 12: parts' source and number, walk index (JSON API)
 SORTS = ("published", "captured", "source", "url", "rank")
 STATUSES = ("ok", "extraction_failed", "not_article", "blocked")
 FACETS = ("source", "status", "language", "month")
@@ -66,7 +66,10 @@ _INDEXED = (
     "title",
 )
 _DDL = f"""
-create table manifests(id integer primary key, key text unique not null, version text not null, rows integer not null);
+create table manifests(
+  id integer primary key, key text unique not null, version text not null, rows integer not null,
+  src text, seq integer  -- the part's source and commit number: what an API walk's snapshot names
+);
 create table positions(folder text primary key, seq integer not null, key text not null, version text not null);
 create table unread(key text primary key, version text not null, why text not null);
 create table captures(
@@ -94,6 +97,7 @@ create index captures_requested_url on captures(requested_url);
 create index captures_canonical_url on captures(canonical_url);
 create index captures_urlkey on captures(urlkey, fetched_at);
 create index captures_rurlkey on captures(rurlkey) where rurlkey is not null;
+create index captures_walk on captures(fetched_at, capture_id);  -- the JSON API's cursor walks
 pragma user_version = {SCHEMA_VERSION};
 """
 _COLS = ("manifest", "pos", "has_text", "day", *_INDEXED, "urlkey", "rurlkey", "cdx", "row")
@@ -489,7 +493,10 @@ class Catalog:
     def _replace(self, key: str, rows: list[dict[str, Any]]) -> None:
         """Swap one manifest's rows; recompute the flags of the captures and URLs it touches."""
         db = self.db
-        db.execute("insert or ignore into manifests(key, version, rows) values(?, '', 0)", (key,))
+        src, seq = layout.parse_commit_key(key) or (None, None)
+        db.execute(
+            "insert or ignore into manifests(key, version, rows, src, seq) values(?, '', 0, ?, ?)", (key, src, seq)
+        )
         mid = db.execute("select id from manifests where key=?", (key,)).fetchone()[0]
         old = db.execute("select rowid, capture_id, requested_url from captures where manifest=?", (mid,)).fetchall()
         db.execute("delete from captures where manifest=?", (mid,))
@@ -669,14 +676,15 @@ class Catalog:
                 self._parts.pop(next(iter(self._parts)))
         return cached
 
-    def _where(self, q: Query) -> tuple[str, list[Any]]:
+    def _where(self, q: Query, every: bool = False) -> tuple[str, list[Any]]:
+        """q's filters as SQL over `captures c`; `every`: superseded blocked captures too."""
         where: list[str] = []
         args: list[Any] = []
         if q.statuses:  # asked for by status: every capture of those, superseded or not
             where.append(f"c.latest = 1 and c.status in ({', '.join('?' * len(q.statuses))})")
             args.extend(q.statuses)
         else:
-            where.append("c.shown = 1")
+            where.append("c.latest = 1" if every else "c.shown = 1")
         if q.sources:
             where.append(f"c.source_id in ({', '.join('?' * len(q.sources))})")
             args.extend(q.sources)
@@ -825,6 +833,53 @@ class Catalog:
                         "score": score,
                     }
 
+    def snapshot(self) -> dict[str, int]:
+        """Each source's last commit applied with none missing before it: what a walk begun
+        now sees, in the archive's own numbering (a rebuilt catalog or another server's
+        catalog names the same captures)."""
+        return {_source_of(f): seq for f, seq in self.db.execute("select folder, seq from positions")}
+
+    def walk(
+        self,
+        q: Query,
+        snapshot: dict[str, int],
+        after: tuple[str, str] | None,
+        limit: int,
+        descending: bool = False,
+    ) -> list[dict[str, Any]]:
+        """One page of a walk (the JSON API's cursor): the captures matching q that were
+        committed within `snapshot`, every status unless q names some (superseded blocked
+        captures included), ordered by capture time and capture id, strictly after `after`.
+        Each capture's latest extraction, metadata only. The order's keys never change (a
+        re-extraction keeps its capture's time and id) and later commits are outside the
+        snapshot, so successive pages neither skip nor repeat a capture."""
+        where, args = self._where(q, every=True)
+        if q.text or q.title:
+            self.db.execute("create temp table if not exists matched(rid integer primary key)")
+            self.db.execute("delete from matched")
+            tq = self._text_query(replace(q, statuses=q.statuses or STATUSES))
+            self.db.executemany("insert or ignore into matched values(?)", ((r,) for r in self.text.all_rids(tq)))
+            where += " and c.rowid in (select rid from matched)"
+        pairs = sorted(snapshot.items())
+        case = "case {a}.src " + " ".join("when ? then ?" for _ in pairs) + " else 0 end" if pairs else "0"
+        flat = [x for kv in pairs for x in kv]
+        # the capture's row is in a part within the snapshot, or (re-extracted since) an earlier row of it is
+        where += (
+            f" and (exists (select 1 from manifests m where m.id = c.manifest and m.seq <= ({case.format(a='m')}))"  # noqa: S608
+            " or exists (select 1 from captures o join manifests om on om.id = o.manifest"
+            f" where o.capture_id = c.capture_id and o.rowid != c.rowid and om.seq <= ({case.format(a='om')})))"
+        )
+        args += flat + flat
+        if after is not None:
+            where += f" and (c.fetched_at, c.capture_id) {'<' if descending else '>'} (?, ?)"
+            args += list(after)
+        order = "desc" if descending else "asc"
+        sql = (
+            f"select {_READ} from captures c where {where} "  # noqa: S608
+            f"order by c.fetched_at {order}, c.capture_id {order} limit {int(limit)}"
+        )
+        return [self._row(rec, "") for rec in self.db.execute(sql, args)]
+
     def _with_text(self, sql: str, args: tuple[Any, ...], text: bool = True) -> list[dict[str, Any]]:
         recs = self.db.execute(sql, args).fetchall()
         texts = self._texts(recs) if text else {}
@@ -838,13 +893,14 @@ class Catalog:
             text,
         )
 
-    def versions(self, url: str) -> list[dict[str, Any]]:
+    def versions(self, url: str, text: bool = True) -> list[dict[str, Any]]:
         """Latest extraction of every capture of a URL (requested, final or canonical), oldest first."""
         return self._with_text(
             f"select {_READ} from captures c where c.latest = 1 and c.capture_id in ("  # noqa: S608
             " select capture_id from captures where requested_url = ? or final_url = ? or canonical_url = ?)"
             " order by c.fetched_at, c.capture_id",
             (url, url, url),
+            text,
         )
 
     def by_urlkey(

@@ -38,12 +38,17 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from researcher import coverage
 from researcher.aftermath import Attach
+from researcher.api import routes as api
+from researcher.api.cursor import BadCursor
+from researcher.api.limits import RateLimits
 from researcher.catalog import FACETS, MARK_END, MARK_START, SORTS, STATUSES, Catalog, Query, QueryTooCostly
 from researcher.cite import bibtex, citation, csl_json
 from researcher.export import FORMATS, write_export
+from researcher.params import BadRequest, page_number, query_from
 from researcher.reader import Archive, UnknownCapture, select_extraction
 from researcher.replay import rewrite
 from researcher.wayback import routes as wayback
@@ -57,7 +62,6 @@ log = logging.getLogger(__name__)
 PAGE = 20
 SEARCH_SLOTS = max(1, (os.cpu_count() or 2) // 2)  # searches running at once: the other cores serve pages
 SEARCH_QUEUE = 64  # searches waiting for a slot before more are refused (503)
-MAX_PAGE = 500  # 10,000 results deep: further is a narrower search, not a later page
 QUERY_SECONDS = 5.0  # a request's catalog statements are interrupted past this (Catalog.budget)
 SANDBOX_CSP = (  # a click on a link may take the top window to its archived capture; nothing else navigates
     "sandbox allow-top-navigation-by-user-activation; default-src 'none'; style-src 'unsafe-inline'; "
@@ -81,49 +85,6 @@ TEMPLATES.env.filters["marked"] = marked
 
 class Busy(Exception):
     """Too many searches already waiting: 503, to be tried again."""
-
-
-class BadRequest(Exception):
-    """A researcher's input that cannot be answered: shown on the page, status 400."""
-
-
-def _day(value: str | None, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise BadRequest(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _page_number(value: str | None) -> int:
-    if not value:
-        return 1
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
-        raise BadRequest(f"page: {value[:40]!r} is not a page number from 1 to {MAX_PAGE}")
-    return int(value)
-
-
-def query_from(params: dict[str, Any]) -> Query:
-    """The search form's fields as a catalog Query (the CLI's filters, the same names)."""
-    sort = params.get("sort") or None
-    try:
-        return Query(
-            text=(params.get("q") or "").strip() or None,
-            title=(params.get("title") or "").strip() or None,
-            sources=tuple(s for s in params.get("source", []) if s),
-            statuses=tuple(s for s in params.get("status", []) if s),
-            language=(params.get("lang") or "").strip() or None,
-            date_from=_day(params.get("from"), "published from"),
-            date_to=_day(params.get("to"), "published to"),
-            captured_from=_day(params.get("captured_from"), "captured from"),
-            captured_to=_day(params.get("captured_to"), "captured to"),
-            url_prefix=(params.get("url") or "").strip() or None,
-            sort=sort,
-            descending=params.get("desc") == "1",
-        )
-    except PermanentError as exc:
-        raise BadRequest(str(exc)) from None
 
 
 def _params(request: Request) -> dict[str, Any]:
@@ -157,8 +118,15 @@ def side_by_side(old: dict[str, Any], new: dict[str, Any]) -> Markup:
     return Markup(table)  # noqa: S704 - difflib escapes the lines it puts in the table
 
 
-def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = "News archive") -> FastAPI:
-    """The reading room over one archive."""
+def create_app(
+    archive: Archive,
+    *,
+    refresh_seconds: float = 60.0,
+    title: str = "News archive",
+    rate_limits: RateLimits | None = None,
+) -> FastAPI:
+    """The reading room over one archive, with its Wayback, Memento and JSON faces.
+    rate_limits: the JSON API's per-client token buckets (default RateLimits(); 20 a second)."""
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     if archive.on_corrupt is None:
         # the room goes on reading around a damaged part: named in the server's log, left out
@@ -205,23 +173,33 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         response.headers["Content-Security-Policy"] = PAGE_CSP
         return response
 
-    @app.exception_handler(BadRequest)
-    async def bad_request(request: Request, exc: BadRequest) -> HTMLResponse:
-        return page(request, "error.html", 400, message=str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> HTMLResponse:
-        return page(request, "error.html", 400, message=_validation_message(exc))
-
-    @app.exception_handler(Busy)
-    async def busy(request: Request, exc: Busy) -> HTMLResponse:
-        response = page(request, "error.html", 503, message=str(exc))
-        response.headers["Retry-After"] = "60"
+    def refuse(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        """The room's error page, or the API's JSON error: the same one line."""
+        if api.is_api(request):
+            return api.error(status, message, headers)
+        response = page(request, "error.html", status, message=message)
+        response.headers.update(headers or {})
         return response
 
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest) -> Response:
+        return refuse(request, 400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        return refuse(request, 400, _validation_message(exc))
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy) -> Response:
+        return refuse(request, 503, str(exc), {"Retry-After": "60"})
+
     @app.exception_handler(QueryTooCostly)
-    async def too_costly(request: Request, exc: QueryTooCostly) -> HTMLResponse:
-        return page(request, "error.html", 503, message=str(exc))
+    async def too_costly(request: Request, exc: QueryTooCostly) -> Response:
+        return refuse(request, 503, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return refuse(request, exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
     @app.middleware("http")
     async def hardened(request: Request, call_next: Any) -> Response:
@@ -234,13 +212,16 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         return response
 
     @app.exception_handler(UnknownCapture)
-    async def unknown(request: Request, exc: UnknownCapture) -> HTMLResponse:
-        return page(request, "error.html", 404, message=str(exc))
+    async def unknown(request: Request, exc: UnknownCapture) -> Response:
+        return refuse(request, 404, str(exc))
 
     @app.exception_handler(ArchiveError)
-    async def archive_error(request: Request, exc: ArchiveError) -> HTMLResponse:
-        status = 400 if isinstance(exc, PermanentError) else 503
-        return page(request, "error.html", status, message=str(exc))
+    async def archive_error(request: Request, exc: ArchiveError) -> Response:
+        return refuse(request, 400 if isinstance(exc, PermanentError) else 503, str(exc))
+
+    @app.exception_handler(BadCursor)
+    async def bad_cursor(request: Request, exc: BadCursor) -> Response:
+        return refuse(request, 400, str(exc))
 
     # Full-text searches and exports take turns in
     # `SEARCH_SLOTS` at once, awaited on the event loop (a waiting request holds no thread);
@@ -264,6 +245,17 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
 
     # Wayback URLs, the CDX APIs, Memento (researcher/wayback/)
     wayback.install(app, archive, fresh=fresh, page=page, sandboxed=_sandboxed, budget_seconds=QUERY_SECONDS)
+    # the JSON API (researcher/api/)
+    api.install(
+        app,
+        archive,
+        fresh=fresh,
+        in_turn=in_turn,
+        aftermath=lambda: state["aftermath"],
+        report_cache=report_cache,
+        budget_seconds=QUERY_SECONDS,
+        limits=rate_limits or RateLimits(),
+    )
 
     @get("/", response_class=HTMLResponse)
     async def search(request: Request) -> HTMLResponse:
@@ -276,7 +268,7 @@ def create_app(archive: Archive, *, refresh_seconds: float = 60.0, title: str = 
         params = _params(request)
         fresh()
         q = query_from(params)
-        number = _page_number(params.get("page"))
+        number = page_number(params.get("page"))
         with archive.catalog.budget(QUERY_SECONDS):
             archive.catalog.check_known(q)
             total = archive.catalog.count(q)

@@ -357,3 +357,44 @@ def test_the_reading_room_shows_what_happened_after_capture(story: dict[str, Any
     assert "takedown: gone" in gone and "takedown: unlisted" in gone
     quiet = client.get(f"/capture/{caps[(TANAF, 'first')]}").text
     assert "After capture" not in quiet  # furniture changed: nothing to show
+
+
+def test_the_json_api_walks_events_links_versions_and_diffs_on_s3(story: dict[str, Any], tmp_path: Path) -> None:
+    """The same archive (SeaweedFS, made by the DAGs) through the JSON API on a real socket:
+    what `archive events`, `links`, `versions --diff` and `show` say, as JSON, walked by cursor."""
+    import httpx
+
+    from researcher.catalog import Catalog
+    from researcher.reader import Archive
+    from tests.bench.room_load import serving
+
+    caps = _captures(story["store"])
+    archive = Archive(story["store"], Catalog(tmp_path / "catalog.sqlite"), refresh_each_read=False)
+    with serving(archive) as base, httpx.Client(base_url=base + "/api/v1", timeout=30) as api:
+
+        def walk(path: str, **params: Any) -> list[dict[str, Any]]:
+            items, cursor = [], None
+            while True:
+                page = api.get(path, params={**params, "limit": 1, **({"cursor": cursor} if cursor else {})})
+                assert page.status_code == 200, page.text
+                items += page.json()["items"]
+                if not (cursor := page.json()["next"]):
+                    return items
+
+        takedowns = walk("/events", kind="takedown")
+        assert {e["url"] for e in takedowns} == {DAMAS, MOSCOU} and len(takedowns) == 3  # gone+unlisted, home
+        assert [e["url"] for e in walk("/events", reason="title", source="rt_fr")] == [DRONE]
+        assert walk("/events", to="2020-01-01") == []
+        (link,) = walk("/links", original_source="rt_fr")
+        assert (link["republished_url"], link["original"]) == (BLOG_POST, caps[(DRONE, "first")])
+        versions = api.get("/versions", params={"url": DRONE}).json()["versions"]
+        assert [v["capture_id"] for v in versions] == [caps[(DRONE, "first")], caps[(DRONE, "revisit")]]
+        assert [v["changed"] for v in versions] == [False, True]
+        diff = api.get("/diff", params={"a": versions[0]["capture_id"], "b": versions[1]["capture_id"]}).json()
+        added = "+" + re.sub(r"</?p>", "", ADDED)
+        assert diff["same_url"] and added in diff["unified"].splitlines() and diff["b"]["title"] == NEW_TITLE
+        doc = api.get(f"/captures/{caps[(DRONE, 'first')]}").json()
+        assert [(e["kind"], e["reason"]) for e in doc["events"]] == [("edit", "text,title")]
+        assert [(lk["role"], lk["url"]) for lk in doc["links"]] == [("republished as", BLOG_POST)]
+        walked = walk("/captures", source="rt_fr")
+        assert {c["capture_id"] for c in walked} == {cid for (url, _), cid in caps.items() if url.startswith(RT)}

@@ -124,7 +124,12 @@ def test_every_route_answers_head_and_sends_the_hardening_headers(client: TestCl
         "/go": f"?url={quote(URL)}",
         "/export": "?format=csv",
         "/cdx/search/cdx": f"?url={quote(URL)}",
+        "/api/v1/search": "?q=Idleb",
+        "/api/v1/versions": f"?url={quote(URL)}",
+        "/api/v1/diff": f"?a={capture}&b={capture}",
+        "/api/v1/coverage/{source_id}": "",
     }
+    samples["source_id"] = "aa_fr"
     paths = []
     for route in client.app.routes:  # type: ignore[attr-defined]
         if isinstance(route, Mount):

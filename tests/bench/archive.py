@@ -16,7 +16,10 @@ and over S3), the same work for each:
   exporting process's peak memory);
 - the Wayback protocols through `archive serve`'s app (researcher/wayback/): a CDX query for
   one URL, a Memento TimeGate lookup and a CDX prefix query of 1,000 rows, beside bare SQLite
-  reading the same rows from the catalog's SURT index.
+  reading the same rows from the catalog's SURT index;
+- the JSON API (researcher/api/): a page of 100 captures walked by cursor (first and deep in
+  the walk), a capture's document, and a ranked search, beside bare SQLite reading the same
+  page by the same keyset.
 
 The archive is kept between runs (--dir); delete it to regenerate.
 """
@@ -47,7 +50,7 @@ import pyarrow.parquet as pq
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from researcher.catalog import Catalog, Query
+from researcher.catalog import STATUSES, Catalog, Query
 from researcher.export import write_export
 from researcher.reader import Archive
 from storage import layout, manifest
@@ -355,7 +358,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--catalog-only", action="store_true", help="skip the bare engines")
     ap.add_argument("--room-only", action="store_true", help="only the reading room under concurrent heavy queries")
-    ap.add_argument("--wayback-only", action="store_true", help="only the CDX and Memento lookups")
+    ap.add_argument("--wayback-only", action="store_true", help="only the CDX, Memento and JSON API lookups")
     args = ap.parse_args()
     root = args.dir / f"archive-{args.rows}"
     if not (root / "manifests").exists():
@@ -367,6 +370,8 @@ def main() -> None:
     sample = random.Random(1).sample(ids, min(50, len(ids)))
     figures["wayback"] = wayback_figures(archive, sample)
     print(json.dumps(figures["wayback"], indent=1))
+    figures["api"] = api_figures(archive, sample)
+    print(json.dumps(figures["api"], indent=1))
     if args.wayback_only:
         return
     # plain pages while 10 clients send the costliest searches a request may ask (issue 28)
@@ -487,6 +492,63 @@ def wayback_figures(archive: Archive, sample: list[str], repeat: int = 20) -> di
         out["cdx_prefix_1000_ms"] = median(prefix_1000, [source_prefix] * 5)
         out["bare_sqlite_one_url_ms"] = median(bare_one, urls)
         out["bare_sqlite_prefix_1000_ms"] = median(bare_prefix, [source_prefix] * 5)
+    db.close()
+    return out
+
+
+def api_figures(archive: Archive, sample: list[str], repeat: int = 20) -> dict[str, Any]:
+    """Medians, in ms, of JSON API requests through the app beside bare SQLite reading the
+    same page of 100 rows by the same keyset (capture time, capture id)."""
+    import sqlite3
+
+    from starlette.testclient import TestClient
+
+    from researcher.api import cursor as cursors
+    from researcher.api.limits import RateLimits
+    from researcher.web import create_app
+
+    db = sqlite3.connect(str(archive.catalog.path))
+    total = archive.catalog.count(Query(statuses=STATUSES))
+    deep = db.execute(
+        "select fetched_at, capture_id from captures where latest = 1 order by fetched_at, capture_id limit 1 offset ?",
+        (total // 2,),
+    ).fetchone()
+    snapshot = archive.catalog.snapshot()
+    deep_cursor = cursors.encode(
+        cursors.Cursor(snapshot=snapshot, after=(deep[0], deep[1]), query=cursors.fingerprint({"order": "asc"}))
+    )
+    out: dict[str, Any] = {"captures": total}
+    with TestClient(create_app(archive, rate_limits=RateLimits(rate=1e6, burst=1e6))) as client:
+
+        def median(fn: Callable[[], Any], n: int = repeat) -> float:
+            times = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            return round(statistics.median(times) * 1000, 2)
+
+        def page(**params: Any) -> None:
+            r = client.get("/api/v1/captures", params={"limit": 100, **params})
+            assert r.status_code == 200 and len(r.json()["items"]) == 100, r.text[:200]
+
+        def bare_page() -> None:
+            found = db.execute(
+                "select row from captures where latest = 1 and (fetched_at, capture_id) > (?, ?) "
+                "order by fetched_at, capture_id limit 100",
+                deep,
+            ).fetchall()
+            assert len(found) == 100
+
+        docs = iter(sample * repeat)
+        out["walk_first_page_100_ms"] = median(page)
+        out["walk_deep_page_100_ms"] = median(lambda: page(cursor=deep_cursor))
+        out["walk_source_page_100_ms"] = median(lambda: page(source="aa_tr"))
+        out["document_ms"] = median(lambda: client.get(f"/api/v1/captures/{next(docs)}").raise_for_status())
+        out["search_ranked_20_ms"] = median(
+            lambda: client.get("/api/v1/search", params={"q": PHRASE}).raise_for_status(), 5
+        )
+        out["bare_sqlite_page_100_ms"] = median(bare_page)
     db.close()
     return out
 

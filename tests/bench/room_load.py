@@ -28,10 +28,11 @@ from researcher.web import create_app
 
 
 @contextmanager
-def serving(archive: Archive, timeout: float = 60) -> Iterator[str]:
-    """`archive serve`'s app under uvicorn on a free loopback port, in a thread: its base URL."""
+def serving(archive: Archive, timeout: float = 60, **options: Any) -> Iterator[str]:
+    """`archive serve`'s app (create_app's options) under uvicorn on a free loopback port, in a
+    thread: its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(create_app(archive), host="127.0.0.1", port=_free_port(), log_level="warning")
+        uvicorn.Config(create_app(archive, **options), host="127.0.0.1", port=_free_port(), log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,0 +1,1 @@
+"""The JSON API (`/api/v1/`): what the reading room shows, for programs and notebooks."""
