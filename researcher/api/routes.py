@@ -50,7 +50,7 @@ from researcher.params import BadRequest, query_from
 from researcher.reader import Archive, select_extraction
 from researcher.wayback import memento, timestamps
 from researcher.wayback.routes import wayback_address
-from storage.errors import PermanentError, TransientError
+from storage.errors import TransientError
 
 PREFIX = "/api/v1"
 MAX_LIMIT = 100  # items a page: a deeper result is more pages, each bounded
@@ -390,21 +390,20 @@ def install(
         cursor: Cursor = None,
     ) -> dict[str, Any]:
         fresh()
-        bad = [k for k in kind if k not in EVENT_KINDS] or [r for r in reason if r not in EVENT_REASONS]
-        if bad:
-            raise BadRequest(f"{'kind' if bad[0] not in EVENT_REASONS else 'reason'}: unknown value {bad[0][:40]!r}")
-        try:
-            f = EventFilter(
-                sources=tuple(source),
-                kinds=tuple(kind),
-                reasons=tuple(reason),
-                date_from=observed_from,
-                date_to=observed_to,
-                capture=capture,
-                url=url,
-            )
-        except PermanentError as exc:
-            raise BadRequest(str(exc)) from None
+        for name, values, known in (("kind", kind, EVENT_KINDS), ("reason", reason, EVENT_REASONS)):
+            unknown = [v for v in values if v not in known]
+            if unknown:
+                raise BadRequest(f"{name}: {unknown[0][:40]!r} is not one of {', '.join(known)}")
+        # an inverted date range is a PermanentError: the app's handler answers it 400
+        f = EventFilter(
+            sources=tuple(source),
+            kinds=tuple(kind),
+            reasons=tuple(reason),
+            date_from=observed_from,
+            date_to=observed_to,
+            capture=capture,
+            url=url,
+        )
         rows = select_events(aftermath().all_events, f)
         return keyset_page(rows, ("observed_at", "event_id"), f, limit, cursor)
 
@@ -422,19 +421,16 @@ def install(
         cursor: Cursor = None,
     ) -> dict[str, Any]:
         fresh()
-        try:
-            f = LinkFilter(
-                sources=tuple(source),
-                republished_sources=tuple(republished_source),
-                original_sources=tuple(original_source),
-                date_from=republished_from,
-                date_to=republished_to,
-                min_similarity=min_similarity,
-                capture=capture,
-                every_pair=every_pair,
-            )
-        except PermanentError as exc:
-            raise BadRequest(str(exc)) from None
+        f = LinkFilter(
+            sources=tuple(source),
+            republished_sources=tuple(republished_source),
+            original_sources=tuple(original_source),
+            date_from=republished_from,
+            date_to=republished_to,
+            min_similarity=min_similarity,
+            capture=capture,
+            every_pair=every_pair,
+        )
         rows = select_links(aftermath().all_links, f)
         return keyset_page(rows, ("republished_published", "link_id"), f, limit, cursor)
 
