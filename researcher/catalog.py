@@ -302,7 +302,18 @@ class Catalog:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        db.execute("pragma journal_mode=wal")
+        # Switching a new file to WAL takes an exclusive lock and SQLite answers "locked" at
+        # once, without waiting, while another process opens or creates the same catalog:
+        # waited for here, as the connection's timeout waits for other statements.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                db.execute("pragma journal_mode=wal")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         db.execute("pragma synchronous=normal")
         db.execute("pragma cache_size=-200000")
         db.set_progress_handler(self._over_budget, 10_000)

@@ -493,3 +493,18 @@ def test_each_lookup_keeps_its_index(tmp_path: Path, sql: str, index: str) -> No
     cat = Catalog(tmp_path / "cat.sqlite")
     plan = " ".join(str(r[-1]) for r in cat.db.execute("explain query plan " + sql))
     assert f"INDEX {index}" in plan, plan
+
+
+def _open(path: str) -> int:
+    return int(Catalog(path).db.execute("select count(*) from captures").fetchone()[0])
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_processes_opening_one_new_catalog_at_once_all_get_it(tmp_path: Path, attempt: int) -> None:
+    """The first opening of a catalog creates it and switches it to WAL: others opening it at
+    the same moment wait their turn instead of failing with "database is locked"."""
+    import multiprocessing
+
+    path = str(tmp_path / f"new-{attempt}.sqlite")
+    with multiprocessing.get_context("fork").Pool(6) as pool:
+        assert pool.map(_open, [path] * 6) == [0] * 6
