@@ -802,12 +802,7 @@ class Catalog:
         }[sort].format(d="desc" if q.descending else "asc")
         where, args = self._where(q)
         if ranked:  # matched by the text index, ordered by SQLite
-            self.db.execute("create temp table if not exists matched(rid integer primary key)")
-            self.db.execute("delete from matched")
-            self.db.executemany(
-                "insert or ignore into matched values(?)", ((r,) for r in self.text.all_rids(self._text_query(q)))
-            )
-            where, args = "c.rowid in (select rid from matched)", []
+            where, args = self._matched(q), []
         sql = f"select {_READ} from captures c where {where} order by {order}"  # noqa: S608
         if q.limit:
             sql += f" limit {int(q.limit)}"
@@ -816,6 +811,16 @@ class Catalog:
             texts = self._texts(batch)
             for rec in batch:
                 yield self._row(rec, texts.get(rec[0], ""))
+
+    def _matched(self, q: Query) -> str:
+        """The rows q's text matches, put in this connection's temp table `matched`: the SQL
+        condition that keeps them (an ordering other than rank is SQLite's to do)."""
+        self.db.execute("create temp table if not exists matched(rid integer primary key)")
+        self.db.execute("delete from matched")
+        self.db.executemany(
+            "insert or ignore into matched values(?)", ((r,) for r in self.text.all_rids(self._text_query(q)))
+        )
+        return "c.rowid in (select rid from matched)"
 
     def _ranked(self, q: Query) -> Iterator[dict[str, Any]]:
         tq = self._text_query(q)
@@ -866,11 +871,7 @@ class Catalog:
         snapshot, so successive pages neither skip nor repeat a capture."""
         where, args = self._where(q, every=True)
         if q.text or q.title:
-            self.db.execute("create temp table if not exists matched(rid integer primary key)")
-            self.db.execute("delete from matched")
-            tq = self._text_query(replace(q, statuses=q.statuses or STATUSES))
-            self.db.executemany("insert or ignore into matched values(?)", ((r,) for r in self.text.all_rids(tq)))
-            where += " and c.rowid in (select rid from matched)"
+            where += " and " + self._matched(replace(q, statuses=q.statuses or STATUSES))
         pairs = sorted(snapshot.items())
         case = "case {a}.src " + " ".join("when ? then ?" for _ in pairs) + " else 0 end" if pairs else "0"
         flat = [x for kv in pairs for x in kv]

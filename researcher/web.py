@@ -146,10 +146,12 @@ def create_app(
     charts: dict[tuple[str, str], str] = {}
     report_cache: dict[str, Any] = {}  # run reports by key: written once, read once
 
-    def fresh() -> None:
-        if time.monotonic() - state["refreshed"] <= refresh_seconds:
+    def fresh(now: bool = False) -> None:
+        """Read new commits when the last refresh is older than refresh_seconds, or `now`
+        (a request that needs them: it waits for a refresh under way, then refreshes)."""
+        if not now and time.monotonic() - state["refreshed"] <= refresh_seconds:
             return
-        if not refreshing.acquire(blocking=False):
+        if not refreshing.acquire(blocking=now):
             return  # another request is refreshing: this one reads what is committed meanwhile
         try:
             archive.refresh()

@@ -29,6 +29,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from researcher import coverage
 from researcher.aftermath import (
@@ -86,7 +87,7 @@ def install(
     app: FastAPI,
     archive: Archive,
     *,
-    fresh: Callable[[], None],
+    fresh: Callable[..., None],
     in_turn: Callable[..., Any],
     aftermath: Callable[[], Attach],
     report_cache: dict[str, Any],
@@ -218,15 +219,10 @@ def install(
         params = search_params(
             q, title, source, status, lang, published_from, published_to, captured_from, captured_to, url
         )
-        work = (walk_page, request, params, order == "desc", limit, cursor)
+        args = (request, params, order == "desc", limit, cursor)
         if q or title:
-            return await in_turn(*work)
-        return await run(*work)
-
-    async def run(work: Callable[..., Any], *args: Any) -> Any:
-        from starlette.concurrency import run_in_threadpool
-
-        return await run_in_threadpool(work, *args)
+            return await in_turn(walk_page, *args)
+        return await run_in_threadpool(walk_page, *args)
 
     def walk_page(
         request: Request, params: dict[str, Any], descending: bool, limit: int, text: str | None
@@ -239,7 +235,7 @@ def install(
                 at = cursors.decode(text, print_)
                 now = catalog.snapshot()
                 if any(now.get(s, 0) < n for s, n in at.snapshot.items()):
-                    archive.refresh()  # commits the walk began with that this catalog has not read yet
+                    fresh(True)  # commits the walk began with that this catalog has not read yet
                     now = catalog.snapshot()
                     if any(now.get(s, 0) < n for s, n in at.snapshot.items()):
                         raise Behind("this server's catalog is behind the cursor's walk; try again shortly")
