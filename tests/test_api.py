@@ -342,7 +342,9 @@ def test_sources_and_coverage(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("path", "params", "status", "message"),
     [
-        ("/api/v1/captures", {"from": "2020-13-01"}, 400, "from: input should be a valid date"),
+        ("/api/v1/captures", {"from": "2020-13-01"}, 400, "published from: '2020-13-01' is not a date (YYYY-MM-DD)"),
+        ("/api/v1/captures", {"captured_to": "0.0"}, 400, "captured_to: string should match pattern"),
+        ("/api/v1/events", {"from": "1700000000"}, 400, "from: string should match pattern"),
         ("/api/v1/captures", {"status": "deleted"}, 400, "unknown status 'deleted'; choose one of"),
         ("/api/v1/captures", {"source": "nope"}, 400, "unknown source 'nope'"),
         ("/api/v1/captures", {"limit": "0"}, 400, "limit: input should be greater than or equal to 1"),

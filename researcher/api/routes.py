@@ -23,7 +23,6 @@ import difflib
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
@@ -47,7 +46,7 @@ from researcher.api.limits import RateLimits
 from researcher.catalog import MARK_END, MARK_START, MAX_QUERY_CHARS, STATUSES
 from researcher.catalog import Query as CatalogQuery
 from researcher.cite import csl_json
-from researcher.params import BadRequest, query_from
+from researcher.params import BadRequest, day, query_from
 from researcher.reader import Archive, select_extraction
 from researcher.wayback import memento, timestamps
 from researcher.wayback.routes import wayback_address
@@ -62,7 +61,8 @@ MAX_DIFF_LINES = 20_000  # per side: difflib's cost grows faster than the text
 Multi = Annotated[list[str], Query()]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"items per page, 1 to {MAX_LIMIT}")]
 Cursor = Annotated[str | None, Query(max_length=cursors.MAX_CURSOR, description="the `next` of the page before")]
-Day = Annotated[date | None, Query(description="YYYY-MM-DD")]
+DATE = r"^\d{4}-\d{2}-\d{2}$"  # YYYY-MM-DD only: pydantic would also take 0.0 for 1970-01-01
+Day = Annotated[str | None, Query(pattern=DATE, description="YYYY-MM-DD")]
 Order = Annotated[str, Query(pattern="^(asc|desc)$", description="capture time, oldest (asc) or newest (desc) first")]
 
 
@@ -152,25 +152,22 @@ def install(
         source: list[str],
         status: list[str],
         lang: str | None,
-        published_from: date | None,
-        published_to: date | None,
-        captured_from: date | None,
-        captured_to: date | None,
+        published_from: str | None,
+        published_to: str | None,
+        captured_from: str | None,
+        captured_to: str | None,
         url: str | None,
     ) -> dict[str, Any]:
-        def iso(d: date | None) -> str | None:
-            return d.isoformat() if d else None
-
         return {
             "q": q,
             "title": title,
             "source": source,
             "status": status,
             "lang": lang,
-            "from": iso(published_from),
-            "to": iso(published_to),
-            "captured_from": iso(captured_from),
-            "captured_to": iso(captured_to),
+            "from": published_from,
+            "to": published_to,
+            "captured_from": captured_from,
+            "captured_to": captured_to,
             "url": url,
         }
 
@@ -207,8 +204,12 @@ def install(
         source: Multi = [],  # noqa: B006 - FastAPI copies defaults
         status: Annotated[list[str], Query(description=f"any of {', '.join(STATUSES)}; default: every status")] = [],  # noqa: B006
         lang: str | None = None,
-        published_from: Annotated[date | None, Query(alias="from", description="published on or after")] = None,
-        published_to: Annotated[date | None, Query(alias="to", description="published on or before")] = None,
+        published_from: Annotated[
+            str | None, Query(pattern=DATE, alias="from", description="published on or after")
+        ] = None,
+        published_to: Annotated[
+            str | None, Query(pattern=DATE, alias="to", description="published on or before")
+        ] = None,
         captured_from: Day = None,
         captured_to: Day = None,
         url: Annotated[str | None, Query(description="address prefix (requested, final or canonical URL)")] = None,
@@ -262,8 +263,8 @@ def install(
         source: Multi = [],  # noqa: B006
         status: Multi = [],  # noqa: B006
         lang: str | None = None,
-        published_from: Annotated[date | None, Query(alias="from")] = None,
-        published_to: Annotated[date | None, Query(alias="to")] = None,
+        published_from: Annotated[str | None, Query(pattern=DATE, alias="from")] = None,
+        published_to: Annotated[str | None, Query(pattern=DATE, alias="to")] = None,
         captured_from: Day = None,
         captured_to: Day = None,
         url: str | None = None,
@@ -378,8 +379,10 @@ def install(
         source: Multi = [],  # noqa: B006
         kind: Annotated[list[str], Query(description=f"any of {', '.join(EVENT_KINDS)}")] = [],  # noqa: B006
         reason: Annotated[list[str], Query(description=f"any of {', '.join(EVENT_REASONS)}")] = [],  # noqa: B006
-        observed_from: Annotated[date | None, Query(alias="from", description="observed on or after")] = None,
-        observed_to: Annotated[date | None, Query(alias="to", description="observed on or before")] = None,
+        observed_from: Annotated[
+            str | None, Query(pattern=DATE, alias="from", description="observed on or after")
+        ] = None,
+        observed_to: Annotated[str | None, Query(pattern=DATE, alias="to", description="observed on or before")] = None,
         capture: Annotated[str | None, Query(max_length=200)] = None,
         url: Annotated[str | None, Query(max_length=4096, description="address prefix")] = None,
         limit: Limit = DEFAULT_LIMIT,
@@ -395,8 +398,8 @@ def install(
             sources=tuple(source),
             kinds=tuple(kind),
             reasons=tuple(reason),
-            date_from=observed_from,
-            date_to=observed_to,
+            date_from=day(observed_from, "from"),
+            date_to=day(observed_to, "to"),
             capture=capture,
             url=url,
         )
@@ -408,8 +411,8 @@ def install(
         source: Annotated[list[str], Query(description="either side")] = [],  # noqa: B006
         republished_source: Multi = [],  # noqa: B006
         original_source: Multi = [],  # noqa: B006
-        republished_from: Annotated[date | None, Query(alias="from")] = None,
-        republished_to: Annotated[date | None, Query(alias="to")] = None,
+        republished_from: Annotated[str | None, Query(pattern=DATE, alias="from")] = None,
+        republished_to: Annotated[str | None, Query(pattern=DATE, alias="to")] = None,
         min_similarity: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
         capture: Annotated[str | None, Query(max_length=200, description="either side")] = None,
         every_pair: Annotated[bool, Query(description="every similar earlier text, not only the earliest")] = False,
@@ -421,8 +424,8 @@ def install(
             sources=tuple(source),
             republished_sources=tuple(republished_source),
             original_sources=tuple(original_source),
-            date_from=republished_from,
-            date_to=republished_to,
+            date_from=day(republished_from, "from"),
+            date_to=day(republished_to, "to"),
             min_similarity=min_similarity,
             capture=capture,
             every_pair=every_pair,
